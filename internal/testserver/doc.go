@@ -1,0 +1,16 @@
+// Package testserver starts real redis-server and slapd processes for
+// integration tests and benchmarks: each on a free loopback port, in its own
+// temporary directory, stopped by the PID this package started (never by
+// name), and cleaned up with the test.
+//
+// Invariants:
+//   - Only 127.0.0.1 is ever bound.
+//   - A server is ready when it answers its protocol (PING, rootDSE), not
+//     after a fixed delay.
+//   - Missing binaries fail the test with the command that installs them
+//     (scripts/ensure-packages.sh); they are never silently skipped, because
+//     a skipped integration test reads as a passing one.
+//   - Tests get handles to crash (SIGKILL), pause (SIGSTOP/SIGCONT) and
+//     restart a server on the same port and data directory, which is how
+//     crash and failover scenarios are written.
+package testserver

@@ -1,0 +1,115 @@
+package testserver
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"os"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+func TestRedisAOFSurvivesKill(t *testing.T) {
+	r := StartRedis(t, RedisOptions{AOF: true})
+	ctx := context.Background()
+	c := r.Client()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	pid := r.PID()
+	if pid == 0 {
+		t.Fatal("no pid")
+	}
+	r.Kill()
+	if r.PID() != 0 {
+		t.Fatal("still running after Kill")
+	}
+	r.Restart()
+	if r.PID() == pid {
+		t.Fatal("restart kept the old pid")
+	}
+	// appendfsync everysec may lose the last second on a real crash; the
+	// write above was followed by a round trip, and the AOF write(2) happens
+	// before the reply, so the page cache has it even though fsync may not.
+	got, err := c.Get(ctx, "k").Result()
+	if err != nil || got != "v" {
+		t.Fatalf("after kill+restart: %q, %v", got, err)
+	}
+}
+
+func TestRedisPauseResume(t *testing.T) {
+	r := StartRedis(t, RedisOptions{})
+	r.Pause()
+	r.Resume()
+	if err := r.Client().Ping(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSlapdPagedSearchAndTLS(t *testing.T) {
+	s := StartSlapd(t, SlapdOptions{Users: 1500, ADLimits: true, TLS: true})
+	conn, err := ldap.DialURL(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Bind(ServiceBindDN, ServicePassword); err != nil {
+		t.Fatal(err)
+	}
+	people := func() *ldap.SearchRequest {
+		return ldap.NewSearchRequest(UsersDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+			"(objectClass=inetOrgPerson)", []string{"uid", "mail"}, nil)
+	}
+	res, err := conn.SearchWithPaging(people(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Entries) != 1500 {
+		t.Fatalf("got %d entries", len(res.Entries))
+	}
+	// The AD-style cap refuses an unpaged search over 1000 entries.
+	if _, err := conn.Search(people()); !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
+		t.Fatalf("unpaged search over the cap: %v", err)
+	}
+	want := PersonAt(42)
+	one, err := conn.Search(ldap.NewSearchRequest(UsersDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(mail="+ldap.EscapeFilter(want.Mail)+")", []string{"uid"}, nil))
+	if err != nil || len(one.Entries) != 1 || one.Entries[0].GetAttributeValue("uid") != want.UID {
+		t.Fatalf("lookup %s: %v %+v", want.Mail, err, one)
+	}
+
+	pem, err := os.ReadFile(s.TLS.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	tc, err := ldap.DialURL(s.LDAPSURL, ldap.DialWithTLSConfig(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}))
+	if err != nil {
+		t.Fatalf("ldaps: %v", err)
+	}
+	defer tc.Close()
+	if err := tc.Bind(ServiceBindDN, ServicePassword); err != nil {
+		t.Fatalf("ldaps bind: %v", err)
+	}
+	st, err := ldap.DialURL(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.StartTLS(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}); err != nil {
+		t.Fatalf("starttls: %v", err)
+	}
+	if err := st.Bind(ServiceBindDN, "wrong"); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+		t.Fatalf("wrong password: %v", err)
+	}
+
+	s.Kill()
+	s.Restart()
+	again, err := ldap.DialURL(s.URL)
+	if err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	again.Close()
+}
