@@ -1,0 +1,195 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/internal/secret"
+)
+
+// Accounts resolves an account id to its webhook secret token.
+type Accounts interface {
+	WebhookSecret(accountID string) (secret.Secret, bool)
+}
+
+// Sink durably stores accepted deliveries. Enqueue returns nil only once
+// the delivery will survive a crash.
+type Sink interface {
+	Enqueue(ctx context.Context, d Delivery) error
+}
+
+// Delivery is a verified event on its way to the inbox.
+type Delivery struct {
+	AccountID  string
+	Event      *Event
+	ReceivedAt time.Time
+	RequestID  string // x-zm-request-id
+	TrackingID string // x-zm-trackingid
+}
+
+// Outcomes reported to HandlerOptions.OnOutcome (a metrics label).
+const (
+	OutcomeAccepted       = "accepted"
+	OutcomeValidated      = "url_validated"
+	OutcomeBadSignature   = "bad_signature"
+	OutcomeMalformed      = "malformed"
+	OutcomeUnknownAccount = "unknown_account"
+	OutcomeTooLarge       = "too_large"
+	OutcomeUnavailable    = "unavailable"
+)
+
+// HandlerOptions configures NewHandler.
+type HandlerOptions struct {
+	Accounts  Accounts
+	Sink      Sink
+	Clock     clockwork.Clock // nil: real time
+	Logger    *slog.Logger    // nil: discard
+	Tolerance time.Duration   // 0: DefaultTolerance
+	// OnOutcome, if set, is called once per request with the event name
+	// ("" when unknown) and one of the Outcome constants.
+	OnOutcome func(event, outcome string)
+}
+
+// Handler serves POST /webhooks/zoom/{account_id} and POST /webhooks/zoom.
+type Handler struct {
+	opts HandlerOptions
+}
+
+// NewHandler returns a webhook handler.
+func NewHandler(opts HandlerOptions) *Handler {
+	if opts.Clock == nil {
+		opts.Clock = clockwork.NewRealClock()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{opts: opts}
+}
+
+// Register mounts the handler's two routes on mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.Handle("POST /webhooks/zoom/{account_id}", h)
+	mux.Handle("POST /webhooks/zoom", h)
+}
+
+// ServeHTTP implements SPEC §4. The account comes from the {account_id}
+// path value when the route has one, else from payload.account_id.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "webhooks are delivered with POST")
+		return
+	}
+	body, err := ReadBody(r)
+	if err != nil {
+		if errors.Is(err, ErrBodyTooLarge) {
+			h.answer(w, r, "", OutcomeTooLarge, http.StatusRequestEntityTooLarge, "body_too_large", "body larger than 1 MiB")
+			return
+		}
+		h.answer(w, r, "", OutcomeMalformed, http.StatusBadRequest, "unreadable_body", "could not read the body")
+		return
+	}
+	accountID := r.PathValue("account_id")
+	var ev *Event
+	if accountID == "" {
+		// The account-less route names the account inside the body, so the
+		// body must parse before the signature can be checked.
+		if ev, err = Decode(body); err != nil {
+			h.answer(w, r, "", OutcomeMalformed, http.StatusBadRequest, "malformed_event", err.Error())
+			return
+		}
+		accountID = ev.AccountID
+		if accountID == "" {
+			h.answer(w, r, ev.Name, OutcomeUnknownAccount, http.StatusNotFound, "unknown_account",
+				"payload.account_id is missing; use /webhooks/zoom/{account_id}")
+			return
+		}
+	}
+	sec, ok := h.opts.Accounts.WebhookSecret(accountID)
+	if !ok {
+		h.answer(w, r, "", OutcomeUnknownAccount, http.StatusNotFound, "unknown_account", "no such account is configured")
+		return
+	}
+	v := Verifier{Secret: sec, Clock: h.opts.Clock, Tolerance: h.opts.Tolerance}
+	if err := v.Verify(r.Header, body); err != nil {
+		h.answer(w, r, "", OutcomeBadSignature, http.StatusUnauthorized, "invalid_signature", errMessage(err))
+		return
+	}
+	if ev == nil {
+		if ev, err = Decode(body); err != nil {
+			h.answer(w, r, "", OutcomeMalformed, http.StatusBadRequest, "malformed_event", err.Error())
+			return
+		}
+	}
+	if ev.Name == EventURLValidation {
+		req, _ := ev.Object.(*URLValidationRequest)
+		if req == nil || req.PlainToken == "" {
+			h.answer(w, r, ev.Name, OutcomeMalformed, http.StatusBadRequest, "malformed_event", "payload.plainToken is missing")
+			return
+		}
+		h.outcome(ev.Name, OutcomeValidated)
+		writeJSON(w, http.StatusOK, ValidateURL(sec.Reveal(), req.PlainToken))
+		return
+	}
+	d := Delivery{
+		AccountID:  accountID,
+		Event:      ev,
+		ReceivedAt: h.opts.Clock.Now(),
+		RequestID:  r.Header.Get(HeaderRequestID),
+		TrackingID: r.Header.Get(HeaderTrackingID),
+	}
+	if err := h.opts.Sink.Enqueue(r.Context(), d); err != nil {
+		h.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "webhook not enqueued; answering 503 so Zoom retries",
+			slog.String("account_id", accountID), slog.String("event", ev.Name), slog.String("error", err.Error()))
+		h.answer(w, r, ev.Name, OutcomeUnavailable, http.StatusServiceUnavailable, "unavailable", "the event could not be stored; retry later")
+		return
+	}
+	h.outcome(ev.Name, OutcomeAccepted)
+	writeJSON(w, http.StatusOK, map[string]string{"status": "accepted"})
+}
+
+func (h *Handler) outcome(event, outcome string) {
+	if h.opts.OnOutcome != nil {
+		h.opts.OnOutcome(event, outcome)
+	}
+}
+
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, event, outcome string, status int, code, msg string) {
+	h.outcome(event, outcome)
+	if status != http.StatusServiceUnavailable {
+		h.opts.Logger.LogAttrs(r.Context(), slog.LevelInfo, "webhook refused",
+			slog.String("path", r.URL.Path), slog.Int("status", status), slog.String("reason", code))
+	}
+	writeError(w, status, code, msg)
+}
+
+// errMessage is the human text of a verification error without the
+// operation and kind prefix.
+func errMessage(err error) string {
+	var e *errs.Error
+	if errors.As(err, &e) && e.Err != nil {
+		return e.Err.Error()
+	}
+	return err.Error()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	type body struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	writeJSON(w, status, map[string]body{"error": {Code: code, Message: msg}})
+}

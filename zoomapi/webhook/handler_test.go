@@ -1,0 +1,302 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/zoomsync/zoomsync/internal/secret"
+)
+
+const (
+	testAccount = "acct-1"
+	testSecret  = "webhook-secret-token-xyz"
+)
+
+type accountMap map[string]string
+
+func (m accountMap) WebhookSecret(id string) (secret.Secret, bool) {
+	s, ok := m[id]
+	return secret.New(s), ok
+}
+
+// memorySink is an in-memory Sink; failWith makes Enqueue fail.
+type memorySink struct {
+	mu       sync.Mutex
+	got      []Delivery
+	failWith error
+}
+
+func (s *memorySink) Enqueue(_ context.Context, d Delivery) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failWith != nil {
+		return s.failWith
+	}
+	s.got = append(s.got, d)
+	return nil
+}
+
+func (s *memorySink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got)
+}
+
+type bundle struct {
+	clock    *clockwork.FakeClock
+	sink     *memorySink
+	mux      *http.ServeMux
+	logs     *bytes.Buffer
+	outcomes []string
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	b := &bundle{
+		clock: clockwork.NewFakeClockAt(time.Unix(1_800_000_000, 0)),
+		sink:  &memorySink{},
+		mux:   http.NewServeMux(),
+		logs:  &bytes.Buffer{},
+	}
+	h := NewHandler(HandlerOptions{
+		Accounts:  accountMap{testAccount: testSecret},
+		Sink:      b.sink,
+		Clock:     b.clock,
+		Logger:    slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		OnOutcome: func(_, outcome string) { b.outcomes = append(b.outcomes, outcome) },
+	})
+	h.Register(b.mux)
+	return b
+}
+
+// post sends body to path signed with sec at the bundle's clock (sec ""
+// sends no signature headers).
+func (b *bundle) post(path, sec string, body []byte) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	if sec != "" {
+		SignRequest(req.Header, sec, b.clock.Now(), body)
+	}
+	rec := httptest.NewRecorder()
+	b.mux.ServeHTTP(rec, req)
+	return rec
+}
+
+func presenceBody(account string) []byte {
+	return []byte(`{"event":"user.presence_status_updated","event_ts":1800000000000,"payload":{"account_id":"` + account +
+		`","object":{"id":"u1","email":"a@example.com","presence_status":"In_Meeting","date_time":"2027-01-15T08:00:00Z"}}}`)
+}
+
+func errorCode(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	var body struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("error body %q: %v", rec.Body.String(), err)
+	}
+	return body.Error.Code
+}
+
+func TestHandlerAcceptsVerifiedEventAfterEnqueue(t *testing.T) {
+	for _, path := range []string{"/webhooks/zoom/" + testAccount, "/webhooks/zoom"} {
+		t.Run(path, func(t *testing.T) {
+			b := setup(t)
+			rec := b.post(path, testSecret, presenceBody(testAccount))
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			if b.sink.count() != 1 {
+				t.Fatalf("enqueued %d", b.sink.count())
+			}
+			d := b.sink.got[0]
+			if d.AccountID != testAccount || d.Event.UserID() != "u1" || !d.ReceivedAt.Equal(b.clock.Now()) {
+				t.Fatalf("delivery %+v", d)
+			}
+		})
+	}
+}
+
+func TestHandlerTamperedBody(t *testing.T) {
+	b := setup(t)
+	body := presenceBody(testAccount)
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/zoom/"+testAccount, bytes.NewReader(bytes.Replace(body, []byte("In_Meeting"), []byte("Available"), 1)))
+	SignRequest(req.Header, testSecret, b.clock.Now(), body)
+	rec := httptest.NewRecorder()
+	b.mux.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized || errorCode(t, rec) != "invalid_signature" || b.sink.count() != 0 {
+		t.Fatalf("status %d body %s enqueued %d", rec.Code, rec.Body, b.sink.count())
+	}
+}
+
+func TestHandlerWrongSecret(t *testing.T) {
+	b := setup(t)
+	rec := b.post("/webhooks/zoom/"+testAccount, "not-the-secret", presenceBody(testAccount))
+	if rec.Code != http.StatusUnauthorized || b.sink.count() != 0 {
+		t.Fatalf("status %d enqueued %d", rec.Code, b.sink.count())
+	}
+}
+
+func TestHandlerStaleTimestamp(t *testing.T) {
+	b := setup(t)
+	body := presenceBody(testAccount)
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/zoom/"+testAccount, bytes.NewReader(body))
+	SignRequest(req.Header, testSecret, b.clock.Now().Add(-6*time.Minute), body)
+	rec := httptest.NewRecorder()
+	b.mux.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "timestamp") {
+		t.Fatalf("status %d body %s", rec.Code, rec.Body)
+	}
+}
+
+func TestHandlerFutureTimestamp(t *testing.T) {
+	b := setup(t)
+	body := presenceBody(testAccount)
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/zoom/"+testAccount, bytes.NewReader(body))
+	SignRequest(req.Header, testSecret, b.clock.Now().Add(6*time.Minute), body)
+	rec := httptest.NewRecorder()
+	b.mux.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized {
+		t.Fatalf("status %d", rec.Code)
+	}
+}
+
+func TestHandlerMissingHeaders(t *testing.T) {
+	b := setup(t)
+	rec := b.post("/webhooks/zoom/"+testAccount, "", presenceBody(testAccount))
+	if rec.Code != http.StatusUnauthorized || b.sink.count() != 0 {
+		t.Fatalf("status %d", rec.Code)
+	}
+}
+
+func TestHandlerOversizeBody(t *testing.T) {
+	b := setup(t)
+	// Exactly 1 MiB is accepted: pad a valid event with whitespace.
+	body := presenceBody(testAccount)
+	exact := append(append([]byte{}, body...), bytes.Repeat([]byte(" "), MaxBodyBytes-len(body))...)
+	if rec := b.post("/webhooks/zoom/"+testAccount, testSecret, exact); rec.Code != http.StatusOK {
+		t.Fatalf("1 MiB: status %d %s", rec.Code, rec.Body)
+	}
+	over := append(exact, ' ')
+	rec := b.post("/webhooks/zoom/"+testAccount, testSecret, over)
+	if rec.Code != http.StatusRequestEntityTooLarge || errorCode(t, rec) != "body_too_large" {
+		t.Fatalf("1 MiB + 1: status %d", rec.Code)
+	}
+	// Without Content-Length (chunked) the limit still holds.
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/zoom/"+testAccount, io.MultiReader(bytes.NewReader(over)))
+	req.ContentLength = -1
+	SignRequest(req.Header, testSecret, b.clock.Now(), over)
+	rec = httptest.NewRecorder()
+	b.mux.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("chunked: status %d", rec.Code)
+	}
+	if b.sink.count() != 1 {
+		t.Fatalf("enqueued %d, want 1", b.sink.count())
+	}
+}
+
+func TestHandlerMalformedJSON(t *testing.T) {
+	b := setup(t)
+	rec := b.post("/webhooks/zoom/"+testAccount, testSecret, []byte(`{"event":"user.created",`))
+	if rec.Code != http.StatusBadRequest || errorCode(t, rec) != "malformed_event" {
+		t.Fatalf("status %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestHandlerMissingEvent(t *testing.T) {
+	b := setup(t)
+	rec := b.post("/webhooks/zoom/"+testAccount, testSecret, []byte(`{"event_ts":1,"payload":{"account_id":"acct-1"}}`))
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("status %d", rec.Code)
+	}
+}
+
+func TestHandlerUnknownAccount(t *testing.T) {
+	b := setup(t)
+	if rec := b.post("/webhooks/zoom/nobody", testSecret, presenceBody("nobody")); rec.Code != http.StatusNotFound || errorCode(t, rec) != "unknown_account" {
+		t.Fatalf("path account: status %d", rec.Code)
+	}
+	if rec := b.post("/webhooks/zoom", testSecret, presenceBody("nobody")); rec.Code != http.StatusNotFound {
+		t.Fatalf("payload account: status %d", rec.Code)
+	}
+	if rec := b.post("/webhooks/zoom", testSecret, []byte(`{"event":"user.created","payload":{}}`)); rec.Code != http.StatusNotFound {
+		t.Fatalf("no account at all: status %d", rec.Code)
+	}
+}
+
+func TestHandlerSinkFailureIs503(t *testing.T) {
+	b := setup(t)
+	b.sink.failWith = errors.New("redis: connection refused")
+	rec := b.post("/webhooks/zoom/"+testAccount, testSecret, presenceBody(testAccount))
+	if rec.Code != http.StatusServiceUnavailable || errorCode(t, rec) != "unavailable" {
+		t.Fatalf("status %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestHandlerUnknownEventAccepted(t *testing.T) {
+	b := setup(t)
+	rec := b.post("/webhooks/zoom/"+testAccount, testSecret, []byte(`{"event":"meeting.started","event_ts":1,"payload":{"account_id":"acct-1","object":{}}}`))
+	if rec.Code != http.StatusOK || b.sink.count() != 1 || b.sink.got[0].Event.Name != "meeting.started" {
+		t.Fatalf("status %d enqueued %d", rec.Code, b.sink.count())
+	}
+}
+
+func TestHandlerURLValidationIsAnsweredNotEnqueued(t *testing.T) {
+	b := setup(t)
+	body := []byte(`{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}`)
+	rec := b.post("/webhooks/zoom/"+testAccount, testSecret, body)
+	var got URLValidation
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("status %d body %s", rec.Code, rec.Body)
+	}
+	if got != ValidateURL(testSecret, "qgg8vlvZRS6UYooatFL8Aw") || b.sink.count() != 0 {
+		t.Fatalf("answer %+v enqueued %d", got, b.sink.count())
+	}
+	// An unsigned validation request is refused like any other.
+	if rec := b.post("/webhooks/zoom/"+testAccount, "", body); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("unsigned validation: status %d", rec.Code)
+	}
+}
+
+func TestHandlerRejectsNonPOST(t *testing.T) {
+	b := setup(t)
+	h := NewHandler(HandlerOptions{Accounts: accountMap{}, Sink: b.sink})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/webhooks/zoom", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Fatalf("status %d", rec.Code)
+	}
+}
+
+func TestHandlerNeverLogsSecrets(t *testing.T) {
+	b := setup(t)
+	b.post("/webhooks/zoom/"+testAccount, "wrong", presenceBody(testAccount))
+	b.sink.failWith = errors.New("down")
+	b.post("/webhooks/zoom/"+testAccount, testSecret, presenceBody(testAccount))
+	rec := b.post("/webhooks/zoom/"+testAccount, "wrong", presenceBody(testAccount))
+	expected := Sign(testSecret, b.clock.Now().Unix(), presenceBody(testAccount))
+	for _, leak := range []string{testSecret, strings.TrimPrefix(expected, "v0=")} {
+		if strings.Contains(b.logs.String(), leak) || strings.Contains(rec.Body.String(), leak) {
+			t.Fatalf("secret material %q leaked:\nlogs: %s\nbody: %s", leak, b.logs, rec.Body)
+		}
+	}
+	if !strings.Contains(b.logs.String(), "webhook refused") {
+		t.Fatalf("expected refusal to be logged: %s", b.logs)
+	}
+	want := []string{OutcomeBadSignature, OutcomeUnavailable, OutcomeBadSignature}
+	if strings.Join(b.outcomes, ",") != strings.Join(want, ",") {
+		t.Fatalf("outcomes %v, want %v", b.outcomes, want)
+	}
+}
