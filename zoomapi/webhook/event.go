@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/zoomapi/zoomjson"
 )
 
 // ErrMalformed is returned for bodies that are not a JSON object with a
@@ -41,7 +42,7 @@ type URLValidationRequest struct {
 
 type envelope struct {
 	Event   *string         `json:"event"`
-	EventTS FlexInt         `json:"event_ts"`
+	EventTS zoomjson.Int    `json:"event_ts"`
 	Payload json.RawMessage `json:"payload"`
 }
 

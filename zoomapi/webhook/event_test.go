@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zoomsync/zoomsync/zoomapi/zoomjson"
 )
 
 func readSample(t *testing.T, name string) []byte {
@@ -29,7 +31,7 @@ func TestDecodeEverySample(t *testing.T) {
 			u := ev.Object.(*UserEvent)
 			want(t, u.User.ID, "abcD3ojfdbjfg")
 			want(t, u.User.Email, "jchill@example.com")
-			want(t, u.User.Type, FlexInt(3)) // the example says 3, the schema [1,2]
+			want(t, u.User.Type, zoomjson.Int(3)) // the example says 3, the schema [1,2]
 			want(t, u.CreationType, "create")
 		}},
 		{"user.updated", func(t *testing.T, ev *Event) {
@@ -55,7 +57,7 @@ func TestDecodeEverySample(t *testing.T) {
 		}},
 		{"user.signed_in", func(t *testing.T, ev *Event) {
 			s := ev.Object.(*SignInEvent)
-			want(t, s.LoginType, FlexString("100")) // a string in the example
+			want(t, s.LoginType, zoomjson.String("100")) // a string in the example
 			want(t, s.ClientType, "android")
 			want(t, s.DateTime.Time, time.Date(2021, 7, 26, 20, 13, 57, 0, time.UTC))
 		}},
@@ -80,10 +82,10 @@ func TestDecodeEverySample(t *testing.T) {
 		{"phone.callee_ringing", callParties("callee")},
 		{"phone.callee_answered", func(t *testing.T, ev *Event) {
 			c := ev.Object.(*CallEvent)
-			want(t, c.CallID, FlexString("6998252113337041462"))
+			want(t, c.CallID, zoomjson.String("6998252113337041462"))
 			want(t, ev.UserID(), "DnEopNmXQEGU2uvvzjgojw")
-			want(t, c.Callee.ExtensionNumber, FlexString("1002"))      // a number here
-			want(t, c.ForwardedBy.ExtensionNumber, FlexString("1022")) // a string here
+			want(t, c.Callee.ExtensionNumber, zoomjson.String("1002"))      // a number here
+			want(t, c.ForwardedBy.ExtensionNumber, zoomjson.String("1022")) // a string here
 			want(t, c.AnswerStartTime.Time, time.Date(2021, 8, 19, 21, 12, 38, 0, time.UTC))
 		}},
 		{"phone.callee_missed", callParties("callee")},
@@ -92,28 +94,28 @@ func TestDecodeEverySample(t *testing.T) {
 		{"contact_center.user_status_changed", func(t *testing.T, ev *Event) {
 			s := ev.Object.(*AgentStatusEvent)
 			want(t, s.UserID, "ukAAkZKfROKMSw1bj_RDFQ")
-			want(t, s.CurrentStatusID, FlexString("2"))
+			want(t, s.CurrentStatusID, zoomjson.String("2"))
 			want(t, s.CurrentSubStatusName, "Meal")
-			want(t, s.PreviousSubStatusID, FlexString("20"))
+			want(t, s.PreviousSubStatusID, zoomjson.String("20"))
 			want(t, s.DateTime.Time, time.Date(2022, 2, 15, 9, 27, 15, 987e6, time.UTC))
 		}},
 		{"contact_center.user_login", agentUser},
 		{"contact_center.user_logout", agentUser},
 		{"contact_center.user_opt_in", func(t *testing.T, ev *Event) {
 			a := ev.Object.(*AgentEvent)
-			want(t, a.CCQueueID, FlexString("xqJE_cgERLyAJHYYL5LLeg"))
+			want(t, a.CCQueueID, zoomjson.String("xqJE_cgERLyAJHYYL5LLeg"))
 		}},
 		{"contact_center.user_opt_out", agentUser},
 		{"contact_center.queue_agent_assigned", agentUser},
 		{"contact_center.queue_agent_unassigned", agentUser},
 		{"contact_center.user_created", func(t *testing.T, ev *Event) {
 			a := ev.Object.(*AgentFields)
-			want(t, a.StatusID, FlexString("2"))
+			want(t, a.StatusID, zoomjson.String("2"))
 			want(t, ev.UserID(), "IGTRVt3gQ2i-WjoUIjeZxw")
 		}},
 		{"contact_center.user_updated", func(t *testing.T, ev *Event) {
 			a := ev.Object.(*AgentUpdatedEvent)
-			want(t, a.Updates.SubStatusID, FlexString("109"))
+			want(t, a.Updates.SubStatusID, zoomjson.String("109"))
 			want(t, a.Updates.SubStatusName, "Whispering")
 		}},
 		{"contact_center.user_deleted", func(t *testing.T, ev *Event) {
@@ -215,16 +217,16 @@ func TestDecodeQuirks(t *testing.T) {
 		{"event_ts as string", `{"event":"user.created","event_ts":"1626230691572","payload":{"account_id":"A","object":{"id":"u"}}}`,
 			func(t *testing.T, ev *Event) { want(t, ev.TS, int64(1626230691572)) }},
 		{"type as string", `{"event":"user.created","event_ts":1,"payload":{"account_id":"A","object":{"id":"u","type":"2"}}}`,
-			func(t *testing.T, ev *Event) { want(t, ev.Object.(*UserEvent).User.Type, FlexInt(2)) }},
+			func(t *testing.T, ev *Event) { want(t, ev.Object.(*UserEvent).User.Type, zoomjson.Int(2)) }},
 		{"login_type as int", `{"event":"user.signed_in","event_ts":1,"payload":{"account_id":"A","object":{"id":"u","login_type":101}}}`,
-			func(t *testing.T, ev *Event) { want(t, ev.Object.(*SignInEvent).LoginType, FlexString("101")) }},
+			func(t *testing.T, ev *Event) { want(t, ev.Object.(*SignInEvent).LoginType, zoomjson.String("101")) }},
 		{"presence date_time schema key", `{"event":"user.presence_status_updated","event_ts":1,"payload":{"account_id":"A","object":{"id":"u","date_time":"2024-01-02T03:04:05Z","presence_status":"In_Meeting"}}}`,
 			func(t *testing.T, ev *Event) {
 				want(t, ev.Object.(*PresenceEvent).DateTime.Time, time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC))
 			}},
 		{"call_id as number", `{"event":"phone.caller_connected","event_ts":1,"payload":{"account_id":"A","object":{"call_id":123,"caller":{"user_id":"u","extension_number":"7"}}}}`,
 			func(t *testing.T, ev *Event) {
-				want(t, ev.Object.(*CallEvent).CallID, FlexString("123"))
+				want(t, ev.Object.(*CallEvent).CallID, zoomjson.String("123"))
 				want(t, ev.UserID(), "u")
 			}},
 		{"unknown phone call event", `{"event":"phone.callee_call_held","event_ts":1,"payload":{"account_id":"A","object":{"call_id":"1","callee":{"user_id":"u"}}}}`,

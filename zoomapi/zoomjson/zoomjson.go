@@ -1,4 +1,12 @@
-package webhook
+// Package zoomjson holds lenient JSON scalar types for Zoom payloads.
+//
+// Zoom's examples and payloads are inconsistent about scalar types: ids and
+// extension numbers arrive as numbers in one place and strings in another,
+// login_type as "100", date_time_ms as an ISO string. These types accept
+// every form seen and never fail a decode; a value that makes no sense
+// decodes as the zero value. Both the REST client and the webhook decoder
+// use them, so one quirk is handled once.
+package zoomjson
 
 import (
 	"bytes"
@@ -8,17 +16,11 @@ import (
 	"time"
 )
 
-// Zoom's examples and payloads are inconsistent about scalar types: ids and
-// extension numbers arrive as numbers in one place and strings in another,
-// login_type as "100", date_time_ms as an ISO string. The Flex types accept
-// every form seen and never fail a decode; a value that makes no sense
-// decodes as the zero value.
-
-// FlexString is a string that may arrive as a JSON number or string.
-type FlexString string
+// String is a string that may arrive as a JSON number or string.
+type String string
 
 // UnmarshalJSON accepts a string, a number (kept in its decimal form) or null.
-func (s *FlexString) UnmarshalJSON(b []byte) error {
+func (s *String) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	switch {
 	case len(b) == 0 || string(b) == "null":
@@ -29,49 +31,49 @@ func (s *FlexString) UnmarshalJSON(b []byte) error {
 			*s = ""
 			return nil
 		}
-		*s = FlexString(v)
+		*s = String(v)
 	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
-		*s = FlexString(b)
+		*s = String(b)
 	default:
 		*s = ""
 	}
 	return nil
 }
 
-// FlexInt is an integer that may arrive as a JSON number or numeric string.
-type FlexInt int64
+// Int is an integer that may arrive as a JSON number or numeric string.
+type Int int64
 
 // UnmarshalJSON accepts 3, 3.0, "3" and null; anything else is 0.
-func (n *FlexInt) UnmarshalJSON(b []byte) error {
-	var s FlexString
+func (n *Int) UnmarshalJSON(b []byte) error {
+	var s String
 	_ = s.UnmarshalJSON(b)
 	str := strings.TrimSpace(string(s))
 	if v, err := strconv.ParseInt(str, 10, 64); err == nil {
-		*n = FlexInt(v)
+		*n = Int(v)
 		return nil
 	}
 	if f, err := strconv.ParseFloat(str, 64); err == nil && f >= -9e18 && f <= 9e18 {
-		*n = FlexInt(int64(f))
+		*n = Int(int64(f))
 		return nil
 	}
 	*n = 0
 	return nil
 }
 
-// FlexTime is a time that may arrive as RFC 3339 text or as Unix
+// Time is a time that may arrive as RFC 3339 text or as Unix
 // milliseconds (number or numeric string).
-type FlexTime struct{ time.Time }
+type Time struct{ time.Time }
 
 // UnmarshalJSON accepts RFC 3339 (with or without fractional seconds), Unix
 // milliseconds, and null.
-func (t *FlexTime) UnmarshalJSON(b []byte) error {
-	var s FlexString
+func (t *Time) UnmarshalJSON(b []byte) error {
+	var s String
 	_ = s.UnmarshalJSON(b)
-	t.Time = parseFlexTime(string(s))
+	t.Time = parseTime(string(s))
 	return nil
 }
 
-func parseFlexTime(s string) time.Time {
+func parseTime(s string) time.Time {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return time.Time{}
@@ -88,7 +90,7 @@ func parseFlexTime(s string) time.Time {
 }
 
 // MarshalJSON writes RFC 3339, or null for the zero time.
-func (t FlexTime) MarshalJSON() ([]byte, error) {
+func (t Time) MarshalJSON() ([]byte, error) {
 	if t.IsZero() {
 		return []byte("null"), nil
 	}
