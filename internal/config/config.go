@@ -1,0 +1,509 @@
+package config
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/adhocore/gronx"
+	"github.com/redis/go-redis/v9"
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/zoomsync/zoomsync/internal/secret"
+	"github.com/zoomsync/zoomsync/zoomapi"
+)
+
+// raw is every variable as text, with SPEC §3's defaults.
+type raw struct {
+	HTTPAddr string `env:"ZOOMSYNC_HTTP_ADDR, default=:8080"`
+
+	RedisURL        string `env:"ZOOMSYNC_REDIS_URL"`
+	RedisAddrs      string `env:"ZOOMSYNC_REDIS_ADDRS"`
+	RedisMasterName string `env:"ZOOMSYNC_REDIS_MASTER_NAME"`
+
+	ZoomAccountID     string `env:"ZOOM_ACCOUNT_ID"`
+	ZoomClientID      string `env:"ZOOM_CLIENT_ID"`
+	ZoomClientSecret  string `env:"ZOOM_CLIENT_SECRET"`
+	ZoomWebhookSecret string `env:"ZOOM_WEBHOOK_SECRET_TOKEN"`
+	AccountsFile      string `env:"ZOOMSYNC_ACCOUNTS_FILE"`
+	ZoomAPIBaseURL    string `env:"ZOOM_API_BASE_URL, default=https://api.zoom.us/v2"`
+	ZoomTokenURL      string `env:"ZOOM_OAUTH_TOKEN_URL, default=https://zoom.us/oauth/token"`
+	ZoomPlan          string `env:"ZOOMSYNC_ZOOM_PLAN, default=business"`
+	ZoomRateLimits    string `env:"ZOOMSYNC_ZOOM_RATE_LIMITS"`
+
+	LDAPURL                string `env:"LDAP_URL"`
+	LDAPStartTLS           string `env:"LDAP_START_TLS, default=false"`
+	LDAPCAFile             string `env:"LDAP_CA_FILE"`
+	LDAPInsecureSkipVerify string `env:"LDAP_INSECURE_SKIP_VERIFY, default=false"`
+	LDAPBindDN             string `env:"LDAP_BIND_DN"`
+	LDAPBindPassword       string `env:"LDAP_BIND_PASSWORD"`
+	LDAPBaseDN             string `env:"LDAP_BASE_DN"`
+	LDAPUserFilter         string `env:"LDAP_USER_FILTER, default=(objectClass=inetOrgPerson)"`
+	LDAPPageSize           string `env:"LDAP_PAGE_SIZE, default=500"`
+
+	MatchRules  string `env:"ZOOMSYNC_MATCH_RULES, default=email=mail"`
+	APITokens   string `env:"ZOOMSYNC_API_TOKENS"`
+	TargetsFile string `env:"ZOOMSYNC_TARGETS_FILE"`
+
+	ResyncSchedule    string `env:"ZOOMSYNC_RESYNC_SCHEDULE, default=0 2 * * *"`
+	MaxDeleteFraction string `env:"ZOOMSYNC_MAX_DELETE_FRACTION, default=0.05"`
+	TombstoneTTL      string `env:"ZOOMSYNC_TOMBSTONE_TTL, default=168h"`
+
+	LogLevel  string `env:"ZOOMSYNC_LOG_LEVEL, default=info"`
+	LogFormat string `env:"ZOOMSYNC_LOG_FORMAT, default=json"`
+}
+
+// Config is the validated configuration.
+type Config struct {
+	HTTP    HTTP
+	Redis   Redis
+	Zoom    Zoom
+	LDAP    LDAP
+	Mapping Mapping
+	API     API
+	Targets Targets
+	Resync  Resync
+	Log     Log
+}
+
+// HTTP is the listener.
+type HTTP struct{ Addr string }
+
+// Redis says where state lives. All empty: embedded, not durable.
+type Redis struct {
+	URL        secret.Secret // may carry a password
+	Addrs      []string      // Cluster, or Sentinel with MasterName
+	MasterName string
+}
+
+// Embedded reports whether no Redis was configured.
+func (r Redis) Embedded() bool { return r.URL.IsZero() && len(r.Addrs) == 0 }
+
+// RedactedURL is the URL with any password replaced.
+func (r Redis) RedactedURL() string {
+	if r.URL.IsZero() {
+		return ""
+	}
+	u, err := url.Parse(r.URL.Reveal())
+	if err != nil {
+		return "[unparseable]"
+	}
+	return u.Redacted()
+}
+
+// Account is one Zoom account's Server-to-Server OAuth app.
+type Account struct {
+	ID            string        `json:"account_id"`
+	ClientID      string        `json:"client_id"`
+	ClientSecret  secret.Secret `json:"client_secret"`
+	WebhookSecret secret.Secret `json:"webhook_secret_token"`
+	Name          string        `json:"name,omitempty"`
+}
+
+// Credentials returns the account's OAuth credentials for zoomapi.
+func (a Account) Credentials() zoomapi.Credentials {
+	return zoomapi.Credentials{AccountID: a.ID, ClientID: a.ClientID, ClientSecret: a.ClientSecret}
+}
+
+// Zoom is how to reach Zoom.
+type Zoom struct {
+	Accounts   []Account
+	APIBaseURL string
+	TokenURL   string
+	Plan       string
+	RateLimits zoomapi.RateLimits
+}
+
+// LDAP is the directory; an empty URL disables it.
+type LDAP struct {
+	URL                string
+	StartTLS           bool
+	CAFile             string
+	InsecureSkipVerify bool
+	BindDN             string
+	BindPassword       secret.Secret
+	BaseDN             string
+	UserFilter         string
+	PageSize           int
+}
+
+// Enabled reports whether a directory is configured.
+func (l LDAP) Enabled() bool { return l.URL != "" }
+
+// MatchRule links a Zoom field to an LDAP attribute.
+type MatchRule struct {
+	ZoomField     string
+	LDAPAttribute string
+}
+
+func (r MatchRule) String() string { return r.ZoomField + "=" + r.LDAPAttribute }
+
+// Mapping holds the ordered match rules.
+type Mapping struct{ Rules []MatchRule }
+
+// API holds the helpdesk API's bearer tokens; none means every API call
+// answers 401.
+type API struct{ Tokens []secret.Secret }
+
+// Targets holds the presence targets file's entries, checked for a unique
+// name and a type; each target type validates its own fields.
+type Targets struct {
+	File    string
+	Entries []json.RawMessage
+}
+
+// Resync holds the full-resync schedule and safety limits.
+type Resync struct {
+	Schedule          string // cron, UTC; empty when off
+	MaxDeleteFraction float64
+	TombstoneTTL      time.Duration
+}
+
+// Enabled reports whether a schedule is set.
+func (r Resync) Enabled() bool { return r.Schedule != "" }
+
+// Log configures slog.
+type Log struct {
+	Level  slog.Level
+	Format string // json or text
+}
+
+// ZoomFields are the Zoom user fields a match rule may use.
+var ZoomFields = []string{"email", "employee_unique_id", "id", "extension"}
+
+// minTombstoneTTL outlives Zoom's last webhook retry (5 + 20 + 60 minutes
+// after the first attempt) with a margin.
+const minTombstoneTTL = 90 * time.Minute
+
+// Load reads and validates the configuration.
+func Load(ctx context.Context, lookuper envconfig.Lookuper) (*Config, error) {
+	var r raw
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &r, Lookuper: lookuper}); err != nil {
+		return nil, fmt.Errorf("reading the environment: %w", err)
+	}
+	c := &Config{}
+	for _, step := range []func(*raw, *Config) error{
+		parseHTTP, parseRedis, parseZoom, parseLDAP, parseMapping, parseAPI, parseTargets, parseResync, parseLog,
+	} {
+		if err := step(&r, c); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// varError is a configuration error naming its variable.
+type varError struct {
+	Var string
+	Msg string
+}
+
+func (e *varError) Error() string { return e.Var + ": " + e.Msg }
+
+func bad(name, format string, args ...any) error {
+	return &varError{Var: name, Msg: fmt.Sprintf(format, args...)}
+}
+
+func parseHTTP(r *raw, c *Config) error {
+	if _, port, err := net.SplitHostPort(r.HTTPAddr); err != nil || port == "" {
+		return bad("ZOOMSYNC_HTTP_ADDR", "must be host:port or :port, got %q", r.HTTPAddr)
+	}
+	c.HTTP.Addr = r.HTTPAddr
+	return nil
+}
+
+func parseRedis(r *raw, c *Config) error {
+	addrs := splitList(r.RedisAddrs)
+	switch {
+	case r.RedisURL != "" && len(addrs) > 0:
+		return bad("ZOOMSYNC_REDIS_URL", "set either ZOOMSYNC_REDIS_URL or ZOOMSYNC_REDIS_ADDRS, not both")
+	case r.RedisMasterName != "" && len(addrs) == 0:
+		return bad("ZOOMSYNC_REDIS_MASTER_NAME", "needs ZOOMSYNC_REDIS_ADDRS (the Sentinel addresses)")
+	}
+	if r.RedisURL != "" {
+		if !strings.HasPrefix(r.RedisURL, "redis://") && !strings.HasPrefix(r.RedisURL, "rediss://") {
+			return bad("ZOOMSYNC_REDIS_URL", "must start with redis:// or rediss://")
+		}
+		if _, err := redis.ParseURL(r.RedisURL); err != nil {
+			// The parser's message may quote the URL; keep only the kind of problem.
+			return bad("ZOOMSYNC_REDIS_URL", "is not a valid Redis URL")
+		}
+	}
+	for _, a := range addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return bad("ZOOMSYNC_REDIS_ADDRS", "%q is not host:port", a)
+		}
+	}
+	c.Redis = Redis{URL: secret.New(r.RedisURL), Addrs: addrs, MasterName: r.RedisMasterName}
+	return nil
+}
+
+func parseZoom(r *raw, c *Config) error {
+	for name, v := range map[string]string{"ZOOM_API_BASE_URL": r.ZoomAPIBaseURL, "ZOOM_OAUTH_TOKEN_URL": r.ZoomTokenURL} {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad(name, "must be an absolute http(s) URL, got %q", v)
+		}
+	}
+	// Parse the plan alone first so that a bad plan is blamed on its own
+	// variable and not on the overrides.
+	if _, err := zoomapi.ParseRateLimits(r.ZoomPlan, ""); err != nil {
+		return bad("ZOOMSYNC_ZOOM_PLAN", "%v", err)
+	}
+	limits, err := zoomapi.ParseRateLimits(r.ZoomPlan, r.ZoomRateLimits)
+	if err != nil {
+		return bad("ZOOMSYNC_ZOOM_RATE_LIMITS", "%v", err)
+	}
+	c.Zoom = Zoom{APIBaseURL: r.ZoomAPIBaseURL, TokenURL: r.ZoomTokenURL, Plan: strings.ToLower(r.ZoomPlan), RateLimits: limits}
+
+	if r.AccountsFile != "" {
+		accounts, err := readAccountsFile(r.AccountsFile)
+		if err != nil {
+			return bad("ZOOMSYNC_ACCOUNTS_FILE", "%v", err)
+		}
+		c.Zoom.Accounts = accounts
+	}
+	if r.ZoomAccountID != "" || r.ZoomClientID != "" || r.ZoomClientSecret != "" || r.ZoomWebhookSecret != "" {
+		for name, v := range map[string]string{"ZOOM_ACCOUNT_ID": r.ZoomAccountID, "ZOOM_CLIENT_ID": r.ZoomClientID, "ZOOM_CLIENT_SECRET": r.ZoomClientSecret} {
+			if v == "" {
+				return bad(name, "is required when any of ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET, ZOOM_WEBHOOK_SECRET_TOKEN is set")
+			}
+		}
+		c.Zoom.Accounts = append(c.Zoom.Accounts, Account{ID: r.ZoomAccountID, ClientID: r.ZoomClientID,
+			ClientSecret: secret.New(r.ZoomClientSecret), WebhookSecret: secret.New(r.ZoomWebhookSecret)})
+	}
+	seen := map[string]bool{}
+	for _, a := range c.Zoom.Accounts {
+		if seen[a.ID] {
+			name := "ZOOMSYNC_ACCOUNTS_FILE"
+			if a.ID == r.ZoomAccountID {
+				name = "ZOOM_ACCOUNT_ID"
+			}
+			return bad(name, "account %q is configured twice", a.ID)
+		}
+		seen[a.ID] = true
+	}
+	return nil
+}
+
+func readAccountsFile(path string) ([]Account, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %v", path, unwrapPathError(err))
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	var accounts []Account
+	if err := dec.Decode(&accounts); err != nil {
+		return nil, fmt.Errorf("%s: want a JSON array of {account_id, client_id, client_secret, webhook_secret_token, name}: %v", path, err)
+	}
+	if len(accounts) == 0 {
+		return nil, fmt.Errorf("%s: no accounts", path)
+	}
+	for i, a := range accounts {
+		switch {
+		case a.ID == "":
+			return nil, fmt.Errorf("entry %d: account_id is required", i+1)
+		case a.ClientID == "":
+			return nil, fmt.Errorf("entry %d (%s): client_id is required", i+1, a.ID)
+		case a.ClientSecret.IsZero():
+			return nil, fmt.Errorf("entry %d (%s): client_secret is required", i+1, a.ID)
+		}
+	}
+	return accounts, nil
+}
+
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func parseLDAP(r *raw, c *Config) error {
+	l := LDAP{URL: r.LDAPURL, CAFile: r.LDAPCAFile, BindDN: r.LDAPBindDN, BindPassword: secret.New(r.LDAPBindPassword),
+		BaseDN: r.LDAPBaseDN, UserFilter: r.LDAPUserFilter}
+	var err error
+	if l.StartTLS, err = parseBool("LDAP_START_TLS", r.LDAPStartTLS); err != nil {
+		return err
+	}
+	if l.InsecureSkipVerify, err = parseBool("LDAP_INSECURE_SKIP_VERIFY", r.LDAPInsecureSkipVerify); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(r.LDAPPageSize))
+	if err != nil || n < 1 || n > 10000 {
+		return bad("LDAP_PAGE_SIZE", "must be a whole number from 1 to 10000, got %q", r.LDAPPageSize)
+	}
+	l.PageSize = n
+	if l.URL == "" {
+		c.LDAP = l
+		return nil
+	}
+	u, err := url.Parse(l.URL)
+	if err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" {
+		return bad("LDAP_URL", "must be ldap://host[:port] or ldaps://host[:port], got %q", l.URL)
+	}
+	if l.StartTLS && u.Scheme == "ldaps" {
+		return bad("LDAP_START_TLS", "cannot be used with an ldaps:// URL (the connection is already TLS)")
+	}
+	if l.CAFile != "" {
+		pem, err := os.ReadFile(l.CAFile)
+		if err != nil {
+			return bad("LDAP_CA_FILE", "cannot read %s: %v", l.CAFile, unwrapPathError(err))
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return bad("LDAP_CA_FILE", "%s holds no PEM certificate", l.CAFile)
+		}
+	}
+	if l.BindDN != "" && l.BindPassword.IsZero() {
+		return bad("LDAP_BIND_PASSWORD", "is required with LDAP_BIND_DN")
+	}
+	if l.BaseDN == "" {
+		return bad("LDAP_BASE_DN", "is required with LDAP_URL")
+	}
+	if !strings.HasPrefix(l.UserFilter, "(") || !strings.HasSuffix(l.UserFilter, ")") {
+		return bad("LDAP_USER_FILTER", "must be an LDAP filter in parentheses, got %q", l.UserFilter)
+	}
+	c.LDAP = l
+	return nil
+}
+
+// attributeDescriptor is RFC 4512's descr (keystring) or a numeric OID,
+// optionally with options (;lang-en).
+var attributeDescriptor = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9-]*|[0-9]+(\.[0-9]+)+)(;[A-Za-z0-9-]+)*$`)
+
+func parseMapping(r *raw, c *Config) error {
+	var rules []MatchRule
+	for _, part := range strings.Split(r.MatchRules, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		zf, attr, ok := strings.Cut(part, "=")
+		zf, attr = strings.TrimSpace(zf), strings.TrimSpace(attr)
+		if !ok || zf == "" || attr == "" {
+			return bad("ZOOMSYNC_MATCH_RULES", "%q: want zoomField=ldapAttribute", part)
+		}
+		known := false
+		for _, f := range ZoomFields {
+			known = known || f == zf
+		}
+		if !known {
+			return bad("ZOOMSYNC_MATCH_RULES", "%q: unknown Zoom field %q (want one of %s)", part, zf, strings.Join(ZoomFields, ", "))
+		}
+		if !attributeDescriptor.MatchString(attr) {
+			return bad("ZOOMSYNC_MATCH_RULES", "%q: %q is not an LDAP attribute name", part, attr)
+		}
+		rules = append(rules, MatchRule{ZoomField: zf, LDAPAttribute: attr})
+	}
+	if len(rules) == 0 {
+		return bad("ZOOMSYNC_MATCH_RULES", "needs at least one rule, e.g. email=mail")
+	}
+	c.Mapping.Rules = rules
+	return nil
+}
+
+func parseAPI(r *raw, c *Config) error {
+	for _, t := range splitList(r.APITokens) {
+		if len(t) < 16 {
+			// Do not echo the token: it is a secret even when too short.
+			return bad("ZOOMSYNC_API_TOKENS", "every token must be at least 16 characters")
+		}
+		c.API.Tokens = append(c.API.Tokens, secret.New(t))
+	}
+	return nil
+}
+
+func parseTargets(r *raw, c *Config) error {
+	c.Targets.File = r.TargetsFile
+	if r.TargetsFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(r.TargetsFile)
+	if err != nil {
+		return bad("ZOOMSYNC_TARGETS_FILE", "cannot read %s: %v", r.TargetsFile, unwrapPathError(err))
+	}
+	var entries []json.RawMessage
+	if err := json.Unmarshal(b, &entries); err != nil {
+		return bad("ZOOMSYNC_TARGETS_FILE", "%s: want a JSON array of targets: %v", r.TargetsFile, err)
+	}
+	names := map[string]bool{}
+	for i, e := range entries {
+		var head struct {
+			Name *string `json:"name"`
+			Type *string `json:"type"`
+		}
+		if err := json.Unmarshal(e, &head); err != nil || head.Name == nil || *head.Name == "" || head.Type == nil || *head.Type == "" {
+			return bad("ZOOMSYNC_TARGETS_FILE", "entry %d: needs a string \"name\" and \"type\"", i+1)
+		}
+		if names[*head.Name] {
+			return bad("ZOOMSYNC_TARGETS_FILE", "entry %d: target name %q is used twice", i+1, *head.Name)
+		}
+		names[*head.Name] = true
+	}
+	c.Targets.Entries = entries
+	return nil
+}
+
+func parseResync(r *raw, c *Config) error {
+	s := strings.Join(strings.Fields(r.ResyncSchedule), " ")
+	switch {
+	case strings.EqualFold(s, "off"):
+		s = ""
+	case len(strings.Fields(s)) != 5 || !gronx.IsValid(s):
+		return bad("ZOOMSYNC_RESYNC_SCHEDULE", "must be a 5-field cron expression (UTC) or off, got %q", r.ResyncSchedule)
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(r.MaxDeleteFraction), 64)
+	if err != nil || f < 0 || f > 1 {
+		return bad("ZOOMSYNC_MAX_DELETE_FRACTION", "must be a number between 0 and 1, got %q", r.MaxDeleteFraction)
+	}
+	ttl, err := time.ParseDuration(strings.TrimSpace(r.TombstoneTTL))
+	if err != nil {
+		return bad("ZOOMSYNC_TOMBSTONE_TTL", "must be a duration such as 168h, got %q", r.TombstoneTTL)
+	}
+	if ttl < minTombstoneTTL {
+		return bad("ZOOMSYNC_TOMBSTONE_TTL", "must be at least %v: Zoom retries a webhook up to 85 minutes after the first attempt, and a retry older than the deletion must not bring the user back", minTombstoneTTL)
+	}
+	c.Resync = Resync{Schedule: s, MaxDeleteFraction: f, TombstoneTTL: ttl}
+	return nil
+}
+
+func parseLog(r *raw, c *Config) error {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(r.LogLevel)); err != nil {
+		return bad("ZOOMSYNC_LOG_LEVEL", "must be debug, info, warn or error, got %q", r.LogLevel)
+	}
+	f := strings.ToLower(strings.TrimSpace(r.LogFormat))
+	if f != "json" && f != "text" {
+		return bad("ZOOMSYNC_LOG_FORMAT", "must be json or text, got %q", r.LogFormat)
+	}
+	c.Log = Log{Level: lvl, Format: f}
+	return nil
+}
+
+func parseBool(name, v string) (bool, error) {
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return false, bad(name, "must be true or false, got %q", v)
+	}
+	return b, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

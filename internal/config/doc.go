@@ -1,0 +1,28 @@
+// Package config reads zoomsync's configuration from the environment
+// (SPEC §3) and validates all of it at start-up.
+//
+// go-envconfig reads every variable, with SPEC §3's defaults, into a struct
+// of raw strings; Load then parses and checks each one so that an error
+// names the variable itself, in one line:
+//
+//	ZOOMSYNC_MAX_DELETE_FRACTION: must be a number between 0 and 1, got "1.5"
+//
+// Invariants:
+//   - Every secret (client secrets, webhook secret tokens, the LDAP bind
+//     password, API tokens, a password inside ZOOMSYNC_REDIS_URL) is held as
+//     a secret.Secret, so a Config can be printed, logged or marshalled
+//     without leaking one.
+//   - Accounts come from the single-account variables, from
+//     ZOOMSYNC_ACCOUNTS_FILE, or both (the single account is added to the
+//     file's); two accounts with the same id are an error.
+//   - A Config that Load returned is complete: nothing downstream re-parses
+//     an environment variable.
+//
+// Variables zoomsync adds to SPEC §3:
+//
+//	ZOOMSYNC_ZOOM_PLAN         business (default), pro or free: Zoom's
+//	                           per-second rate limits to pace requests by
+//	ZOOMSYNC_ZOOM_RATE_LIMITS  overrides, e.g. "medium=30,phone.medium=10";
+//	                           [family.]label=requests-per-second, family
+//	                           phone or cc, 0 turns a client-side limit off
+package config
