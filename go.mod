@@ -3,20 +3,21 @@ module github.com/zoomsync/zoomsync
 go 1.26.8
 
 require (
+	github.com/adhocore/gronx v1.20.4
 	github.com/go-ldap/ldap/v3 v3.4.15
 	github.com/jonboulle/clockwork v0.5.0
 	github.com/redis/go-redis/v9 v9.23.0
+	github.com/sethvargo/go-envconfig v1.4.3
+	github.com/sourcegraph/conc v0.3.0
 	golang.org/x/time v0.16.0
 )
 
 require (
 	github.com/Azure/go-ntlmssp v0.1.1 // indirect
 	github.com/BurntSushi/toml v1.4.1-0.20240526193622-a339e1f7089c // indirect
-	github.com/adhocore/gronx v1.20.4 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-asn1-ber/asn1-ber v1.5.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/sethvargo/go-envconfig v1.4.3 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/exp/typeparams v0.0.0-20231108232855-2478ac86f678 // indirect

@@ -1,0 +1,178 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/zoomsync/zoomsync/internal/config"
+)
+
+// IO is what a command may touch of its process.
+type IO struct {
+	Stdout, Stderr io.Writer
+	Env            envconfig.Lookuper
+}
+
+// Env is handed to a running command.
+type Env struct {
+	IO
+	Config *config.Config // nil for commands that need none
+	Logger *slog.Logger   // to Stderr, per ZOOMSYNC_LOG_LEVEL/FORMAT
+}
+
+// command is one subcommand.
+type command struct {
+	name, args, summary string
+	needsConfig         bool
+	flags               func(fs *flag.FlagSet) // registers the command's flags
+	run                 func(ctx context.Context, env *Env, fs *flag.FlagSet) error
+}
+
+// usageError is a wrong invocation: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// errNotBuilt marks commands whose machinery is a later milestone.
+var errNotBuilt = errors.New("not implemented yet")
+
+func commands() []*command {
+	return []*command{
+		{name: "serve", summary: "run the worker: webhooks, reconciler, API, scheduled resync (until SIGINT/SIGTERM)",
+			needsConfig: true, run: notBuilt("the reconciler, inbox and HTTP API arrive with issue #3")},
+		{name: "resync", args: "[--account ID] [--dry-run]", summary: "one complete pull and reconcile, then exit (for a nightly CronJob)",
+			needsConfig: true,
+			flags: func(fs *flag.FlagSet) {
+				fs.String("account", "", "resync only this Zoom account id")
+				fs.Bool("dry-run", false, "report what would change without writing")
+			},
+			run: notBuilt("the full resync arrives with issue #3")},
+		{name: "demo", args: "[--addr HOST:PORT] [--duration D] [--users N] [--rate R]",
+			summary: "run on embedded defaults: a simulated Zoom pulled and sending signed webhooks", needsConfig: true,
+			flags: demoFlags, run: runDemo},
+		{name: "purge", args: "--account ID", summary: "remove every record of one account from Redis", needsConfig: true,
+			flags: func(fs *flag.FlagSet) { fs.String("account", "", "the Zoom account id to purge (required)") },
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet) error {
+				if fs.Lookup("account").Value.String() == "" {
+					return &usageError{"purge: --account is required"}
+				}
+				return notBuilt("purging state arrives with issue #3")(ctx, env, fs)
+			}},
+		{name: "version", summary: "print version, commit and Go version",
+			run: func(_ context.Context, env *Env, _ *flag.FlagSet) error {
+				fmt.Fprintln(env.Stdout, VersionLine())
+				return nil
+			}},
+	}
+}
+
+func notBuilt(why string) func(context.Context, *Env, *flag.FlagSet) error {
+	return func(_ context.Context, _ *Env, fs *flag.FlagSet) error {
+		return fmt.Errorf("zoomsync %s: %w (%s); nothing was started", fs.Name(), errNotBuilt, why)
+	}
+}
+
+// Main runs the command line and returns the exit code.
+func Main(ctx context.Context, args []string, pio IO) int {
+	cmds := commands()
+	if len(args) == 0 {
+		usage(pio.Stderr, cmds)
+		return 2
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		usage(pio.Stdout, cmds)
+		return 0
+	}
+	var cmd *command
+	for _, c := range cmds {
+		if c.name == args[0] {
+			cmd = c
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(pio.Stderr, "zoomsync: unknown command %q; run 'zoomsync --help' for the list\n", args[0])
+		return 2
+	}
+	fs := newFlagSet(cmd.name)
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			commandUsage(pio.Stdout, cmd, fs)
+			return 0
+		}
+		fmt.Fprintf(pio.Stderr, "zoomsync %s: %v; run 'zoomsync %s --help'\n", cmd.name, err, cmd.name)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(pio.Stderr, "zoomsync %s: unexpected argument %q; run 'zoomsync %s --help'\n", cmd.name, fs.Arg(0), cmd.name)
+		return 2
+	}
+	env := &Env{IO: pio, Logger: slog.New(slog.NewTextHandler(pio.Stderr, nil))}
+	if cmd.needsConfig {
+		cfg, err := config.Load(ctx, pio.Env)
+		if err != nil {
+			fmt.Fprintf(pio.Stderr, "zoomsync: configuration: %v\n", err)
+			return 2
+		}
+		env.Config = cfg
+		env.Logger = cfg.Log.Logger(pio.Stderr)
+	}
+	if err := cmd.run(ctx, env, fs); err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(pio.Stderr, "zoomsync %v; run 'zoomsync %s --help'\n", err, cmd.name)
+			return 2
+		}
+		fmt.Fprintln(pio.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported by Main, in one line
+	return fs
+}
+
+func usage(w io.Writer, cmds []*command) {
+	fmt.Fprint(w, `zoomsync keeps Zoom users and presence in sync with your directory and phone systems.
+
+Usage:
+  zoomsync <command> [flags]
+
+Commands:
+`)
+	sorted := append([]*command(nil), cmds...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].name < sorted[j].name })
+	for _, c := range sorted {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Configuration comes from environment variables (ZOOMSYNC_*, ZOOM_*, LDAP_*);
+see docs/SPEC.md. Run 'zoomsync <command> --help' for a command's flags.
+`)
+}
+
+func commandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: zoomsync %s %s\n\n%s\n", c.name, c.args, strings.ToUpper(c.summary[:1])+c.summary[1:])
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprintln(w, "\nFlags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+}

@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sethvargo/go-envconfig"
+)
+
+func run(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(context.Background(), args, IO{Stdout: &out, Stderr: &errb, Env: envconfig.MapLookuper(env)})
+	return code, out.String(), errb.String()
+}
+
+func TestCommandLine(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		code       int
+		stdout     string
+		stderr     string
+		notInUsage bool
+	}{
+		{name: "no command prints usage to stderr", code: 2, stderr: "Commands:"},
+		{name: "help", args: []string{"--help"}, code: 0, stdout: "zoomsync <command> [flags]"},
+		{name: "help lists every command", args: []string{"help"}, code: 0, stdout: "purge"},
+		{name: "-h", args: []string{"-h"}, code: 0, stdout: "resync"},
+		{name: "version", args: []string{"version"}, code: 0, stdout: "zoomsync "},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderr: `unknown command "frobnicate"`},
+		{name: "unknown flag", args: []string{"resync", "--everything"}, code: 2, stderr: "flag provided but not defined: -everything"},
+		{name: "stray argument", args: []string{"serve", "now"}, code: 2, stderr: `unexpected argument "now"`},
+		{name: "command help", args: []string{"resync", "--help"}, code: 0, stdout: "-dry-run"},
+		{name: "purge needs account", args: []string{"purge"}, code: 2, stderr: "--account is required"},
+		{name: "bad config names the variable", args: []string{"serve"}, env: map[string]string{"ZOOMSYNC_MAX_DELETE_FRACTION": "2"},
+			code: 2, stderr: "ZOOMSYNC_MAX_DELETE_FRACTION: must be a number between 0 and 1"},
+		{name: "bad config even for demo", args: []string{"demo"}, env: map[string]string{"ZOOMSYNC_LOG_FORMAT": "xml"},
+			code: 2, stderr: "ZOOMSYNC_LOG_FORMAT"},
+		{name: "serve says it is not built", args: []string{"serve"}, code: 1, stderr: "zoomsync serve: not implemented yet"},
+		{name: "resync says it is not built", args: []string{"resync", "--account", "A", "--dry-run"}, code: 1, stderr: "nothing was started"},
+		{name: "purge says it is not built", args: []string{"purge", "--account", "A"}, code: 1, stderr: "zoomsync purge: not implemented yet"},
+		{name: "demo rejects bad flags", args: []string{"demo", "--users", "0"}, code: 2, stderr: "--users must be"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := run(t, tt.env, tt.args...)
+			if code != tt.code || !strings.Contains(stdout, tt.stdout) || !strings.Contains(stderr, tt.stderr) {
+				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tt.code, stdout, stderr)
+			}
+		})
+	}
+}
+
+func TestNotBuiltIsAnError(t *testing.T) {
+	err := notBuilt("later")(context.Background(), nil, newFlagSet("serve"))
+	if !errors.Is(err, errNotBuilt) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestDemoPullsAndVerifiesWebhooks(t *testing.T) {
+	code, stdout, stderr := run(t, nil, "demo", "--duration", "2s", "--addr", "127.0.0.1:0", "--users", "60", "--rate", "10")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"pulled demo-emea: 60 users in 3 pages", "pulled demo-amer: 60 users", "with 1 token fetch",
+		"REST presence of", "signature verified", "demo stopped:", "0 refused",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+// TestBinary builds the real binary and checks exit codes end to end.
+func TestBinary(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "zoomsync")
+	build := exec.Command("go", "build", "-o", bin, "-ldflags", "-X github.com/zoomsync/zoomsync/internal/cli.version=v0.0.0-test", "../../cmd/zoomsync")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, tt := range []struct {
+		args []string
+		env  []string
+		code int
+		out  string
+	}{
+		{[]string{"version"}, nil, 0, "zoomsync v0.0.0-test (commit "},
+		{[]string{"nope"}, nil, 2, "unknown command"},
+		{[]string{"serve"}, []string{"LDAP_PAGE_SIZE=-1"}, 2, "LDAP_PAGE_SIZE"},
+		{[]string{"serve"}, nil, 1, "not implemented yet"},
+	} {
+		cmd := exec.Command(bin, tt.args...)
+		cmd.Env = append(os.Environ(), tt.env...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		if code != tt.code || !strings.Contains(string(out), tt.out) {
+			t.Errorf("%v: exit %d (want %d): %s", tt.args, code, tt.code, out)
+		}
+	}
+}
