@@ -375,7 +375,18 @@ func parseRetryAfter(v string, now time.Time) time.Time {
 	return time.Time{}
 }
 
-// pathEscape escapes one path segment (user ids are opaque; emails have @).
-func pathEscape(s string) string { return url.PathEscape(s) }
-
 var errNoID = errors.New("empty user id or email")
+
+// getOne GETs the resource at prefix + id + suffix into a new T; id (a user
+// id or email) is escaped as one path segment.
+func getOne[T any](ctx context.Context, c *Client, ep endpoint, prefix, id, suffix string) (*T, *Response, error) {
+	if id == "" {
+		return nil, nil, errs.E(ep.op, errs.Invalid, errNoID)
+	}
+	v := new(T)
+	resp, err := c.call(ctx, ep, "GET", prefix+url.PathEscape(id)+suffix, nil, nil, v)
+	if err != nil {
+		return nil, resp, err
+	}
+	return v, resp, nil
+}

@@ -62,15 +62,7 @@ var epGetCCUser = endpoint{op: "zoomapi.ContactCenter.GetUser", route: "/contact
 
 // GetUser reads one agent.
 func (s *ContactCenterService) GetUser(ctx context.Context, userID string) (*ContactCenterUser, *Response, error) {
-	if userID == "" {
-		return nil, nil, errs.E(epGetCCUser.op, errs.Invalid, errNoID)
-	}
-	var u ContactCenterUser
-	resp, err := s.client.call(ctx, epGetCCUser, "GET", "/contact_center/users/"+pathEscape(userID), nil, nil, &u)
-	if err != nil {
-		return nil, resp, err
-	}
-	return &u, resp, nil
+	return getOne[ContactCenterUser](ctx, s.client, epGetCCUser, "/contact_center/users/", userID, "")
 }
 
 // StatusUpdate sets an agent's status (and optional not-ready reason).
@@ -86,7 +78,7 @@ func (s *ContactCenterService) UpdateStatus(ctx context.Context, userID string, 
 	if userID == "" || u.StatusID == "" {
 		return errs.Errorf(epUpdateCCStatus.op, errs.Invalid, "user id and status id are required")
 	}
-	_, err := s.client.call(ctx, epUpdateCCStatus, "PATCH", "/contact_center/users/"+pathEscape(userID)+"/status", nil, u, nil)
+	_, err := s.client.call(ctx, epUpdateCCStatus, "PATCH", "/contact_center/users/"+url.PathEscape(userID)+"/status", nil, u, nil)
 	return err
 }
 

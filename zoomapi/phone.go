@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomjson"
 )
 
@@ -80,15 +79,7 @@ var epGetPhoneUser = endpoint{op: "zoomapi.Phone.Get", route: "/phone/users/{use
 
 // Get reads one phone user by Zoom user id or email.
 func (s *PhoneService) Get(ctx context.Context, idOrEmail string) (*PhoneUser, *Response, error) {
-	if idOrEmail == "" {
-		return nil, nil, errs.E(epGetPhoneUser.op, errs.Invalid, errNoID)
-	}
-	var u PhoneUser
-	resp, err := s.client.call(ctx, epGetPhoneUser, "GET", "/phone/users/"+pathEscape(idOrEmail), nil, nil, &u)
-	if err != nil {
-		return nil, resp, err
-	}
-	return &u, resp, nil
+	return getOne[PhoneUser](ctx, s.client, epGetPhoneUser, "/phone/users/", idOrEmail, "")
 }
 
 // flatten turns a page iterator into an item iterator.

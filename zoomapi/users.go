@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomjson"
 )
 
@@ -200,15 +199,7 @@ var epGetUser = endpoint{op: "zoomapi.Users.Get", route: "/users/{userId}", fami
 
 // Get reads one user by id or email. A missing user is errs.NotFound.
 func (s *UsersService) Get(ctx context.Context, idOrEmail string) (*User, *Response, error) {
-	if idOrEmail == "" {
-		return nil, nil, errs.E(epGetUser.op, errs.Invalid, errNoID)
-	}
-	var u User
-	resp, err := s.client.call(ctx, epGetUser, "GET", "/users/"+pathEscape(idOrEmail), nil, nil, &u)
-	if err != nil {
-		return nil, resp, err
-	}
-	return &u, resp, nil
+	return getOne[User](ctx, s.client, epGetUser, "/users/", idOrEmail, "")
 }
 
 // Presence is a user's presence as GET /users/{id}/presence_status says it,
@@ -223,13 +214,5 @@ var epGetPresence = endpoint{op: "zoomapi.Users.GetPresence", route: "/users/{us
 
 // GetPresence reads a user's presence status.
 func (s *UsersService) GetPresence(ctx context.Context, idOrEmail string) (*Presence, *Response, error) {
-	if idOrEmail == "" {
-		return nil, nil, errs.E(epGetPresence.op, errs.Invalid, errNoID)
-	}
-	var p Presence
-	resp, err := s.client.call(ctx, epGetPresence, "GET", "/users/"+pathEscape(idOrEmail)+"/presence_status", nil, nil, &p)
-	if err != nil {
-		return nil, resp, err
-	}
-	return &p, resp, nil
+	return getOne[Presence](ctx, s.client, epGetPresence, "/users/", idOrEmail, "/presence_status")
 }

@@ -1,6 +1,3 @@
-// Package secret holds credentials so that they cannot leak by accident:
-// a Secret prints, logs and marshals as "[redacted]" and yields its value
-// only through Reveal, which is easy to find in review.
 package secret
 
 import (

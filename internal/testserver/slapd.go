@@ -6,8 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,17 +28,16 @@ type Slapd struct {
 	TLS      TLSFiles
 	Dir      string
 
-	tb    testing.TB
+	daemon
 	bin   string
-	mu    sync.Mutex
-	proc  *process
 	ports [2]int
 }
 
 // StartSlapd loads a directory offline with slapadd and starts slapd on it.
 func StartSlapd(tb testing.TB, opts SlapdOptions) *Slapd {
 	tb.Helper()
-	s := &Slapd{tb: tb, bin: lookBinary(tb, "slapd", "slapd"), Dir: tb.TempDir()}
+	s := &Slapd{bin: lookBinary(tb, "slapd", "slapd"), Dir: tb.TempDir()}
+	s.daemon = daemon{tb: tb, name: "slapd", grace: 10 * time.Second, start: s.start}
 	slapadd := lookBinary(tb, "slapadd", "slapd")
 	if opts.TLS {
 		var err error
@@ -85,7 +82,7 @@ func StartSlapd(tb testing.TB, opts SlapdOptions) *Slapd {
 				break
 			}
 		}
-		if err = s.start(); err == nil {
+		if err = s.launch(); err == nil {
 			tb.Cleanup(s.Stop)
 			return s
 		}
@@ -133,7 +130,7 @@ func (s *Slapd) config(opts SlapdOptions) string {
 	return b.String()
 }
 
-func (s *Slapd) start() error {
+func (s *Slapd) start() (*process, error) {
 	s.URL = fmt.Sprintf("ldap://127.0.0.1:%d", s.ports[0])
 	urls := s.URL + "/"
 	if s.ports[1] != 0 {
@@ -143,13 +140,13 @@ func (s *Slapd) start() error {
 	cmd := exec.Command(s.bin, "-f", filepath.Join(s.Dir, "slapd.conf"), "-h", urls, "-d", "0")
 	logf, err := os.OpenFile(filepath.Join(s.Dir, "slapd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	p, err := startProcess(cmd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	err = waitReady(p, 15*time.Second, func() error {
 		conn, err := ldap.DialURL(s.URL)
@@ -162,64 +159,7 @@ func (s *Slapd) start() error {
 	})
 	if err != nil {
 		p.kill()
-		return err
+		return nil, err
 	}
-	s.mu.Lock()
-	s.proc = p
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *Slapd) current() *process {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.proc
-}
-
-// PID of the running server, 0 when stopped.
-func (s *Slapd) PID() int {
-	if p := s.current(); p != nil && !p.exited() {
-		return p.pid()
-	}
-	return 0
-}
-
-// Stop shuts slapd down (SIGTERM, SIGKILL after 10 s).
-func (s *Slapd) Stop() {
-	if p := s.current(); p != nil {
-		p.stop(10 * time.Second)
-	}
-}
-
-// Kill crashes slapd with SIGKILL.
-func (s *Slapd) Kill() {
-	if p := s.current(); p != nil {
-		p.kill()
-	}
-}
-
-// Pause freezes slapd (SIGSTOP); Resume continues it.
-func (s *Slapd) Pause()  { s.signal(syscall.SIGSTOP) }
-func (s *Slapd) Resume() { s.signal(syscall.SIGCONT) }
-
-func (s *Slapd) signal(sig syscall.Signal) {
-	s.tb.Helper()
-	if p := s.current(); p != nil {
-		if err := p.signal(sig); err != nil {
-			s.tb.Fatalf("testserver: slapd %v: %v", sig, err)
-		}
-	}
-}
-
-// Restart starts slapd again on the same ports and data.
-func (s *Slapd) Restart() {
-	s.tb.Helper()
-	s.Stop()
-	var err error
-	for attempt := 0; attempt < 50; attempt++ {
-		if err = s.start(); err == nil {
-			return
-		}
-	}
-	s.tb.Fatalf("testserver: restart slapd: %v", err)
+	return p, nil
 }

@@ -351,3 +351,19 @@ func (s *Server) paginate(w http.ResponseWriter, r *http.Request, a *Account, qu
 	}
 	return users, next, size, true
 }
+
+// listUsers serves a {next_page_token, page_size, total_records, users}
+// listing of the users keep selects, each rendered by toJSON.
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, a *Account, query string, defSize, maxSize, badTokenCode int,
+	keep func(*User) bool, toJSON func(*User) map[string]any) {
+	users, next, size, ok := s.paginate(w, r, a, query, defSize, maxSize, badTokenCode, keep)
+	if !ok {
+		return
+	}
+	out := make([]map[string]any, len(users))
+	for i := range users {
+		out[i] = toJSON(&users[i])
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"next_page_token": next, "page_size": size,
+		"total_records": a.count(keep), "users": out})
+}

@@ -46,17 +46,7 @@ func agentJSON(u *User) map[string]any {
 }
 
 func (s *Server) handleListAgents(w http.ResponseWriter, r *http.Request, a *Account) {
-	keep := func(u *User) bool { return u.Agent != nil }
-	users, next, size, ok := s.paginate(w, r, a, "contact_center/users", 10, 100, 300, keep)
-	if !ok {
-		return
-	}
-	out := make([]map[string]any, len(users))
-	for i := range users {
-		out[i] = agentJSON(&users[i])
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"next_page_token": next, "page_size": size,
-		"total_records": a.count(keep), "users": out})
+	s.listUsers(w, r, a, "contact_center/users", 10, 100, 300, func(u *User) bool { return u.Agent != nil }, agentJSON)
 }
 
 func (s *Server) handleGetAgent(w http.ResponseWriter, r *http.Request, a *Account) {
