@@ -1,0 +1,37 @@
+// Package zsync is zoomsync's reconciler: it turns Zoom webhooks and full
+// user pulls into one versioned state in Redis.
+//
+// The directory is sync/ (the layout every zoomsync package follows), but
+// the package clause is zsync so that it never shadows the standard
+// library's sync inside or outside the package; importers write
+//
+//	zsync "github.com/zoomsync/zoomsync/sync"
+//
+// always with that alias.
+//
+// # State
+//
+// Every fact about a user (profile fields, lifecycle status, presence,
+// phone call, agent status) is stored with its own version, a Unix
+// millisecond timestamp shifted left one bit with the low bit set for
+// webhook writes:
+//
+//	version = event_ts·2 + 1   (webhook)
+//	version = requested_at·2   (a pulled page: the instant its request left)
+//
+// A write replaces a field only when its version is strictly greater than
+// the stored one (a compare-and-set in one Lua script), so duplicates and
+// Zoom's retries after 5, 20 and 60 minutes are harmless, reordering is
+// harmless, and a webhook and a pulled row from the same millisecond
+// resolve in favour of the webhook (it carries news the page may not).
+// This is DBLog's watermark rule applied per field.
+//
+// # Keys
+//
+// Keys are hash-tagged by account and partition, {a:ACCOUNT:p:NN}, and a
+// user's partition is a hash of its Zoom user id, so every script touches
+// one Cluster slot while an account's users spread over the cluster.
+// Lookups by email or extension read the partition's index hashes; a key
+// that could be in any partition (an email) is looked up in all of an
+// account's partitions in one pipeline.
+package zsync

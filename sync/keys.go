@@ -1,0 +1,47 @@
+package zsync
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strings"
+)
+
+// DefaultPartitions is how many slots an account's users spread over.
+const DefaultPartitions = 16
+
+// keyspace builds every Redis key of the reconciler. Each key of a user
+// shares the hash tag {a:ACCOUNT:p:NN} with its partition's indices and
+// inbox, so a script touching them stays in one Cluster slot.
+type keyspace struct {
+	partitions int
+}
+
+// partition of a user key (a Zoom user id, or "e:"+email for a pending
+// user without one).
+func (k keyspace) partition(userKey string) int {
+	h := fnv.New32a()
+	h.Write([]byte(userKey))
+	return int(h.Sum32() % uint32(k.partitions))
+}
+
+func (k keyspace) tag(account string, p int) string {
+	return fmt.Sprintf("zs:{a:%s:p:%02d}", account, p)
+}
+
+// user is the hash of one user's record.
+func (k keyspace) user(account, userKey string) string {
+	return k.tag(account, k.partition(userKey)) + ":u:" + userKey
+}
+
+// emailIndex maps lower-case email → user key, per partition.
+func (k keyspace) emailIndex(account string, p int) string { return k.tag(account, p) + ":ix:email" }
+
+// extensionIndex maps phone extension → user key, per partition.
+func (k keyspace) extensionIndex(account string, p int) string { return k.tag(account, p) + ":ix:ext" }
+
+// members is the set of user keys of a partition (for full-pull
+// bookkeeping and purge).
+func (k keyspace) members(account string, p int) string { return k.tag(account, p) + ":members" }
+
+// pendingKey is the user key of a pending user listed without an id.
+func pendingKey(email string) string { return "e:" + strings.ToLower(strings.TrimSpace(email)) }
