@@ -60,7 +60,9 @@ var profileFields = map[string]func(*webhook.UserFields) string{
 func EventWrite(account string, ev *webhook.Event) (Write, bool) {
 	v := WebhookVersion(ev.TS)
 	w := Write{Account: account, UserKey: ev.UserID()}
-	add := func(name, value string) { w.Fields = append(w.Fields, FieldWrite{Name: name, Version: v, Value: value}) }
+	add := func(name, value string) {
+		w.Fields = append(w.Fields, FieldWrite{Name: name, Version: v, Value: value})
+	}
 	switch o := ev.Object.(type) {
 	case *webhook.UserEvent:
 		present := map[string]bool{}

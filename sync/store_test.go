@@ -32,7 +32,9 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 
 var t0 = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 
-func fw(name string, v Version, value string) FieldWrite { return FieldWrite{Name: name, Version: v, Value: value} }
+func fw(name string, v Version, value string) FieldWrite {
+	return FieldWrite{Name: name, Version: v, Value: value}
+}
 
 func TestStoreVersionRules(t *testing.T) {
 	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {

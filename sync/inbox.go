@@ -1,0 +1,187 @@
+package zsync
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/zoomapi/webhook"
+)
+
+// Inbox appends verified webhooks to Redis streams before they are
+// acknowledged to Zoom. Concurrent Enqueue calls are group-committed: a
+// single writer sends whatever has queued up as one pipeline, so a burst of
+// webhooks costs one round trip instead of one each, and every caller
+// still returns only after its own XADD succeeded.
+type Inbox struct {
+	rdb        redis.UniversalClient
+	keys       keyspace
+	partitions int
+	logger     *slog.Logger
+	maxBatch   int
+
+	reqs chan *appendReq
+	done chan struct{}
+
+	flushes atomic.Int64 // pipelines sent: fewer than appends under load
+}
+
+type appendReq struct {
+	ctx    context.Context
+	stream string
+	values map[string]any
+	err    chan error
+}
+
+// InboxOptions configure NewInbox.
+type InboxOptions struct {
+	Partitions int // inbox streams per account; 0: DefaultInboxPartitions
+	MaxBatch   int // appends per pipeline; 0: 256
+	Logger     *slog.Logger
+}
+
+// NewInbox returns an inbox; call Run to start its writer.
+func NewInbox(rdb redis.UniversalClient, opts InboxOptions) *Inbox {
+	if opts.Partitions <= 0 {
+		opts.Partitions = DefaultInboxPartitions
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 256
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Inbox{rdb: rdb, partitions: opts.Partitions, logger: opts.Logger, maxBatch: opts.MaxBatch,
+		reqs: make(chan *appendReq, opts.MaxBatch), done: make(chan struct{})}
+}
+
+// errInboxClosed is returned when the writer has stopped.
+var errInboxClosed = errs.E("zsync.Inbox", errs.Unavailable, errors.New("inbox is shutting down"))
+
+// Enqueue implements webhook.Sink: it returns nil only once the delivery
+// is in a Redis stream.
+func (in *Inbox) Enqueue(ctx context.Context, d webhook.Delivery) error {
+	key := d.Event.UserID()
+	n := inboxPartition(key, in.partitions)
+	req := &appendReq{
+		ctx:    ctx,
+		stream: in.keys.inbox(d.AccountID, n),
+		values: map[string]any{
+			"account":     d.AccountID,
+			"event":       d.Event.Name,
+			"user":        key,
+			"received_ms": strconv.FormatInt(d.ReceivedAt.UnixMilli(), 10),
+			"request_id":  d.RequestID,
+			"body":        d.Event.Raw,
+		},
+		err: make(chan error, 1),
+	}
+	select {
+	case in.reqs <- req:
+	case <-in.done:
+		return errInboxClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.err:
+		return err
+	case <-in.done:
+		select {
+		case err := <-req.err: // written just before the writer stopped
+			return err
+		default:
+			return errInboxClosed
+		}
+	case <-ctx.Done():
+		// The append may still happen; Zoom will retry and the version gate
+		// makes the duplicate harmless.
+		return ctx.Err()
+	}
+}
+
+// Run writes queued appends until ctx ends, then fails what is left.
+func (in *Inbox) Run(ctx context.Context) error {
+	defer close(in.done)
+	batch := make([]*appendReq, 0, in.maxBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			in.drainFailed()
+			return nil
+		case r := <-in.reqs:
+			batch = append(batch[:0], r)
+		}
+	fill:
+		for len(batch) < in.maxBatch {
+			select {
+			case r := <-in.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		in.flush(ctx, batch)
+	}
+}
+
+// flush sends one pipeline of XADDs and answers each caller.
+func (in *Inbox) flush(ctx context.Context, batch []*appendReq) {
+	live := batch[:0:0]
+	for _, r := range batch {
+		if r.ctx.Err() != nil {
+			r.err <- r.ctx.Err() // the caller gave up; Zoom will retry
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	in.flushes.Add(1)
+	cmds := make([]*redis.StringCmd, len(live))
+	_, err := in.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, r := range live {
+			cmds[i] = p.XAdd(ctx, &redis.XAddArgs{Stream: r.stream, Values: r.values})
+		}
+		return nil
+	})
+	for i, r := range live {
+		if e := cmds[i].Err(); e != nil {
+			r.err <- unavailable("zsync.Inbox.Enqueue", e)
+			continue
+		}
+		r.err <- nil
+	}
+	if err != nil {
+		in.logger.Warn("inbox append failed; webhooks answered 503", slog.Int("batch", len(live)), slog.String("error", err.Error()))
+	}
+}
+
+func (in *Inbox) drainFailed() {
+	for {
+		select {
+		case r := <-in.reqs:
+			r.err <- errInboxClosed
+		default:
+			return
+		}
+	}
+}
+
+// Flushes is how many pipelines the writer has sent.
+func (in *Inbox) Flushes() int64 { return in.flushes.Load() }
+
+// Streams lists an account's inbox streams.
+func (in *Inbox) Streams(account string) []string {
+	out := make([]string, in.partitions)
+	for i := range out {
+		out[i] = in.keys.inbox(account, i)
+	}
+	return out
+}

@@ -1,0 +1,234 @@
+package zsync
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/zoomapi/webhook"
+)
+
+// presenceDelivery builds a verified-looking delivery of a presence event.
+func presenceDelivery(t *testing.T, account, user, status string, ts int64) webhook.Delivery {
+	t.Helper()
+	body := fmt.Sprintf(`{"event":"user.presence_status_updated","event_ts":%d,"payload":{"account_id":%q,"object":{"id":%q,"email":"%s@example.com","presence_status":%q}}}`,
+		ts, account, user, user, status)
+	ev, err := webhook.Decode([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return webhook.Delivery{AccountID: account, Event: ev, ReceivedAt: time.UnixMilli(ts)}
+}
+
+type pipeline struct {
+	rdb      redis.UniversalClient
+	inbox    *Inbox
+	store    *Store
+	consumer *Consumer
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+func newPipeline(t *testing.T, rdb redis.UniversalClient, name string) *pipeline {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pipeline{rdb: rdb, inbox: NewInbox(rdb, InboxOptions{}), store: NewStore(rdb, 4, 2*time.Hour), cancel: cancel}
+	// Claim anything idle for 1 ms; block reads briefly so drains end quickly.
+	p.consumer = NewConsumer(rdb, p.store, p.inbox, ConsumerOptions{Name: name, ClaimIdle: time.Millisecond, Block: time.Millisecond})
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); _ = p.inbox.Run(ctx) }()
+	t.Cleanup(func() { cancel(); p.wg.Wait() })
+	return p
+}
+
+// drain applies everything pending in an account's streams by calling the
+// consumer's steps directly (no background loops, no timing).
+func (p *pipeline) drain(t *testing.T, account string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, s := range p.inbox.Streams(account) {
+		if err := p.consumer.ensureGroup(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			before, _ := p.rdb.XInfoGroups(ctx, s).Result()
+			if err := p.consumer.readOnce(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			after, _ := p.rdb.XInfoGroups(ctx, s).Result()
+			if len(after) == 0 || after[0].LastDeliveredID == before[0].LastDeliveredID {
+				break
+			}
+		}
+	}
+}
+
+func TestInboxGroupCommitsConcurrentAppends(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		p := newPipeline(t, rdb, "c1")
+		ctx := context.Background()
+		const n = 400
+		var wg sync.WaitGroup
+		errc := make(chan error, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errc <- p.inbox.Enqueue(ctx, presenceDelivery(t, "A", fmt.Sprintf("u%d", i%37), "In_Meeting", int64(1_800_000_000_000+i)))
+			}()
+		}
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		var total int64
+		for _, s := range p.inbox.Streams("A") {
+			total += rdb.XLen(ctx, s).Val()
+		}
+		if total != n {
+			t.Fatalf("%d entries in the inbox, want %d", total, n)
+		}
+		if f := p.inbox.Flushes(); f >= n {
+			t.Fatalf("%d pipelines for %d concurrent appends: no group commit", f, n)
+		}
+		t.Logf("%d appends in %d pipelines", n, p.inbox.Flushes())
+	})
+}
+
+// TestConsumerConvergesOnNewestTruth delivers presence events for 200
+// users shuffled, duplicated and with stale retries, and checks every user
+// ends at its newest status.
+func TestConsumerConvergesOnNewestTruth(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		p := newPipeline(t, rdb, "c1")
+		ctx := context.Background()
+		statuses := []string{"Available", "Away", "In_Meeting", "Do_Not_Disturb", "On_Phone_Call"}
+		rng := rand.New(rand.NewPCG(1, 2))
+		var deliveries []webhook.Delivery
+		newest := map[string]string{}
+		for u := 0; u < 200; u++ {
+			user := fmt.Sprintf("user%03d", u)
+			for k := 0; k < 5; k++ {
+				st := statuses[rng.IntN(len(statuses))]
+				ts := int64(1_800_000_000_000 + k*60_000)
+				d := presenceDelivery(t, "A", user, st, ts)
+				deliveries = append(deliveries, d, d) // at least once: every event twice
+				if k == 4 {
+					newest[user] = st
+				}
+			}
+		}
+		rng.Shuffle(len(deliveries), func(i, j int) { deliveries[i], deliveries[j] = deliveries[j], deliveries[i] })
+		for i, d := range deliveries {
+			if err := p.inbox.Enqueue(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			if i%300 == 0 {
+				p.drain(t, "A") // apply in several rounds, as a live consumer would
+			}
+		}
+		p.drain(t, "A")
+		for user, want := range newest {
+			r, err := p.store.User(ctx, "A", user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Fields[FieldZoomStatus] != want {
+				t.Fatalf("%s ended %q, want %q", user, r.Fields[FieldZoomStatus], want)
+			}
+		}
+		for _, s := range p.inbox.Streams("A") {
+			if pending := rdb.XPending(ctx, s, ConsumerGroup).Val(); pending.Count != 0 {
+				t.Fatalf("%s: %d entries left unacknowledged", s, pending.Count)
+			}
+		}
+	})
+}
+
+func TestDeadConsumersEntriesAreClaimed(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		p := newPipeline(t, rdb, "survivor")
+		if err := p.inbox.Enqueue(ctx, presenceDelivery(t, "A", "u1", "In_Meeting", 1_800_000_000_000)); err != nil {
+			t.Fatal(err)
+		}
+		stream := p.inbox.keys.inbox("A", inboxPartition("u1", DefaultInboxPartitions))
+		_ = p.consumer.ensureGroup(ctx, stream)
+		// A replica reads the entry and dies before acknowledging it.
+		got, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: ConsumerGroup, Consumer: "crashed", Streams: []string{stream, ">"}, Count: 10}).Result()
+		if err != nil || len(got[0].Messages) != 1 {
+			t.Fatalf("crashed read: %v %v", got, err)
+		}
+		// XAUTOCLAIM's idle time is measured by Redis's clock in whole
+		// milliseconds, so the entry becomes claimable within about 1 ms.
+		eventually(t, func() bool {
+			if err := p.consumer.claim(ctx, stream); err != nil {
+				t.Fatal(err)
+			}
+			r, err := p.store.User(ctx, "A", "u1")
+			return err == nil && r.Fields[FieldZoomStatus] == "In_Meeting"
+		})
+		if n := rdb.XPending(ctx, stream, ConsumerGroup).Val().Count; n != 0 {
+			t.Fatalf("%d pending after the claim", n)
+		}
+	})
+}
+
+// eventually polls cond every millisecond for up to 5 s: for conditions
+// that depend on another process's clock, never on our own code's timing.
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(5 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("condition not met within 5s")
+		}
+	}
+}
+
+func TestPoisonEntriesAreDeadLettered(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		p := newPipeline(t, rdb, "c1")
+		stream := p.inbox.keys.inbox("A", 0)
+		_ = p.consumer.ensureGroup(ctx, stream)
+		rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{"account": "A", "body": "{not json"}})
+		if err := p.consumer.readOnce(ctx, stream); err != nil {
+			t.Fatal(err)
+		}
+		dead := p.inbox.keys.deadLetters("A", 0)
+		msgs := rdb.XRange(ctx, dead, "-", "+").Val()
+		if len(msgs) != 1 || msgs[0].Values["body"] != "{not json" || msgs[0].Values["reason"] == "" {
+			t.Fatalf("dead letters: %v", msgs)
+		}
+		if n := rdb.XPending(ctx, stream, ConsumerGroup).Val().Count; n != 0 {
+			t.Fatalf("poison entry still pending")
+		}
+	})
+}
+
+func TestEnqueueWithRedisDownFails(t *testing.T) {
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
+	defer rdb.Close()
+	p := newPipeline(t, rdb, "c1")
+	m.Close()
+	err := p.inbox.Enqueue(context.Background(), presenceDelivery(t, "A", "u1", "Away", 1))
+	if !errs.Is(errs.Unavailable, err) {
+		t.Fatalf("got %v, want unavailable (the handler answers 503)", err)
+	}
+}
