@@ -12,6 +12,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/zoomsync/zoomsync/internal/app"
 	"github.com/zoomsync/zoomsync/internal/config"
 )
 
@@ -46,8 +47,10 @@ var errNotBuilt = errors.New("not implemented yet")
 
 func commands() []*command {
 	return []*command{
-		{name: "serve", summary: "run the worker: webhooks, reconciler, API, scheduled resync (until SIGINT/SIGTERM)",
-			needsConfig: true, run: notBuilt("the reconciler, inbox and HTTP API arrive with issue #3")},
+		{name: "serve", summary: "run the worker: webhooks, inbox, reconciler, health and metrics (until SIGINT/SIGTERM)",
+			needsConfig: true, run: func(ctx context.Context, env *Env, _ *flag.FlagSet) error {
+				return app.Serve(ctx, env.Config, app.Options{Logger: env.Logger})
+			}},
 		{name: "resync", args: "[--account ID] [--dry-run]", summary: "one complete pull and reconcile, then exit (for a nightly CronJob)",
 			needsConfig: true,
 			flags: func(fs *flag.FlagSet) {

@@ -1,0 +1,213 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"github.com/sourcegraph/conc"
+
+	"github.com/zoomsync/zoomsync/internal/config"
+	"github.com/zoomsync/zoomsync/internal/secret"
+	zsync "github.com/zoomsync/zoomsync/sync"
+	"github.com/zoomsync/zoomsync/zoomapi"
+	"github.com/zoomsync/zoomsync/zoomapi/webhook"
+)
+
+// Options are what Serve needs beside the configuration.
+type Options struct {
+	Logger *slog.Logger
+	Clock  clockwork.Clock
+	// Listening, if set, receives the bound address once the server accepts
+	// connections (tests and the demo use port 0).
+	Listening func(addr string)
+}
+
+// account is one configured Zoom account at run time.
+type account struct {
+	cfg    config.Account
+	client *zoomapi.Client
+}
+
+// Serve runs `zoomsync serve` until ctx ends.
+func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	clock := opts.Clock
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
+	if len(cfg.Zoom.Accounts) == 0 {
+		return errors.New("zoomsync serve: no Zoom account configured (set ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET and ZOOM_WEBHOOK_SECRET_TOKEN, or ZOOMSYNC_ACCOUNTS_FILE)")
+	}
+	rdb, closeRedis, err := openRedis(cfg.Redis, log)
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+	m := newMetrics()
+
+	accounts := map[string]*account{}
+	for _, a := range cfg.Zoom.Accounts {
+		c, err := zoomapi.NewClient(a.Credentials(), zoomapi.WithBaseURL(cfg.Zoom.APIBaseURL), zoomapi.WithTokenURL(cfg.Zoom.TokenURL),
+			zoomapi.WithRateLimits(cfg.Zoom.RateLimits), zoomapi.WithLogger(log), zoomapi.WithClock(clock), zoomapi.WithObserver(m))
+		if err != nil {
+			return err
+		}
+		accounts[a.ID] = &account{cfg: a, client: c}
+	}
+
+	store := zsync.NewStore(rdb, zsync.DefaultPartitions, cfg.Resync.TombstoneTTL)
+	inbox := zsync.NewInbox(rdb, zsync.InboxOptions{Logger: log})
+	hostname, _ := os.Hostname()
+	consumer := zsync.NewConsumer(rdb, store, inbox, zsync.ConsumerOptions{
+		Name: fmt.Sprintf("%s-%d", hostname, os.Getpid()), Clock: clock, Logger: log,
+		Applied: func(stream string, entries, _ int) { m.applied.WithLabelValues(stream).Add(float64(entries)) },
+	})
+	ready := newReadiness(rdb, accounts)
+
+	mux := http.NewServeMux()
+	webhook.NewHandler(webhook.HandlerOptions{
+		Accounts: webhookSecrets(accounts), Sink: inbox, Clock: clock, Logger: log,
+		OnOutcome: func(event, outcome string) { m.webhooks.WithLabelValues(eventFamily(event), outcome).Inc() },
+	}).Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /readyz", ready.serve)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+
+	l, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("ZOOMSYNC_HTTP_ADDR %s: %w", cfg.HTTP.Addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	log.Info("zoomsync serving", slog.String("addr", l.Addr().String()), slog.Any("config", cfg))
+	if opts.Listening != nil {
+		opts.Listening(l.Addr().String())
+	}
+
+	// Workers stop after the HTTP server has drained.
+	workCtx, stopWork := context.WithCancel(context.Background())
+	defer stopWork()
+	var workers conc.WaitGroup
+	workers.Go(func() { _ = inbox.Run(workCtx) })
+	for id := range accounts {
+		for _, stream := range inbox.Streams(id) {
+			workers.Go(func() { _ = consumer.RunStream(workCtx, stream) })
+		}
+	}
+	for _, a := range accounts {
+		workers.Go(func() { ready.firstPull(workCtx, rdb, store, a, clock, log, m) })
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(l) }()
+	select {
+	case err := <-serveErr:
+		stopWork()
+		workers.Wait()
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: no new connections; finishing in-flight webhooks")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("in-flight requests did not finish in time", slog.String("error", err.Error()))
+	}
+	stopWork()
+	workers.Wait()
+	log.Info("stopped")
+	return nil
+}
+
+type webhookSecrets map[string]*account
+
+func (w webhookSecrets) WebhookSecret(id string) (secret.Secret, bool) {
+	a, ok := w[id]
+	if !ok {
+		return secret.Secret{}, false
+	}
+	return a.cfg.WebhookSecret, true
+}
+
+// readiness tracks what /readyz reports.
+type readiness struct {
+	rdb      redis.UniversalClient
+	accounts map[string]*account
+	mu       sync.Mutex
+	pulled   map[string]bool
+}
+
+func newReadiness(rdb redis.UniversalClient, accounts map[string]*account) *readiness {
+	return &readiness{rdb: rdb, accounts: accounts, pulled: map[string]bool{}}
+}
+
+// firstPull makes sure the account has a complete pull: one recorded in
+// Redis by any replica counts; otherwise it pulls, retrying with backoff.
+func (r *readiness) firstPull(ctx context.Context, rdb redis.UniversalClient, store *zsync.Store, a *account,
+	clock clockwork.Clock, log *slog.Logger, m *metrics) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		if last, err := zsync.LastCompletePull(ctx, rdb, a.cfg.ID); err == nil && !last.IsZero() {
+			r.mu.Lock()
+			r.pulled[a.cfg.ID] = true
+			r.mu.Unlock()
+			return
+		}
+		sum, err := zsync.NewPuller(rdb, store, a.client, clock, log).Pull(ctx)
+		m.pullSeconds.WithLabelValues(a.cfg.ID).Observe(sum.Duration.Seconds())
+		if err == nil {
+			m.pulls.WithLabelValues(a.cfg.ID, "complete").Inc()
+			continue // recorded: the next round marks it ready
+		}
+		m.pulls.WithLabelValues(a.cfg.ID, "failed").Inc()
+		log.Error("first full pull failed; retrying", slog.String("account_id", a.cfg.ID),
+			slog.String("error", err.Error()), slog.Duration("backoff", backoff))
+		select {
+		case <-ctx.Done():
+		case <-clock.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Minute)
+	}
+}
+
+func (r *readiness) serve(w http.ResponseWriter, req *http.Request) {
+	ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+	defer cancel()
+	if err := r.rdb.Ping(ctx).Err(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": "redis does not answer"})
+		return
+	}
+	r.mu.Lock()
+	var waiting []string
+	for id := range r.accounts {
+		if !r.pulled[id] {
+			waiting = append(waiting, id)
+		}
+	}
+	r.mu.Unlock()
+	if len(waiting) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not_ready",
+			"reason": "first full pull not complete", "accounts": waiting})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

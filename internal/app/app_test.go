@@ -1,0 +1,311 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/zoomsync/zoomsync/internal/config"
+	"github.com/zoomsync/zoomsync/internal/testserver"
+	zsync "github.com/zoomsync/zoomsync/sync"
+	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
+)
+
+const (
+	acctID   = "acct-1"
+	whSecret = "webhook-secret-token"
+)
+
+func startFake(t *testing.T, users int) (*zoomfake.Server, *zoomfake.Account) {
+	t.Helper()
+	fake, err := zoomfake.Start(zoomfake.Options{Limits: zoomfake.Unlimited()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	a := fake.AddAccount(zoomfake.AccountSpec{ID: acctID, ClientID: "cid", ClientSecret: "csecret", WebhookSecret: whSecret, Users: users})
+	return fake, a
+}
+
+func serveEnv(fake *zoomfake.Server, redisURL, addr string) map[string]string {
+	return map[string]string{
+		"ZOOMSYNC_HTTP_ADDR":        addr,
+		"ZOOMSYNC_REDIS_URL":        redisURL,
+		"ZOOM_ACCOUNT_ID":           acctID,
+		"ZOOM_CLIENT_ID":            "cid",
+		"ZOOM_CLIENT_SECRET":        "csecret",
+		"ZOOM_WEBHOOK_SECRET_TOKEN": whSecret,
+		"ZOOM_API_BASE_URL":         fake.APIBaseURL(),
+		"ZOOM_OAUTH_TOKEN_URL":      fake.TokenURL(),
+		"ZOOMSYNC_RESYNC_SCHEDULE":  "off",
+		"ZOOMSYNC_ZOOM_PLAN":        "business",
+		"ZOOMSYNC_LOG_LEVEL":        "warn",
+	}
+}
+
+// eventually polls cond every 5 ms for up to 30 s: for conditions that
+// depend on another process or a network round trip.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("%s: not within 30s", what)
+		}
+	}
+}
+
+func status(url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestServeIngestsAppliesAndShutsDown(t *testing.T) {
+	r := testserver.StartRedis(t, testserver.RedisOptions{})
+	fake, acct := startFake(t, 200)
+	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(serveEnv(fake, r.URL(), "127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, cfg, Options{Listening: func(a string) { addrc <- a }}) }()
+	base := "http://" + <-addrc
+
+	if got := status(base + "/healthz"); got != 200 {
+		t.Fatalf("healthz %d", got)
+	}
+	eventually(t, "readyz after the first full pull", func() bool { return status(base+"/readyz") == 200 })
+
+	rdb := r.Client()
+	store := zsync.NewStore(rdb, zsync.DefaultPartitions, cfg.Resync.TombstoneTTL)
+	users := acct.Users()
+	for _, u := range users[:5] {
+		key := u.ID
+		if u.Status == "pending" {
+			continue
+		}
+		rec, err := store.User(context.Background(), acctID, key)
+		if err != nil || rec.Fields[zsync.FieldEmail] != u.Email {
+			t.Fatalf("pulled %s: %v %v", u.Email, rec, err)
+		}
+	}
+
+	ev, err := acct.PresenceEvent(users[1].ID, "On_Phone_Call")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := acct.Deliver(context.Background(), base+"/webhooks/zoom/"+acctID, ev); err != nil || code != 200 {
+		t.Fatalf("deliver: %d %v", code, err)
+	}
+	eventually(t, "presence applied", func() bool {
+		rec, err := store.User(context.Background(), acctID, users[1].ID)
+		return err == nil && rec.Fields[zsync.FieldPresence] == "on_call"
+	})
+	forged, _ := http.Post(base+"/webhooks/zoom/"+acctID, "application/json", strings.NewReader(`{"event":"user.deleted"}`))
+	if forged.StatusCode != 401 {
+		t.Fatalf("forged webhook: %d", forged.StatusCode)
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`zoomsync_webhooks_total{event="user.presence_status_updated",outcome="accepted"} 1`,
+		`outcome="bad_signature"} 1`, `zoomsync_full_pulls_total{account="acct-1",result="complete"} 1`, "zoomsync_zoom_api_requests_total"} {
+		if !bytes.Contains(metrics, []byte(want)) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve returned %v", err)
+	}
+	if status(base+"/healthz") != 0 {
+		t.Fatal("still serving after shutdown")
+	}
+}
+
+func TestReadyzWhileRedisIsDown(t *testing.T) {
+	r := testserver.StartRedis(t, testserver.RedisOptions{})
+	fake, acct := startFake(t, 20)
+	cfg, _ := config.Load(context.Background(), envconfig.MapLookuper(serveEnv(fake, r.URL(), "127.0.0.1:0")))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan string, 1)
+	go func() { _ = Serve(ctx, cfg, Options{Listening: func(a string) { addrc <- a }}) }()
+	base := "http://" + <-addrc
+	eventually(t, "ready", func() bool { return status(base+"/readyz") == 200 })
+	r.Stop()
+	if got := status(base + "/readyz"); got != 503 {
+		t.Fatalf("readyz with Redis stopped: %d", got)
+	}
+	ev, _ := acct.PresenceEvent(acct.Users()[0].ID, "Away")
+	if code, _ := acct.Deliver(context.Background(), base+"/webhooks/zoom/"+acctID, ev); code != 503 {
+		t.Fatalf("webhook with Redis down: %d, want 503 so Zoom retries", code)
+	}
+	r.Restart()
+	eventually(t, "recovered by itself", func() bool {
+		code, _ := acct.Deliver(context.Background(), base+"/webhooks/zoom/"+acctID, ev)
+		return code == 200 && status(base+"/readyz") == 200
+	})
+}
+
+// acked is a webhook that was answered 2xx.
+type acked struct {
+	user    string
+	version zsync.Version
+}
+
+// TestCrashLosesNoAcknowledgedWebhook: 5,000 signed webhooks in flight,
+// the serve process killed with SIGKILL mid-stream and restarted; every
+// webhook that got a 2xx must be reflected in state (redis-server with AOF).
+func TestCrashLosesNoAcknowledgedWebhook(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs two processes")
+	}
+	bin := filepath.Join(t.TempDir(), "zoomsync")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/zoomsync").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	r := testserver.StartRedis(t, testserver.RedisOptions{AOF: true})
+	fake, acct := startFake(t, 1000)
+	var active []zoomfake.User
+	for _, u := range acct.Users() {
+		if u.Status == "active" {
+			active = append(active, u)
+		}
+	}
+	start := func() (*exec.Cmd, string) {
+		t.Helper()
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		cmd := exec.Command(bin, "serve")
+		cmd.Env = os.Environ()
+		for k, v := range serveEnv(fake, r.URL(), addr) {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		var logs bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		eventually(t, "serve ready", func() bool { return status("http://"+addr+"/readyz") == 200 })
+		return cmd, "http://" + addr
+	}
+	first, base := start()
+
+	const total = 5000
+	var (
+		mu       sync.Mutex
+		acks     []acked
+		sent     atomic.Int64
+		killOnce sync.Once
+		killed   = make(chan struct{})
+	)
+	var wg sync.WaitGroup
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := sent.Add(1)
+				if i > total {
+					return
+				}
+				u := active[int(i)%len(active)]
+				ev, err := acct.PresenceEvent(u.ID, []string{"Available", "Away", "In_Meeting", "On_Phone_Call"}[i%4])
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				code, err := acct.Deliver(context.Background(), base+"/webhooks/zoom/"+acctID, ev)
+				if err == nil && code == 200 {
+					mu.Lock()
+					acks = append(acks, acked{u.ID, zsync.WebhookVersion(ev.TS)})
+					n := len(acks)
+					mu.Unlock()
+					if n == total*2/5 {
+						killOnce.Do(func() { _ = first.Process.Kill(); close(killed) }) // SIGKILL mid-stream
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case <-killed:
+	default:
+		t.Fatal("the process was never killed")
+	}
+	_ = first.Wait()
+	t.Logf("%d of %d webhooks acknowledged before and while the process was killed", len(acks), total)
+
+	start() // restart: the new process claims and applies what the dead one left
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	store := zsync.NewStore(rdb, zsync.DefaultPartitions, 168*time.Hour)
+	newest := map[string]zsync.Version{}
+	for _, a := range acks {
+		newest[a.user] = max(newest[a.user], a.version)
+	}
+	missing := func() int {
+		n := 0
+		for user, v := range newest {
+			rec, err := store.User(context.Background(), acctID, user)
+			if err != nil || rec.Versions[zsync.FieldZoomStatus] < v {
+				n++
+			}
+		}
+		return n
+	}
+	// Entries the killed process had read but not acknowledged are claimed
+	// by the new process once idle for ClaimIdle (30 s by default).
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(90 * time.Second)
+	for m := missing(); m > 0; m = missing() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("%d users lack an acknowledged webhook's state", m)
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,15 @@
+// Package app assembles `zoomsync serve` from the packages that do the
+// work: Redis (or an embedded miniredis), one Zoom client per account, the
+// webhook handler feeding the durable inbox, inbox consumers applying to
+// the versioned store, full pulls, and the operations endpoints.
+//
+// Invariants:
+//   - A webhook is answered 200 only after its inbox append (see
+//     zoomapi/webhook and sync).
+//   - Shutdown stops accepting connections first, lets in-flight webhook
+//     requests finish their appends, and only then stops the inbox writer
+//     and the consumers; entries a consumer read but did not acknowledge
+//     stay pending and are claimed by another replica or after restart.
+//   - /readyz is 200 only when Redis answers and every account has a
+//     complete full pull recorded.
+package app

@@ -1,0 +1,41 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/zoomsync/zoomsync/internal/config"
+)
+
+// openRedis connects as configured; with nothing configured it starts an
+// in-process miniredis and says loudly that state will not survive.
+func openRedis(cfg config.Redis, logger *slog.Logger) (redis.UniversalClient, func(), error) {
+	if cfg.Embedded() {
+		m, err := miniredis.Run()
+		if err != nil {
+			return nil, nil, fmt.Errorf("starting embedded Redis: %w", err)
+		}
+		logger.Warn("ZOOMSYNC_REDIS_URL is not set: using an embedded in-process Redis. STATE IS NOT DURABLE: " +
+			"acknowledged webhooks and all records are lost when this process stops. Set ZOOMSYNC_REDIS_URL for production.")
+		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		return rdb, func() { rdb.Close(); m.Close() }, nil
+	}
+	if !cfg.URL.IsZero() {
+		opts, err := redis.ParseURL(cfg.URL.Reveal())
+		if err != nil {
+			return nil, nil, fmt.Errorf("ZOOMSYNC_REDIS_URL: %w", err)
+		}
+		opts.PoolSize = 64 // inbox consumers hold connections in blocking reads
+		rdb := redis.NewClient(opts)
+		return rdb, func() { rdb.Close() }, nil
+	}
+	uo := &redis.UniversalOptions{Addrs: cfg.Addrs, MasterName: cfg.MasterName, PoolSize: 64}
+	if cfg.MasterName == "" {
+		uo.IsClusterMode = true
+	}
+	rdb := redis.NewUniversalClient(uo)
+	return rdb, func() { rdb.Close() }, nil
+}

@@ -1,0 +1,130 @@
+package zsync
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/zoomsync/zoomsync/zoomapi"
+)
+
+// PullSummary counts what one account's full pull saw and changed.
+type PullSummary struct {
+	Account  string
+	Pages    int
+	Seen     int
+	Created  int // records that did not exist before
+	Updated  int // records with at least one newer field
+	Started  time.Time
+	Duration time.Duration
+	Complete bool // every page of every status was read
+}
+
+// Puller runs full pulls of one account into the store. A pull only adds
+// and updates: a user missing from it is never deleted here (deletion
+// candidates, their confirmation and the mass-deletion guard come with the
+// resync).
+type Puller struct {
+	rdb    redis.UniversalClient
+	store  *Store
+	client *zoomapi.Client
+	clock  clockwork.Clock
+	logger *slog.Logger
+}
+
+// NewPuller returns a puller for the client's account.
+func NewPuller(rdb redis.UniversalClient, store *Store, client *zoomapi.Client, clock clockwork.Clock, logger *slog.Logger) *Puller {
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Puller{rdb: rdb, store: store, client: client, clock: clock, logger: logger}
+}
+
+// pullCompleteKey records when the account's last complete pull finished.
+func pullCompleteKey(account string) string { return "zs:{a:" + account + "}:pull:complete_ms" }
+
+// Pull reads every user of every status and applies each page through the
+// versioned writes. An error leaves what was applied (it is all versioned)
+// and returns a summary with Complete false.
+func (p *Puller) Pull(ctx context.Context) (PullSummary, error) {
+	account := p.client.AccountID()
+	sum := PullSummary{Account: account, Started: p.clock.Now()}
+	for page, err := range p.client.Users.AllStatuses(ctx, zoomapi.DefaultPageSize) {
+		if err != nil {
+			sum.Duration = p.clock.Since(sum.Started)
+			return sum, err
+		}
+		writes := make([]Write, len(page.Users))
+		for i, u := range page.Users {
+			writes[i] = PulledUserWrite(account, u, page.RequestedAt)
+		}
+		existed, err := p.existing(ctx, writes)
+		if err != nil {
+			return sum, err
+		}
+		applied, err := p.store.ApplyBatch(ctx, writes)
+		if err != nil {
+			sum.Duration = p.clock.Since(sum.Started)
+			return sum, err
+		}
+		for i, n := range applied {
+			switch {
+			case n > 0 && !existed[i]:
+				sum.Created++
+			case n > 0:
+				sum.Updated++
+			}
+		}
+		sum.Pages++
+		sum.Seen += len(page.Users)
+	}
+	sum.Complete = true
+	sum.Duration = p.clock.Since(sum.Started)
+	if err := p.rdb.Set(ctx, pullCompleteKey(account), strconv.FormatInt(p.clock.Now().UnixMilli(), 10), 0).Err(); err != nil {
+		return sum, unavailable("zsync.Puller.Pull", err)
+	}
+	p.logger.Info("full pull complete", slog.String("account_id", account), slog.Int("pages", sum.Pages),
+		slog.Int("seen", sum.Seen), slog.Int("created", sum.Created), slog.Int("updated", sum.Updated),
+		slog.Duration("duration", sum.Duration))
+	return sum, nil
+}
+
+// existing reports which writes' users already have a record.
+func (p *Puller) existing(ctx context.Context, ws []Write) ([]bool, error) {
+	cmds := make([]*redis.IntCmd, len(ws))
+	_, err := p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		for i, w := range ws {
+			cmds[i] = pl.Exists(ctx, p.store.keys.user(w.Account, w.UserKey))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable("zsync.Puller.existing", err)
+	}
+	out := make([]bool, len(ws))
+	for i, c := range cmds {
+		out[i] = c.Val() > 0
+	}
+	return out, nil
+}
+
+// LastCompletePull returns when the account's last complete pull ended,
+// zero if none has.
+func LastCompletePull(ctx context.Context, rdb redis.UniversalClient, account string) (time.Time, error) {
+	v, err := rdb.Get(ctx, pullCompleteKey(account)).Result()
+	if err == redis.Nil {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, unavailable("zsync.LastCompletePull", err)
+	}
+	ms, _ := strconv.ParseInt(v, 10, 64)
+	return time.UnixMilli(ms), nil
+}
