@@ -54,6 +54,11 @@ func pullCompleteKey(account string) string { return "zs:{a:" + account + "}:pul
 // versioned writes. An error leaves what was applied (it is all versioned)
 // and returns a summary with Complete false.
 func (p *Puller) Pull(ctx context.Context) (PullSummary, error) {
+	return p.pull(ctx, nil, ResyncOptions{})
+}
+
+// pull is Pull with a callback per row and, for a dry run, no writes.
+func (p *Puller) pull(ctx context.Context, onRow func(Write), opts ResyncOptions) (PullSummary, error) {
 	account := p.client.AccountID()
 	sum := PullSummary{Account: account, Started: p.clock.Now()}
 	for page, err := range p.client.Users.AllStatuses(ctx, zoomapi.DefaultPageSize) {
@@ -64,6 +69,17 @@ func (p *Puller) Pull(ctx context.Context) (PullSummary, error) {
 		writes := make([]Write, len(page.Users))
 		for i, u := range page.Users {
 			writes[i] = PulledUserWrite(account, u, page.RequestedAt)
+			if onRow != nil {
+				onRow(writes[i])
+			}
+		}
+		sum.Pages++
+		sum.Seen += len(page.Users)
+		if opts.Progress != nil {
+			opts.Progress(account, sum.Seen)
+		}
+		if opts.DryRun {
+			continue
 		}
 		existed, err := p.existing(ctx, writes)
 		if err != nil {
@@ -82,11 +98,12 @@ func (p *Puller) Pull(ctx context.Context) (PullSummary, error) {
 				sum.Updated++
 			}
 		}
-		sum.Pages++
-		sum.Seen += len(page.Users)
 	}
 	sum.Complete = true
 	sum.Duration = p.clock.Since(sum.Started)
+	if opts.DryRun {
+		return sum, nil
+	}
 	if err := p.rdb.Set(ctx, pullCompleteKey(account), strconv.FormatInt(p.clock.Now().UnixMilli(), 10), 0).Err(); err != nil {
 		return sum, unavailable("zsync.Puller.Pull", err)
 	}

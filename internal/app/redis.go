@@ -13,6 +13,9 @@ import (
 // openRedis connects as configured; with nothing configured it starts an
 // in-process miniredis and says loudly that state will not survive.
 func openRedis(cfg config.Redis, logger *slog.Logger) (redis.UniversalClient, func(), error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	if cfg.Embedded() {
 		m, err := miniredis.Run()
 		if err != nil {

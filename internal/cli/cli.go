@@ -42,9 +42,6 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
-// errNotBuilt marks commands whose machinery is a later milestone.
-var errNotBuilt = errors.New("not implemented yet")
-
 func commands() []*command {
 	return []*command{
 		{name: "serve", summary: "run the worker: webhooks, inbox, reconciler, health and metrics (until SIGINT/SIGTERM)",
@@ -57,7 +54,13 @@ func commands() []*command {
 				fs.String("account", "", "resync only this Zoom account id")
 				fs.Bool("dry-run", false, "report what would change without writing")
 			},
-			run: notBuilt("the full resync arrives with issue #3")},
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet) error {
+				return app.Resync(ctx, env.Config, app.ResyncOptions{
+					Account: fs.Lookup("account").Value.String(),
+					DryRun:  fs.Lookup("dry-run").Value.String() == "true",
+					Stdout:  env.Stdout, Stderr: env.Stderr, Logger: env.Logger,
+				})
+			}},
 		{name: "demo", args: "[--addr HOST:PORT] [--duration D] [--users N] [--rate R]",
 			summary: "run on embedded defaults: a simulated Zoom pulled and sending signed webhooks", needsConfig: true,
 			flags: demoFlags, run: runDemo},
@@ -67,19 +70,13 @@ func commands() []*command {
 				if fs.Lookup("account").Value.String() == "" {
 					return &usageError{"purge: --account is required"}
 				}
-				return notBuilt("purging state arrives with issue #3")(ctx, env, fs)
+				return app.Purge(ctx, env.Config, fs.Lookup("account").Value.String(), env.Stdout, env.Logger)
 			}},
 		{name: "version", summary: "print version, commit and Go version",
 			run: func(_ context.Context, env *Env, _ *flag.FlagSet) error {
 				fmt.Fprintln(env.Stdout, VersionLine())
 				return nil
 			}},
-	}
-}
-
-func notBuilt(why string) func(context.Context, *Env, *flag.FlagSet) error {
-	return func(_ context.Context, _ *Env, fs *flag.FlagSet) error {
-		return fmt.Errorf("zoomsync %s: %w (%s); nothing was started", fs.Name(), errNotBuilt, why)
 	}
 }
 

@@ -45,8 +45,8 @@ func TestCommandLine(t *testing.T) {
 		{name: "bad config even for demo", args: []string{"demo"}, env: map[string]string{"ZOOMSYNC_LOG_FORMAT": "xml"},
 			code: 2, stderr: "ZOOMSYNC_LOG_FORMAT"},
 		{name: "serve needs an account", args: []string{"serve"}, code: 1, stderr: "no Zoom account configured"},
-		{name: "resync says it is not built", args: []string{"resync", "--account", "A", "--dry-run"}, code: 1, stderr: "nothing was started"},
-		{name: "purge says it is not built", args: []string{"purge", "--account", "A"}, code: 1, stderr: "zoomsync purge: not implemented yet"},
+		{name: "resync refuses an embedded Redis", args: []string{"resync", "--account", "A", "--dry-run"}, code: 1, stderr: "resync: needs ZOOMSYNC_REDIS_URL"},
+		{name: "purge refuses an embedded Redis", args: []string{"purge", "--account", "A"}, code: 1, stderr: "purge: needs ZOOMSYNC_REDIS_URL"},
 		{name: "demo rejects bad flags", args: []string{"demo", "--users", "0"}, code: 2, stderr: "--users must be"},
 	}
 	for _, tt := range tests {
@@ -56,13 +56,6 @@ func TestCommandLine(t *testing.T) {
 				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tt.code, stdout, stderr)
 			}
 		})
-	}
-}
-
-func TestNotBuiltIsAnError(t *testing.T) {
-	err := notBuilt("later")(context.Background(), nil, newFlagSet("resync"))
-	if !errors.Is(err, errNotBuilt) {
-		t.Fatalf("got %v", err)
 	}
 }
 
@@ -97,7 +90,7 @@ func TestBinary(t *testing.T) {
 		{[]string{"version"}, nil, 0, "zoomsync v0.0.0-test (commit "},
 		{[]string{"nope"}, nil, 2, "unknown command"},
 		{[]string{"serve"}, []string{"LDAP_PAGE_SIZE=-1"}, 2, "LDAP_PAGE_SIZE"},
-		{[]string{"resync"}, nil, 1, "not implemented yet"},
+		{[]string{"resync"}, nil, 1, "needs ZOOMSYNC_REDIS_URL"},
 	} {
 		cmd := exec.Command(bin, tt.args...)
 		cmd.Env = append(os.Environ(), tt.env...)

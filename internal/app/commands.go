@@ -1,0 +1,117 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/zoomsync/zoomsync/internal/config"
+	zsync "github.com/zoomsync/zoomsync/sync"
+	"github.com/zoomsync/zoomsync/zoomapi"
+)
+
+// errEmbeddedRedis refuses one-shot commands that would work on a Redis
+// thrown away at exit.
+var errEmbeddedRedis = errors.New("needs ZOOMSYNC_REDIS_URL (or ZOOMSYNC_REDIS_ADDRS): an embedded Redis would be thrown away when the command exits")
+
+// ResyncOptions are the resync command's flags.
+type ResyncOptions struct {
+	Account string // empty: every account
+	DryRun  bool
+	Stdout  io.Writer // summaries
+	Stderr  io.Writer // progress, when it is a terminal
+	Logger  *slog.Logger
+}
+
+// Resync runs `zoomsync resync`: one complete pull and reconcile per
+// account, a summary line each, and an error if any account failed or had
+// its deletions refused.
+func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
+	if cfg.Redis.Embedded() {
+		return fmt.Errorf("zoomsync resync: %w", errEmbeddedRedis)
+	}
+	accounts := cfg.Zoom.Accounts
+	if opts.Account != "" {
+		accounts = nil
+		for _, a := range cfg.Zoom.Accounts {
+			if a.ID == opts.Account {
+				accounts = append(accounts, a)
+			}
+		}
+		if len(accounts) == 0 {
+			return fmt.Errorf("zoomsync resync: account %q is not configured", opts.Account)
+		}
+	}
+	if len(accounts) == 0 {
+		return errors.New("zoomsync resync: no Zoom account configured")
+	}
+	rdb, closeRedis, err := openRedis(cfg.Redis, opts.Logger)
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+	store := zsync.NewStore(rdb, zsync.DefaultPartitions, cfg.Resync.TombstoneTTL)
+	progress := func(string, int) {}
+	if isTerminal(opts.Stderr) {
+		progress = func(account string, seen int) { fmt.Fprintf(opts.Stderr, "\r%s: %d users pulled…", account, seen) }
+	}
+	var failed []string
+	for _, a := range accounts {
+		c, err := zoomapi.NewClient(a.Credentials(), zoomapi.WithBaseURL(cfg.Zoom.APIBaseURL), zoomapi.WithTokenURL(cfg.Zoom.TokenURL),
+			zoomapi.WithRateLimits(cfg.Zoom.RateLimits), zoomapi.WithLogger(opts.Logger))
+		if err != nil {
+			return err
+		}
+		rep, err := zsync.NewPuller(rdb, store, c, nil, opts.Logger).Resync(ctx, zsync.ResyncOptions{
+			MaxDeleteFraction: cfg.Resync.MaxDeleteFraction, DryRun: opts.DryRun, Progress: progress})
+		if isTerminal(opts.Stderr) {
+			fmt.Fprint(opts.Stderr, "\r\033[K")
+		}
+		line := rep.Summary()
+		if opts.DryRun {
+			line = "dry run: " + line
+		}
+		fmt.Fprintln(opts.Stdout, line)
+		for _, e := range rep.Errors {
+			fmt.Fprintln(opts.Stdout, "  warning:", e)
+		}
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", a.ID, err))
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("zoomsync resync failed for %d account(s): %v", len(failed), failed)
+	}
+	return nil
+}
+
+// Purge runs `zoomsync purge --account ID`.
+func Purge(ctx context.Context, cfg *config.Config, account string, stdout io.Writer, logger *slog.Logger) error {
+	if cfg.Redis.Embedded() {
+		return fmt.Errorf("zoomsync purge: %w", errEmbeddedRedis)
+	}
+	rdb, closeRedis, err := openRedis(cfg.Redis, logger)
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+	rep, err := zsync.Purge(ctx, rdb, account)
+	if err != nil {
+		return fmt.Errorf("zoomsync purge: %w (removed %d keys before the error)", err, rep.Total())
+	}
+	fmt.Fprintf(stdout, "purged account %s: %d keys removed (%d user records, %d index keys, %d streams, %d other)\n",
+		account, rep.Total(), rep.Users, rep.Indices, rep.Streams, rep.Other)
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,67 @@
+package zsync
+
+import (
+	"context"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// PurgeReport counts what Purge removed, by kind of key.
+type PurgeReport struct {
+	Users, Indices, Streams, Other int
+}
+
+// Total is the number of keys removed.
+func (r PurgeReport) Total() int { return r.Users + r.Indices + r.Streams + r.Other }
+
+// Purge removes every key of an account (deauthorization, data
+// compliance). On a Cluster every master is scanned.
+func Purge(ctx context.Context, rdb redis.UniversalClient, account string) (PurgeReport, error) {
+	var rep PurgeReport
+	patterns := []string{"zs:{a:" + account + ":*", "zs:{a:" + account + "}*"}
+	scan := func(ctx context.Context, c redis.Cmdable) error {
+		for _, pat := range patterns {
+			it := c.Scan(ctx, 0, pat, 1000).Iterator()
+			var batch []string
+			for it.Next(ctx) {
+				batch = append(batch, it.Val())
+			}
+			if err := it.Err(); err != nil {
+				return err
+			}
+			for _, k := range batch {
+				// UNLINK one key at a time: keys of different slots may not
+				// share a command on a Cluster.
+				n, err := c.Unlink(ctx, k).Result()
+				if err != nil {
+					return err
+				}
+				if n == 0 {
+					continue
+				}
+				switch {
+				case strings.Contains(k, ":u:"):
+					rep.Users++
+				case strings.Contains(k, ":ix:") || strings.HasSuffix(k, ":members"):
+					rep.Indices++
+				case strings.HasSuffix(k, ":inbox") || strings.HasSuffix(k, ":dead"):
+					rep.Streams++
+				default:
+					rep.Other++
+				}
+			}
+		}
+		return nil
+	}
+	var err error
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, rdb)
+	}
+	if err != nil {
+		return rep, unavailable("zsync.Purge", err)
+	}
+	return rep, nil
+}

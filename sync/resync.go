@@ -1,0 +1,179 @@
+package zsync
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/zoomapi"
+)
+
+// ResyncOptions configure one account's full resync.
+type ResyncOptions struct {
+	MaxDeleteFraction float64 // refuse the run's deletions above this share of known users
+	DryRun            bool    // read and decide, write nothing
+	// Progress, if set, is called after every page.
+	Progress func(account string, seen int)
+}
+
+// ResyncReport is what a resync did and why.
+type ResyncReport struct {
+	PullSummary
+	Known       int      // live records before the run
+	Candidates  int      // known users missing from the complete pull
+	Deactivated int      // confirmed inactive by a direct read
+	Deleted     int      // confirmed gone (404) by a direct read
+	Skipped     int      // candidates kept: newer news arrived, or the read found them alive
+	Refused     string   // why deletions were refused, empty if they were not
+	Errors      []string // non-fatal problems (a confirmation read that failed)
+}
+
+// Summary is the one-line form printed at the end of a run.
+func (r ResyncReport) Summary() string {
+	s := fmt.Sprintf("account %s: seen %d, created %d, updated %d, deactivated %d, deleted %d, skipped %d, duration %v",
+		r.Account, r.Seen, r.Created, r.Updated, r.Deactivated, r.Deleted, r.Skipped, r.Duration.Round(time.Millisecond))
+	if r.Refused != "" {
+		s += "; deletions refused: " + r.Refused
+	}
+	return s
+}
+
+// ErrDeletionsRefused marks a run whose deletions the guard refused.
+var ErrDeletionsRefused = errs.E("zsync.Resync", errs.Permanent, fmt.Errorf("deletions refused"))
+
+// Resync pulls the whole account and then deals with users that the pull
+// no longer lists. A user is deleted or deactivated only when the pull was
+// complete and not empty, nothing about the user arrived since the pull
+// started, a direct read confirms it, and the run stays under
+// MaxDeleteFraction; otherwise nothing is removed and the report says why.
+func (p *Puller) Resync(ctx context.Context, opts ResyncOptions) (ResyncReport, error) {
+	account := p.client.AccountID()
+	rep := ResyncReport{}
+	watermark := PullVersion(p.clock.Now()) // facts at or after this arrived during the pull
+
+	seen := map[string]bool{}
+	sum, err := p.pull(ctx, func(w Write) { seen[w.UserKey] = true }, opts)
+	rep.PullSummary = sum
+	if err != nil {
+		rep.Refused = "the pull did not complete: " + err.Error()
+		return rep, err
+	}
+	if len(seen) == 0 {
+		rep.Refused = "the pull returned no users"
+		return rep, fmt.Errorf("%w: %s", ErrDeletionsRefused, rep.Refused)
+	}
+	// Read what is known after the pull, so that news which arrived during
+	// it (a version at or after the watermark) keeps its user.
+	known, err := p.knownUsers(ctx, account)
+	if err != nil {
+		return rep, err
+	}
+	rep.Known = len(known)
+	var candidates []string
+	for key, newest := range known {
+		if seen[key] {
+			continue
+		}
+		if newest >= watermark {
+			rep.Skipped++ // a webhook (or another pull) spoke of it meanwhile
+			continue
+		}
+		candidates = append(candidates, key)
+	}
+	rep.Candidates = len(candidates)
+	if limit := opts.MaxDeleteFraction * float64(rep.Known); float64(len(candidates)) > limit {
+		rep.Refused = fmt.Sprintf("%d of %d known users are missing from the pull, more than ZOOMSYNC_MAX_DELETE_FRACTION=%g allows",
+			len(candidates), rep.Known, opts.MaxDeleteFraction)
+		rep.Skipped += len(candidates)
+		return rep, fmt.Errorf("%w: %s", ErrDeletionsRefused, rep.Refused)
+	}
+	for _, key := range candidates {
+		if err := p.confirm(ctx, account, key, opts.DryRun, &rep); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// confirm reads a candidate directly and deletes, deactivates or keeps it.
+func (p *Puller) confirm(ctx context.Context, account, key string, dryRun bool, rep *ResyncReport) error {
+	lookup := strings.TrimPrefix(key, "e:") // a pending user is known by email
+	u, _, err := p.client.Users.Get(ctx, lookup)
+	now := PullVersion(p.clock.Now())
+	var status string
+	switch {
+	case errs.Is(errs.NotFound, err):
+		status = StatusDeleted
+	case err != nil:
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rep.Skipped++
+		rep.Errors = append(rep.Errors, fmt.Sprintf("confirming %s: %v", key, err))
+		return nil
+	case u.ID != "" && u.ID != key && strings.HasPrefix(key, "e:"):
+		status = StatusDeleted // the pending user now has an id: its id record replaces this one
+	case u.Status == zoomapi.StatusInactive:
+		status = "inactive"
+	default:
+		rep.Skipped++ // alive after all: the next pull will list it
+		return nil
+	}
+	if status == StatusDeleted {
+		rep.Deleted++
+	} else {
+		rep.Deactivated++
+	}
+	if dryRun {
+		return nil
+	}
+	_, err = p.store.Apply(ctx, Write{Account: account, UserKey: key, Fields: []FieldWrite{{Name: FieldUserStatus, Version: now, Value: status}}})
+	if err == nil {
+		p.logger.Info("user removed by resync after confirmation", slog.String("account_id", account),
+			slog.String("user", key), slog.String("status", status))
+	}
+	return err
+}
+
+// knownUsers returns every live record of the account with the newest
+// version of any of its facts.
+func (p *Puller) knownUsers(ctx context.Context, account string) (map[string]Version, error) {
+	known := map[string]Version{}
+	for part := 0; part < p.store.keys.partitions; part++ {
+		members, err := p.rdb.SMembers(ctx, p.store.keys.members(account, part)).Result()
+		if err != nil {
+			return nil, unavailable("zsync.Resync", err)
+		}
+		cmds := make([]*redis.MapStringStringCmd, len(members))
+		_, err = p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+			for i, m := range members {
+				cmds[i] = pl.HGetAll(ctx, p.store.keys.user(account, m))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, unavailable("zsync.Resync", err)
+		}
+		for i, c := range cmds {
+			rec := c.Val()
+			if len(rec) == 0 || rec[FieldUserStatus] == StatusDeleted {
+				continue
+			}
+			var newest Version
+			for k, v := range rec {
+				if strings.HasPrefix(k, "v:") {
+					n, _ := strconv.ParseInt(v, 10, 64)
+					newest = max(newest, Version(n))
+				}
+			}
+			known[members[i]] = newest
+		}
+	}
+	return known, nil
+}
