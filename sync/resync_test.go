@@ -27,7 +27,11 @@ type resyncBundle struct {
 
 func setupResync(t *testing.T, rdb redis.UniversalClient, users int) *resyncBundle {
 	t.Helper()
-	fake := zoomfake.New(zoomfake.Options{Limits: zoomfake.Unlimited()})
+	return setupResyncWith(t, rdb, zoomfake.New(zoomfake.Options{Limits: zoomfake.Unlimited()}), users)
+}
+
+func setupResyncWith(t *testing.T, rdb redis.UniversalClient, fake *zoomfake.Server, users int) *resyncBundle {
+	t.Helper()
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	fake.SetURL(srv.URL)
