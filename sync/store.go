@@ -53,7 +53,9 @@ func NewStore(rdb redis.UniversalClient, partitions int, tombstoneTTL time.Durat
 
 // applyScript writes each field whose version is strictly newer than the
 // stored one, keeps the email and extension indices pointing at the user,
-// and makes the record a tombstone (expiring) while its status is deleted.
+// keeps 'vmax' at the newest version of any field (what the resync asks
+// of every user), and makes the record a tombstone (expiring) while its
+// status is deleted.
 //
 // KEYS[1] user hash, KEYS[2] email index, KEYS[3] extension index,
 // KEYS[4] partition members set (all in one slot).
@@ -63,6 +65,7 @@ func NewStore(rdb redis.UniversalClient, partitions int, tombstoneTTL time.Durat
 var applyScript = redis.NewScript(`
 local user, account, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local applied = 0
+local vmax = tonumber(redis.call('HGET', KEYS[1], 'vmax') or '0')
 local function reindex(index, old, new)
   if old and old ~= '' and old ~= new and redis.call('HGET', index, old) == user then
     redis.call('HDEL', index, old)
@@ -81,10 +84,11 @@ for i = 4, #ARGV, 3 do
     end
     redis.call('HSET', KEYS[1], field, value, 'v:' .. field, version)
     applied = applied + 1
+    if tonumber(version) > vmax then vmax = tonumber(version) end
   end
 end
 if applied > 0 then
-  redis.call('HSET', KEYS[1], 'key', user, 'account', account)
+  redis.call('HSET', KEYS[1], 'key', user, 'account', account, 'vmax', string.format('%d', vmax))
   redis.call('SADD', KEYS[4], user)
   if redis.call('HGET', KEYS[1], 'user_status') == 'deleted' then
     redis.call('PEXPIRE', KEYS[1], ttl)
@@ -105,7 +109,7 @@ func (s *Store) scriptArgs(w Write) ([]string, []any, error) {
 	args := make([]any, 0, 3+3*len(w.Fields))
 	args = append(args, w.UserKey, w.Account, s.tombstoneTTL.Milliseconds())
 	for _, f := range w.Fields {
-		if f.Name == "" || strings.HasPrefix(f.Name, "v:") || f.Name == "key" || f.Name == "account" {
+		if f.Name == "" || strings.HasPrefix(f.Name, "v:") || f.Name == "key" || f.Name == "account" || f.Name == "vmax" {
 			return nil, nil, errs.Errorf("zsync.Store.Apply", errs.Invalid, "field name %q is reserved", f.Name)
 		}
 		args = append(args, f.Name, int64(f.Version), f.Value)
@@ -188,7 +192,7 @@ func (s *Store) User(ctx context.Context, account, userKey string) (*Record, err
 	r := &Record{Account: account, Key: userKey, Fields: map[string]string{}, Versions: map[string]Version{}}
 	for k, v := range m {
 		switch {
-		case k == "key" || k == "account":
+		case k == "key" || k == "account" || k == "vmax":
 		case strings.HasPrefix(k, "v:"):
 			n, _ := strconv.ParseInt(v, 10, 64)
 			r.Versions[k[2:]] = Version(n)
