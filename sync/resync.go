@@ -21,6 +21,9 @@ type ResyncOptions struct {
 	DryRun            bool    // read and decide, write nothing
 	// Progress, if set, is called after every page.
 	Progress func(account string, seen int)
+	// BeforeDelete, if set, is asked before every deletion or
+	// deactivation; an error stops them (a scheduler that lost its lease).
+	BeforeDelete func(ctx context.Context) error
 }
 
 // ResyncReport is what a resync did and why.
@@ -94,7 +97,14 @@ func (p *Puller) Resync(ctx context.Context, opts ResyncOptions) (ResyncReport, 
 		rep.Skipped += len(candidates)
 		return rep, fmt.Errorf("%w: %s", ErrDeletionsRefused, rep.Refused)
 	}
-	for _, key := range candidates {
+	for i, key := range candidates {
+		if opts.BeforeDelete != nil {
+			if err := opts.BeforeDelete(ctx); err != nil {
+				rep.Refused = "stopped before deleting: " + err.Error()
+				rep.Skipped += len(candidates) - i
+				return rep, err
+			}
+		}
 		if err := p.confirm(ctx, account, key, opts.DryRun, &rep); err != nil {
 			return rep, err
 		}

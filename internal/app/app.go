@@ -31,6 +31,9 @@ type Options struct {
 	// Listening, if set, receives the bound address once the server accepts
 	// connections (tests and the demo use port 0).
 	Listening func(addr string)
+	// Replica names this process among those sharing Redis (consumer name,
+	// lease owner); default host-pid.
+	Replica string
 }
 
 // account is one configured Zoom account at run time.
@@ -72,8 +75,12 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	store := zsync.NewStore(rdb, zsync.DefaultPartitions, cfg.Resync.TombstoneTTL)
 	inbox := zsync.NewInbox(rdb, zsync.InboxOptions{Logger: log})
 	hostname, _ := os.Hostname()
+	replica := opts.Replica
+	if replica == "" {
+		replica = fmt.Sprintf("%s-%d", hostname, os.Getpid())
+	}
 	consumer := zsync.NewConsumer(rdb, store, inbox, zsync.ConsumerOptions{
-		Name: fmt.Sprintf("%s-%d", hostname, os.Getpid()), Clock: clock, Logger: log,
+		Name: replica, Clock: clock, Logger: log,
 		Applied: func(stream string, entries, _ int) { m.applied.WithLabelValues(stream).Add(float64(entries)) },
 	})
 	ready := newReadiness(rdb, accounts)
@@ -109,6 +116,31 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	for _, a := range accounts {
 		workers.Go(func() { ready.firstPull(workCtx, rdb, store, a, clock, log, m) })
+	}
+	if cfg.Resync.Enabled() {
+		sched := &scheduler{
+			schedule: cfg.Resync.Schedule,
+			lease:    zsync.NewLease(rdb, "resync", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log}),
+			clock:    clock,
+			logger:   log,
+			resync: func(ctx context.Context, beforeDelete func(context.Context) error) error {
+				var errs []error
+				for _, a := range accounts {
+					rep, err := zsync.NewPuller(rdb, store, a.client, clock, log).Resync(ctx, zsync.ResyncOptions{
+						MaxDeleteFraction: cfg.Resync.MaxDeleteFraction, BeforeDelete: beforeDelete})
+					m.pullSeconds.WithLabelValues(a.cfg.ID).Observe(rep.Duration.Seconds())
+					result := "complete"
+					if err != nil {
+						result = "failed"
+						errs = append(errs, err)
+					}
+					m.pulls.WithLabelValues(a.cfg.ID, result).Inc()
+					log.Info("resync summary", slog.String("summary", rep.Summary()))
+				}
+				return errors.Join(errs...)
+			},
+		}
+		workers.Go(func() { sched.run(workCtx) })
 	}
 
 	serveErr := make(chan error, 1)

@@ -309,3 +309,59 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// TestTwoReplicasApplyEachEventOnce: two serve instances share one Redis;
+// webhooks go to either; every event is applied exactly once in total.
+func TestTwoReplicasApplyEachEventOnce(t *testing.T) {
+	r := testserver.StartRedis(t, testserver.RedisOptions{})
+	fake, acct := startFake(t, 300)
+	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(serveEnv(fake, r.URL(), "127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var bases []string
+	for _, name := range []string{"replica-a", "replica-b"} {
+		addrc := make(chan string, 1)
+		go func() { _ = Serve(ctx, cfg, Options{Replica: name, Listening: func(a string) { addrc <- a }}) }()
+		bases = append(bases, "http://"+<-addrc)
+	}
+	for _, b := range bases {
+		eventually(t, "ready", func() bool { return status(b+"/readyz") == 200 })
+	}
+	const n = 600
+	users := acct.Users()
+	for i := 0; i < n; i++ {
+		ev, err := acct.PresenceEvent(users[i%250].ID, []string{"Away", "Available", "In_Meeting"}[i%3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, err := acct.Deliver(context.Background(), bases[i%2]+"/webhooks/zoom/"+acctID, ev); err != nil || code != 200 {
+			t.Fatalf("deliver %d: %d %v", i, code, err)
+		}
+	}
+	applied := func() int {
+		total := 0
+		for _, b := range bases {
+			resp, err := http.Get(b + "/metrics")
+			if err != nil {
+				return -1
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, line := range strings.Split(string(body), "\n") {
+				if strings.HasPrefix(line, "zoomsync_inbox_entries_applied_total{") {
+					var v float64
+					fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
+					total += int(v)
+				}
+			}
+		}
+		return total
+	}
+	eventually(t, "all applied", func() bool { return applied() >= n })
+	if got := applied(); got != n {
+		t.Fatalf("%d applications for %d events: some were applied twice", got, n)
+	}
+}

@@ -42,3 +42,5 @@ func openRedis(cfg config.Redis, logger *slog.Logger) (redis.UniversalClient, fu
 	rdb := redis.NewUniversalClient(uo)
 	return rdb, func() { rdb.Close() }, nil
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
