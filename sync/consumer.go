@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ type ConsumerOptions struct {
 	ClaimIdle     time.Duration // entries pending longer are taken over (XAUTOCLAIM); 0: 30s
 	ClaimEvery    time.Duration // how often to look for them; 0: 5s
 	MaxDeliveries int64         // deliveries before an entry is dead-lettered; 0: 5
+	Retention     time.Duration // acknowledged entries older than this are trimmed; 0: 24h
 	Clock         clockwork.Clock
 	Logger        *slog.Logger
 	// Applied, if set, is told about every applied batch (metrics, tests).
@@ -60,6 +62,9 @@ func NewConsumer(rdb redis.UniversalClient, store *Store, inbox *Inbox, opts Con
 	if opts.MaxDeliveries <= 0 {
 		opts.MaxDeliveries = 5
 	}
+	if opts.Retention <= 0 {
+		opts.Retention = 24 * time.Hour
+	}
 	if opts.Clock == nil {
 		opts.Clock = clockwork.NewRealClock()
 	}
@@ -79,7 +84,9 @@ func (c *Consumer) RunStream(ctx context.Context, stream string) error {
 		err := c.ensureGroup(ctx, stream)
 		if err == nil && c.opts.Clock.Since(lastClaim) >= c.opts.ClaimEvery {
 			lastClaim = c.opts.Clock.Now()
-			err = c.claim(ctx, stream)
+			if err = c.claim(ctx, stream); err == nil {
+				err = c.trim(ctx, stream)
+			}
 		}
 		if err == nil {
 			err = c.readOnce(ctx, stream)
@@ -148,6 +155,43 @@ func (c *Consumer) claim(ctx context.Context, stream string) error {
 		}
 		start = next
 	}
+}
+
+// trim drops entries older than Retention, but never one that is still
+// pending (read and not acknowledged) or not yet delivered: the cut is the
+// older of the retention cutoff and the oldest unfinished entry.
+func (c *Consumer) trim(ctx context.Context, stream string) error {
+	cutoff := c.opts.Clock.Now().Add(-c.opts.Retention).UnixMilli()
+	groups, err := c.rdb.XInfoGroups(ctx, stream).Result()
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		if g.Name != ConsumerGroup {
+			continue
+		}
+		cutoff = min(cutoff, streamIDMillis(g.LastDeliveredID)+1)
+		if g.Pending > 0 {
+			p, err := c.rdb.XPending(ctx, stream, ConsumerGroup).Result()
+			if err != nil {
+				return err
+			}
+			cutoff = min(cutoff, streamIDMillis(p.Lower))
+		}
+	}
+	if cutoff <= 0 {
+		return nil
+	}
+	// Exact trimming: "~" only frees whole radix-tree nodes, which keeps small
+	// inboxes forever; this runs every ClaimEvery, so the cost is small.
+	return c.rdb.XTrimMinID(ctx, stream, fmt.Sprintf("%d-0", cutoff)).Err()
+}
+
+// streamIDMillis is the millisecond part of a stream entry id.
+func streamIDMillis(id string) int64 {
+	ms, _, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseInt(ms, 10, 64)
+	return n
 }
 
 // deadLetterPoison moves entries delivered MaxDeliveries times or more to

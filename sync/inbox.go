@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
@@ -184,4 +185,38 @@ func (in *Inbox) Streams(account string) []string {
 		out[i] = in.keys.inbox(account, i)
 	}
 	return out
+}
+
+// StreamStats describe one inbox stream for monitoring.
+type StreamStats struct {
+	Stream      string
+	Lag         int64 // entries not yet delivered to any consumer
+	Pending     int64 // delivered, not yet acknowledged
+	DeadLetters int64
+}
+
+// Stats reads the state of an account's inbox streams.
+func (in *Inbox) Stats(ctx context.Context, account string) ([]StreamStats, error) {
+	var out []StreamStats
+	for i, s := range in.Streams(account) {
+		st := StreamStats{Stream: s}
+		groups, err := in.rdb.XInfoGroups(ctx, s).Result()
+		if err != nil && !isNoSuchKey(err) {
+			return nil, unavailable("zsync.Inbox.Stats", err)
+		}
+		for _, g := range groups {
+			if g.Name == ConsumerGroup {
+				st.Lag, st.Pending = max(g.Lag, 0), g.Pending
+			}
+		}
+		if st.DeadLetters, err = in.rdb.XLen(ctx, in.keys.deadLetters(account, i)).Result(); err != nil {
+			return nil, unavailable("zsync.Inbox.Stats", err)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func isNoSuchKey(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "no such key") || strings.Contains(err.Error(), "ERR no such key"))
 }

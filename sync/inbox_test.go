@@ -232,3 +232,31 @@ func TestEnqueueWithRedisDownFails(t *testing.T) {
 		t.Fatalf("got %v, want unavailable (the handler answers 503)", err)
 	}
 }
+
+func TestTrimKeepsUnfinishedEntries(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		p := newPipeline(t, rdb, "c1")
+		stream := p.inbox.keys.inbox("A", 0)
+		_ = p.consumer.ensureGroup(ctx, stream)
+		old := time.Now().Add(-48 * time.Hour).UnixMilli()
+		// Two old entries: one acknowledged, one read by a crashed replica
+		// and still pending; then a new one not yet delivered.
+		for i, id := range []string{fmt.Sprintf("%d-0", old), fmt.Sprintf("%d-1", old+1000)} {
+			rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: id, Values: map[string]any{"n": i}})
+		}
+		got := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: ConsumerGroup, Consumer: "x", Streams: []string{stream, ">"}, Count: 2}).Val()
+		rdb.XAck(ctx, stream, ConsumerGroup, got[0].Messages[0].ID)
+		rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{"n": 2}})
+		if err := p.consumer.trim(ctx, stream); err != nil {
+			t.Fatal(err)
+		}
+		ids := []string{}
+		for _, m := range rdb.XRange(ctx, stream, "-", "+").Val() {
+			ids = append(ids, m.ID)
+		}
+		if len(ids) != 2 || ids[0] != got[0].Messages[1].ID {
+			t.Fatalf("after trim: %v (the acknowledged old entry must go, the pending one and the new one stay)", ids)
+		}
+	})
+}

@@ -84,6 +84,11 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		Applied: func(stream string, entries, _ int) { m.applied.WithLabelValues(stream).Add(float64(entries)) },
 	})
 	ready := newReadiness(rdb, accounts)
+	ids := make([]string, 0, len(accounts))
+	for id := range accounts {
+		ids = append(ids, id)
+	}
+	m.reg.MustRegister(newInboxCollector(inbox, ids))
 
 	mux := http.NewServeMux()
 	webhook.NewHandler(webhook.HandlerOptions{

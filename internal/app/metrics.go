@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi"
 )
 
@@ -74,4 +76,51 @@ func (m *metrics) TokenFetch(account string, _ time.Duration, err error) {
 		result = "error"
 	}
 	m.tokenFetch.WithLabelValues(account, result).Inc()
+}
+
+// inboxCollector reads inbox lag, pending entries and dead letters from
+// Redis when /metrics is scraped.
+type inboxCollector struct {
+	inbox    *zsync.Inbox
+	accounts []string
+	lag      *prometheus.Desc
+	pending  *prometheus.Desc
+	dead     *prometheus.Desc
+	up       *prometheus.Desc
+}
+
+func newInboxCollector(inbox *zsync.Inbox, accounts []string) *inboxCollector {
+	labels := []string{"account", "stream"}
+	return &inboxCollector{inbox: inbox, accounts: accounts,
+		lag:     prometheus.NewDesc("zoomsync_inbox_lag_entries", "Inbox entries not yet delivered to a consumer.", labels, nil),
+		pending: prometheus.NewDesc("zoomsync_inbox_pending_entries", "Inbox entries delivered and not yet acknowledged.", labels, nil),
+		dead:    prometheus.NewDesc("zoomsync_inbox_dead_letters", "Entries moved to the dead-letter stream (alert on any).", labels, nil),
+		up:      prometheus.NewDesc("zoomsync_redis_up", "1 if Redis answered the last scrape's inbox queries.", nil, nil),
+	}
+}
+
+func (c *inboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.lag
+	ch <- c.pending
+	ch <- c.dead
+	ch <- c.up
+}
+
+func (c *inboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	up := 1.0
+	for _, a := range c.accounts {
+		stats, err := c.inbox.Stats(ctx, a)
+		if err != nil {
+			up = 0
+			break
+		}
+		for _, s := range stats {
+			ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(s.Lag), a, s.Stream)
+			ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(s.Pending), a, s.Stream)
+			ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(s.DeadLetters), a, s.Stream)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
 }
