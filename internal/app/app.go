@@ -98,6 +98,11 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", ready.serve)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	resyncs := &resyncer{rdb: rdb, store: store, accounts: accounts, cfg: cfg, replica: replica, clock: clock, log: log, m: m,
+		lease: zsync.NewLease(rdb, "resync", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log})}
+	defer resyncs.wg.Wait()
+	mux.Handle("POST /v1/resync", requireToken(cfg.API.Tokens, http.HandlerFunc(resyncs.postResync)))
+	mux.Handle("GET /v1/resync/{run_id}", requireToken(cfg.API.Tokens, http.HandlerFunc(resyncs.getResync)))
 
 	l, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -123,28 +128,11 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		workers.Go(func() { ready.firstPull(workCtx, rdb, store, a, clock, log, m) })
 	}
 	if cfg.Resync.Enabled() {
-		sched := &scheduler{
-			schedule: cfg.Resync.Schedule,
-			lease:    zsync.NewLease(rdb, "resync", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log}),
-			clock:    clock,
-			logger:   log,
-			resync: func(ctx context.Context, beforeDelete func(context.Context) error) error {
-				var errs []error
-				for _, a := range accounts {
-					rep, err := zsync.NewPuller(rdb, store, a.client, clock, log).Resync(ctx, zsync.ResyncOptions{
-						MaxDeleteFraction: cfg.Resync.MaxDeleteFraction, BeforeDelete: beforeDelete})
-					m.pullSeconds.WithLabelValues(a.cfg.ID).Observe(rep.Duration.Seconds())
-					result := "complete"
-					if err != nil {
-						result = "failed"
-						errs = append(errs, err)
-					}
-					m.pulls.WithLabelValues(a.cfg.ID, result).Inc()
-					log.Info("resync summary", slog.String("summary", rep.Summary()))
-				}
-				return errors.Join(errs...)
-			},
-		}
+		sched := &scheduler{schedule: cfg.Resync.Schedule, clock: clock, logger: log,
+			start: func(ctx context.Context) error {
+				rec := &runRecord{RunID: newRunID(), Trigger: "schedule", Status: runQueued, Created: clock.Now().UTC(), Accounts: []accountResult{}}
+				return resyncs.execute(ctx, rec)
+			}}
 		workers.Go(func() { sched.run(workCtx) })
 	}
 

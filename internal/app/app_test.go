@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -364,5 +365,62 @@ func TestTwoReplicasApplyEachEventOnce(t *testing.T) {
 	eventually(t, "all applied", func() bool { return applied() >= n })
 	if got := applied(); got != n {
 		t.Fatalf("%d applications for %d events: some were applied twice", got, n)
+	}
+}
+
+func TestResyncAPI(t *testing.T) {
+	r := testserver.StartRedis(t, testserver.RedisOptions{})
+	fake, acct := startFake(t, 100)
+	env := serveEnv(fake, r.URL(), "127.0.0.1:0")
+	const token = "helpdesk-token-0123456789"
+	env["ZOOMSYNC_API_TOKENS"] = "other-token-abcdefghijkl," + token
+	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan string, 1)
+	go func() { _ = Serve(ctx, cfg, Options{Listening: func(a string) { addrc <- a }}) }()
+	base := "http://" + <-addrc
+	eventually(t, "ready", func() bool { return status(base+"/readyz") == 200 })
+	_ = acct.DeleteUser(acct.Users()[0].ID)
+
+	call := func(method, path, tok string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, base+path, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	for _, tok := range []string{"", "wrong-token-0123456789", token + "x"} {
+		if code, m := call("POST", "/v1/resync", tok); code != 401 || m["error"].(map[string]any)["code"] != "unauthorized" {
+			t.Fatalf("token %q: %d %v", tok, code, m)
+		}
+	}
+	code, m := call("POST", "/v1/resync", token)
+	if code != 202 || m["run_id"] == "" {
+		t.Fatalf("POST: %d %v", code, m)
+	}
+	id := m["run_id"].(string)
+	eventually(t, "run finished", func() bool {
+		_, m := call("GET", "/v1/resync/"+id, token)
+		return m["status"] == "succeeded"
+	})
+	_, m = call("GET", "/v1/resync/"+id, token)
+	accounts := m["accounts"].([]any)
+	res := accounts[0].(map[string]any)
+	if res["deleted"].(float64) != 1 || res["seen"].(float64) != 99 || !strings.Contains(res["summary"].(string), "deleted 1") {
+		t.Fatalf("run record %v", m)
+	}
+	if code, _ := call("GET", "/v1/resync/nope", token); code != 404 {
+		t.Fatalf("unknown run: %d", code)
 	}
 }

@@ -25,22 +25,24 @@ func TestOnlyOneReplicaRunsTheScheduledResync(t *testing.T) {
 	var ticks sync.WaitGroup
 	ticks.Add(3)
 	for _, name := range []string{"a", "b", "c"} {
+		lease := zsync.NewLease(r.Client(), "resync", zsync.LeaseOptions{Owner: name, Clock: clock})
 		s := &scheduler{
 			schedule: "0 2 * * *",
-			lease:    zsync.NewLease(r.Client(), "resync", zsync.LeaseOptions{Owner: name, Clock: clock}),
 			clock:    clock,
-			logger:   nil,
-			resync: func(ctx context.Context, beforeDelete func(context.Context) error) error {
-				runs.Add(1)
-				if err := beforeDelete(ctx); err != nil {
-					t.Errorf("the holder's fence check failed: %v", err)
-				}
-				<-release // still running while the others tick
-				return nil
+			logger:   discard(),
+			start: func(ctx context.Context) error { // what resyncer.execute does around the resync
+				defer ticks.Done()
+				_, err := lease.Hold(ctx, func(ctx context.Context, f zsync.Fence) error {
+					runs.Add(1)
+					if err := lease.Check(ctx, f); err != nil {
+						t.Errorf("the holder's fence check failed: %v", err)
+					}
+					<-release // still running while the others tick
+					return nil
+				})
+				return err
 			},
-			ran: func(bool, error) { ticks.Done() },
 		}
-		s.logger = discard()
 		go s.run(ctx)
 	}
 	if err := clock.BlockUntilContext(ctx, 3); err != nil { // all three wait for 02:00
