@@ -83,18 +83,37 @@ func status(url string) int {
 	return resp.StatusCode
 }
 
-func TestServeIngestsAppliesAndShutsDown(t *testing.T) {
-	r := testserver.StartRedis(t, testserver.RedisOptions{})
-	fake, acct := startFake(t, 200)
-	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(serveEnv(fake, r.URL(), "127.0.0.1:0")))
+// loadConfig is the configuration serve gets from env.
+func loadConfig(t testing.TB, env map[string]string) *config.Config {
+	t.Helper()
+	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	return cfg
+}
+
+// startServe runs Serve in the background until ctx ends and returns its
+// base URL and where its result arrives.
+func startServe(ctx context.Context, cfg *config.Config, replica string) (string, <-chan error) {
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, cfg, Options{Listening: func(a string) { addrc <- a }}) }()
-	base := "http://" + <-addrc
+	go func() { done <- Serve(ctx, cfg, Options{Replica: replica, Listening: func(a string) { addrc <- a }}) }()
+	select {
+	case a := <-addrc:
+		return "http://" + a, done
+	case err := <-done:
+		done <- err
+		return "", done
+	}
+}
+
+func TestServeIngestsAppliesAndShutsDown(t *testing.T) {
+	r := testserver.StartRedis(t, testserver.RedisOptions{})
+	fake, acct := startFake(t, 200)
+	cfg := loadConfig(t, serveEnv(fake, r.URL(), "127.0.0.1:0"))
+	ctx, cancel := context.WithCancel(context.Background())
+	base, done := startServe(ctx, cfg, "")
 
 	if got := status(base + "/healthz"); got != 200 {
 		t.Fatalf("healthz %d", got)
@@ -155,12 +174,10 @@ func TestServeIngestsAppliesAndShutsDown(t *testing.T) {
 func TestReadyzWhileRedisIsDown(t *testing.T) {
 	r := testserver.StartRedis(t, testserver.RedisOptions{})
 	fake, acct := startFake(t, 20)
-	cfg, _ := config.Load(context.Background(), envconfig.MapLookuper(serveEnv(fake, r.URL(), "127.0.0.1:0")))
+	cfg := loadConfig(t, serveEnv(fake, r.URL(), "127.0.0.1:0"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addrc := make(chan string, 1)
-	go func() { _ = Serve(ctx, cfg, Options{Listening: func(a string) { addrc <- a }}) }()
-	base := "http://" + <-addrc
+	base, _ := startServe(ctx, cfg, "")
 	eventually(t, "ready", func() bool { return status(base+"/readyz") == 200 })
 	r.Stop()
 	if got := status(base + "/readyz"); got != 503 {
@@ -317,17 +334,13 @@ func freePort() (int, error) {
 func TestTwoReplicasApplyEachEventOnce(t *testing.T) {
 	r := testserver.StartRedis(t, testserver.RedisOptions{})
 	fake, acct := startFake(t, 300)
-	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(serveEnv(fake, r.URL(), "127.0.0.1:0")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadConfig(t, serveEnv(fake, r.URL(), "127.0.0.1:0"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var bases []string
 	for _, name := range []string{"replica-a", "replica-b"} {
-		addrc := make(chan string, 1)
-		go func() { _ = Serve(ctx, cfg, Options{Replica: name, Listening: func(a string) { addrc <- a }}) }()
-		bases = append(bases, "http://"+<-addrc)
+		base, _ := startServe(ctx, cfg, name)
+		bases = append(bases, base)
 	}
 	for _, b := range bases {
 		eventually(t, "ready", func() bool { return status(b+"/readyz") == 200 })
@@ -374,15 +387,10 @@ func TestResyncAPI(t *testing.T) {
 	env := serveEnv(fake, r.URL(), "127.0.0.1:0")
 	const token = "helpdesk-token-0123456789"
 	env["ZOOMSYNC_API_TOKENS"] = "other-token-abcdefghijkl," + token
-	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(env))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadConfig(t, env)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addrc := make(chan string, 1)
-	go func() { _ = Serve(ctx, cfg, Options{Listening: func(a string) { addrc <- a }}) }()
-	base := "http://" + <-addrc
+	base, _ := startServe(ctx, cfg, "")
 	eventually(t, "ready", func() bool { return status(base+"/readyz") == 200 })
 	_ = acct.DeleteUser(acct.Users()[0].ID)
 

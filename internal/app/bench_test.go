@@ -19,9 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sethvargo/go-envconfig"
-
-	"github.com/zoomsync/zoomsync/internal/config"
 	"github.com/zoomsync/zoomsync/internal/secret"
 	"github.com/zoomsync/zoomsync/internal/testserver"
 	"github.com/zoomsync/zoomsync/zoomapi"
@@ -120,16 +117,11 @@ func bareHandler() http.Handler {
 func BenchmarkWebhookIngest(b *testing.B) {
 	r := testserver.StartRedis(b, testserver.RedisOptions{AOF: true})
 	fake, _ := startFakeB(b, 10)
-	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(serveEnv(fake, r.URL(), "127.0.0.1:0")))
-	if err != nil {
-		b.Fatal(err)
-	}
+	cfg := loadConfig(b, serveEnv(fake, r.URL(), "127.0.0.1:0"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addrc := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, cfg, Options{Listening: func(a string) { addrc <- a }}) }()
-	zs := "http://" + <-addrc + "/webhooks/zoom/" + acctID
+	base, done := startServe(ctx, cfg, "")
+	zs := base + "/webhooks/zoom/" + acctID
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

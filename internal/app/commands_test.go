@@ -6,19 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sethvargo/go-envconfig"
-
-	"github.com/zoomsync/zoomsync/internal/config"
 	"github.com/zoomsync/zoomsync/internal/testserver"
 )
 
 func TestResyncAndPurgeCommands(t *testing.T) {
 	r := testserver.StartRedis(t, testserver.RedisOptions{})
 	fake, acct := startFake(t, 200)
-	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(serveEnv(fake, r.URL(), "127.0.0.1:0")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadConfig(t, serveEnv(fake, r.URL(), "127.0.0.1:0"))
 	ctx := context.Background()
 	run := func(dry bool) (string, error) {
 		var out bytes.Buffer
