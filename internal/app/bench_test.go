@@ -169,44 +169,57 @@ func startFakeB(b *testing.B, users int) (*zoomfake.Server, *zoomfake.Account) {
 	return fake, fake.AddAccount(zoomfake.AccountSpec{ID: acctID, ClientID: "cid", ClientSecret: "csecret", WebhookSecret: whSecret, Users: users})
 }
 
-// BenchmarkResync100k: `zoomsync resync` (the real binary) pulling 100,000
-// users from the fake Zoom without rate limits into redis-server, with its
-// peak RSS. Reference: the same users paged by the client alone (no Redis),
-// measured in the same run. Goals: ≤ 10 s, peak RSS ≤ 150 MB.
-func BenchmarkResync100k(b *testing.B) {
+// runResync runs the real binary's resync of the fake's account into a
+// flushed redis-server and returns its seconds and peak RSS (MB).
+func runResync(b *testing.B, bin string, env []string, r *testserver.Redis, users int) (secs, rssMB float64) {
+	b.Helper()
+	r.Client().FlushAll(context.Background()) // every run creates every record
+	start := time.Now()
+	cmd := exec.Command(bin, "resync")
+	cmd.Env = env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	peak := watchPeakRSS(cmd.Process.Pid)
+	if err := cmd.Wait(); err != nil {
+		b.Fatalf("resync: %v\n%s", err, out.String())
+	}
+	secs = time.Since(start).Seconds()
+	if want := fmt.Sprintf("seen %d, created %d", users, users); !bytes.Contains(out.Bytes(), []byte(want)) {
+		b.Fatalf("unexpected summary (want %q): %s", want, out.String())
+	}
+	return secs, <-peak
+}
+
+func resyncEnv(b *testing.B, users int) (string, []string, *testserver.Redis, *zoomfake.Server) {
+	b.Helper()
 	bin := filepath.Join(b.TempDir(), "zoomsync")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/zoomsync").CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
 	r := testserver.StartRedis(b, testserver.RedisOptions{})
-	fake, _ := startFakeB(b, 100_000)
+	fake, _ := startFakeB(b, users)
 	env := os.Environ()
 	for k, v := range serveEnv(fake, r.URL(), "127.0.0.1:0") {
 		env = append(env, k+"="+v)
 	}
+	return bin, env, r, fake
+}
+
+// BenchmarkResync100k: `zoomsync resync` (the real binary) pulling 100,000
+// users from the fake Zoom without rate limits into redis-server, with its
+// peak RSS. Reference: the same users paged by the client alone (no Redis),
+// measured in the same run. Goals: ≤ 10 s, peak RSS ≤ 150 MB.
+func BenchmarkResync100k(b *testing.B) {
+	bin, env, r, fake := resyncEnv(b, 100_000)
 	b.ResetTimer()
 	var secs, rssMB, refSecs float64
 	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		r.Client().FlushAll(context.Background()) // every run creates 100,000 records
-		b.StartTimer()
-		start := time.Now()
-		cmd := exec.Command(bin, "resync")
-		cmd.Env = env
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		peak := watchPeakRSS(cmd.Process.Pid)
-		if err := cmd.Wait(); err != nil {
-			b.Fatalf("resync: %v\n%s", err, out.String())
-		}
-		secs += time.Since(start).Seconds()
-		rssMB = max(rssMB, <-peak)
-		if !bytes.Contains(out.Bytes(), []byte("seen 100000, created 100000")) {
-			b.Fatalf("unexpected summary: %s", out.String())
-		}
+		s, rss := runResync(b, bin, env, r, 100_000)
+		secs += s
+		rssMB = max(rssMB, rss)
 		b.StopTimer()
 		refSecs += clientPass(b, fake)
 		b.StartTimer()
@@ -216,6 +229,28 @@ func BenchmarkResync100k(b *testing.B) {
 	b.ReportMetric(refSecs/float64(b.N), "ref-pull-s")
 	b.ReportMetric(secs/refSecs, "x-pull")
 	b.ReportMetric(100_000/(secs/float64(b.N)), "users/s")
+}
+
+// BenchmarkResyncLinearity1M: the same resync of 100,000 and of 1,000,000
+// users in one run (two accounts of the fake would share its rate state,
+// so two fakes). Goal: x-100k ≤ 11 (linear).
+func BenchmarkResyncLinearity1M(b *testing.B) {
+	if os.Getenv("ZOOMSYNC_BENCH_1M") == "" {
+		b.Skip("set ZOOMSYNC_BENCH_1M=1 (task bench-1m): about two minutes and 3 GB")
+	}
+	bin, env, r, _ := resyncEnv(b, 1_000_000)
+	bin100k, env100k, r100k, _ := resyncEnv(b, 100_000)
+	b.ResetTimer()
+	var small, large, rss float64
+	for i := 0; i < b.N; i++ {
+		s, _ := runResync(b, bin100k, env100k, r100k, 100_000)
+		l, peak := runResync(b, bin, env, r, 1_000_000)
+		small, large, rss = small+s, large+l, max(rss, peak)
+	}
+	b.ReportMetric(small/float64(b.N), "s/100k")
+	b.ReportMetric(large/float64(b.N), "s/1M")
+	b.ReportMetric(rss, "peak-rss-MB@1M")
+	b.ReportMetric(large/small, "x-100k")
 }
 
 // watchPeakRSS samples the process's own high-water RSS (VmHWM, per

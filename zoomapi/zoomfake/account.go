@@ -78,10 +78,14 @@ type Account struct {
 	byID    map[string]*User
 	byEmail map[string]*User
 	nextSeq int
+	// gen counts mutations; counts caches total_records per listing for the
+	// generation it was computed at, so a pass is not O(users) per page.
+	gen    int
+	counts map[string][2]int // listing → {gen, count}
 }
 
 func newAccount(s *Server, spec AccountSpec) *Account {
-	a := &Account{srv: s, spec: spec, byID: map[string]*User{}, byEmail: map[string]*User{}}
+	a := &Account{srv: s, spec: spec, byID: map[string]*User{}, byEmail: map[string]*User{}, counts: map[string][2]int{}}
 	created := s.clock.Now().Add(-365 * 24 * time.Hour)
 	for i := spec.FirstUser + 1; i <= spec.FirstUser+spec.Users; i++ {
 		u := generateUser(spec.ID, i)
@@ -98,6 +102,7 @@ func (a *Account) ID() string { return a.spec.ID }
 func (a *Account) Spec() AccountSpec { return a.spec }
 
 func (a *Account) insert(u *User) {
+	a.gen++
 	u.seq = a.nextSeq
 	a.nextSeq++
 	a.users = append(a.users, u)
@@ -175,6 +180,7 @@ func (a *Account) UpdateUser(id string, fn func(*User)) (User, error) {
 		return User{}, ErrNoUser
 	}
 	oldEmail, oldID := strings.ToLower(u.Email), u.ID
+	a.gen++
 	fn(u)
 	u.ID = oldID
 	if e := strings.ToLower(u.Email); e != oldEmail {
@@ -192,6 +198,7 @@ func (a *Account) DeleteUser(id string) error {
 	if u == nil {
 		return ErrNoUser
 	}
+	a.gen++
 	u.deleted = true
 	delete(a.byID, u.ID)
 	delete(a.byEmail, strings.ToLower(u.Email))
@@ -296,9 +303,20 @@ func (a *Account) page(lastSeq, size int, keep func(*User) bool) ([]User, int, b
 	return out, last, false
 }
 
-func (a *Account) count(keep func(*User) bool) int {
+// count is how many live users keep selects; listing names the selection
+// for the cache.
+func (a *Account) count(listing string, keep func(*User) bool) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if c, ok := a.counts[listing]; ok && c[0] == a.gen {
+		return c[1]
+	}
+	n := a.countLocked(keep)
+	a.counts[listing] = [2]int{a.gen, n}
+	return n
+}
+
+func (a *Account) countLocked(keep func(*User) bool) int {
 	n := 0
 	for _, u := range a.users {
 		if !u.deleted && keep(u) {
@@ -365,5 +383,5 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, a *Account, q
 		out[i] = toJSON(&users[i])
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"next_page_token": next, "page_size": size,
-		"total_records": a.count(keep), "users": out})
+		"total_records": a.count(query, keep), "users": out})
 }

@@ -67,7 +67,7 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request, a *Acco
 	if !ok {
 		return
 	}
-	total := a.count(keep)
+	total := a.count("users|status="+status, keep)
 	out := make([]map[string]any, len(users))
 	for i := range users {
 		out[i] = a.userJSON(&users[i], false)
