@@ -276,13 +276,22 @@ func (c *Consumer) process(ctx context.Context, stream string, msgs []redis.XMes
 			order = append(order, id)
 		}
 	}
-	for _, id := range order {
-		if _, err := c.store.Apply(ctx, *merged[id]); err != nil {
-			if errs.KindOf(err) == errs.Invalid {
-				c.opts.Logger.Error("inbox write refused", slog.String("error", err.Error()))
-				continue
+	writes := make([]Write, len(order))
+	for i, id := range order {
+		writes[i] = *merged[id]
+	}
+	// One pipeline for the whole batch: one round trip instead of one per
+	// user. On failure nothing is acknowledged and the entries are retried;
+	// the writes that did land are versioned, so replaying them is harmless.
+	if _, err := c.store.ApplyBatch(ctx, writes); err != nil {
+		if errs.KindOf(err) != errs.Invalid {
+			return err
+		}
+		c.opts.Logger.Error("inbox batch refused; applying one by one", slog.String("error", err.Error()))
+		for _, w := range writes {
+			if _, err := c.store.Apply(ctx, w); err != nil && errs.KindOf(err) != errs.Invalid {
+				return err
 			}
-			return err // nothing acknowledged: the entries stay pending and are retried
 		}
 	}
 	if len(ack) > 0 {

@@ -136,10 +136,19 @@ func (s *Store) ApplyBatch(ctx context.Context, ws []Write) ([]int, error) {
 	if len(ws) == 0 {
 		return nil, nil
 	}
-	// Load the script once so the pipeline can use EVALSHA throughout.
-	if err := applyScript.Load(ctx, s.rdb).Err(); err != nil {
-		return nil, unavailable("zsync.Store.ApplyBatch", err)
+	out, err := s.applyBatch(ctx, ws)
+	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
+		// A restarted or failed-over Redis forgot the script: load it and
+		// replay (the writes are versioned, so replaying is harmless).
+		if lerr := applyScript.Load(ctx, s.rdb).Err(); lerr != nil {
+			return nil, unavailable("zsync.Store.ApplyBatch", lerr)
+		}
+		out, err = s.applyBatch(ctx, ws)
 	}
+	return out, err
+}
+
+func (s *Store) applyBatch(ctx context.Context, ws []Write) ([]int, error) {
 	cmds := make([]*redis.Cmd, len(ws))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, w := range ws {
