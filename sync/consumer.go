@@ -12,7 +12,6 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/zoomapi/webhook"
 )
 
@@ -71,29 +70,53 @@ func NewConsumer(rdb redis.UniversalClient, store *Store, inbox *Inbox, opts Con
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if inbox.partitions != store.keys.partitions {
+		panic(fmt.Sprintf("zsync.NewConsumer: inbox has %d partitions, store %d", inbox.partitions, store.keys.partitions))
+	}
 	return &Consumer{rdb: rdb, store: store, inbox: inbox, opts: opts}
 }
 
-// RunStream consumes one inbox stream until ctx ends. Redis failures are
-// retried with backoff; RunStream returns only when ctx is done.
-func (c *Consumer) RunStream(ctx context.Context, stream string) error {
-	log := c.opts.Logger.With(slog.String("stream", stream))
+// stream is one inbox stream: an account's partition.
+type stream struct {
+	account   string
+	partition int
+	key       string
+}
+
+func (c *Consumer) stream(account string, partition int) stream {
+	return stream{account: account, partition: partition, key: c.store.keys.inbox(account, partition)}
+}
+
+// Run consumes the inbox stream of one partition of an account until ctx
+// ends. Redis failures are retried with backoff; Run returns only when ctx
+// is done.
+func (c *Consumer) Run(ctx context.Context, account string, partition int) error {
+	s := c.stream(account, partition)
+	log := c.opts.Logger.With(slog.String("stream", s.key))
 	backoff := 100 * time.Millisecond
 	lastClaim := time.Time{}
+	haveGroup := false
 	for ctx.Err() == nil {
-		err := c.ensureGroup(ctx, stream)
+		var err error
+		if !haveGroup {
+			err = c.ensureGroup(ctx, s)
+			haveGroup = err == nil
+		}
 		if err == nil && c.opts.Clock.Since(lastClaim) >= c.opts.ClaimEvery {
 			lastClaim = c.opts.Clock.Now()
-			if err = c.claim(ctx, stream); err == nil {
-				err = c.trim(ctx, stream)
+			if err = c.claim(ctx, s); err == nil {
+				err = c.trim(ctx, s)
 			}
 		}
 		if err == nil {
-			err = c.readOnce(ctx, stream)
+			_, err = c.readOnce(ctx, s)
 		}
 		if err == nil || ctx.Err() != nil {
 			backoff = 100 * time.Millisecond
 			continue
+		}
+		if strings.Contains(err.Error(), "NOGROUP") {
+			haveGroup = false // the stream was deleted (purge, flush): recreate
 		}
 		log.Warn("inbox consumer: Redis unavailable; retrying", slog.String("error", err.Error()), slog.Duration("backoff", backoff))
 		select {
@@ -105,48 +128,51 @@ func (c *Consumer) RunStream(ctx context.Context, stream string) error {
 	return nil
 }
 
-func (c *Consumer) ensureGroup(ctx context.Context, stream string) error {
-	err := c.rdb.XGroupCreateMkStream(ctx, stream, ConsumerGroup, "0").Err()
+func (c *Consumer) ensureGroup(ctx context.Context, s stream) error {
+	err := c.rdb.XGroupCreateMkStream(ctx, s.key, ConsumerGroup, "0").Err()
 	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
 		return err
 	}
 	return nil
 }
 
-// readOnce reads new entries for this consumer and applies them.
-func (c *Consumer) readOnce(ctx context.Context, stream string) error {
+// readOnce reads new entries for this consumer, applies them and says how
+// many it read.
+func (c *Consumer) readOnce(ctx context.Context, s stream) (int, error) {
 	res, err := c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: ConsumerGroup, Consumer: c.opts.Name,
-		Streams: []string{stream, ">"}, Count: int64(c.opts.Batch), Block: c.opts.Block}).Result()
+		Streams: []string{s.key, ">"}, Count: int64(c.opts.Batch), Block: c.opts.Block}).Result()
 	if errors.Is(err, redis.Nil) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
-	for _, s := range res {
-		if err := c.process(ctx, stream, s.Messages); err != nil {
-			return err
+	n := 0
+	for _, r := range res {
+		n += len(r.Messages)
+		if err := c.process(ctx, s, r.Messages); err != nil {
+			return n, err
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // claim takes over entries another consumer read but never acknowledged
 // (it crashed) and dead-letters entries delivered too often.
-func (c *Consumer) claim(ctx context.Context, stream string) error {
+func (c *Consumer) claim(ctx context.Context, s stream) error {
 	start := "0-0"
 	for {
-		msgs, next, err := c.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: stream, Group: ConsumerGroup,
+		msgs, next, err := c.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: s.key, Group: ConsumerGroup,
 			Consumer: c.opts.Name, MinIdle: c.opts.ClaimIdle, Start: start, Count: int64(c.opts.Batch)}).Result()
 		if err != nil {
 			return err
 		}
 		if len(msgs) > 0 {
-			live, err := c.deadLetterPoison(ctx, stream, msgs)
+			live, err := c.deadLetterPoison(ctx, s, msgs)
 			if err != nil {
 				return err
 			}
-			if err := c.process(ctx, stream, live); err != nil {
+			if err := c.process(ctx, s, live); err != nil {
 				return err
 			}
 		}
@@ -160,9 +186,9 @@ func (c *Consumer) claim(ctx context.Context, stream string) error {
 // trim drops entries older than Retention, but never one that is still
 // pending (read and not acknowledged) or not yet delivered: the cut is the
 // older of the retention cutoff and the oldest unfinished entry.
-func (c *Consumer) trim(ctx context.Context, stream string) error {
+func (c *Consumer) trim(ctx context.Context, s stream) error {
 	cutoff := c.opts.Clock.Now().Add(-c.opts.Retention).UnixMilli()
-	groups, err := c.rdb.XInfoGroups(ctx, stream).Result()
+	groups, err := c.rdb.XInfoGroups(ctx, s.key).Result()
 	if err != nil {
 		return err
 	}
@@ -172,7 +198,7 @@ func (c *Consumer) trim(ctx context.Context, stream string) error {
 		}
 		cutoff = min(cutoff, streamIDMillis(g.LastDeliveredID)+1)
 		if g.Pending > 0 {
-			p, err := c.rdb.XPending(ctx, stream, ConsumerGroup).Result()
+			p, err := c.rdb.XPending(ctx, s.key, ConsumerGroup).Result()
 			if err != nil {
 				return err
 			}
@@ -184,7 +210,7 @@ func (c *Consumer) trim(ctx context.Context, stream string) error {
 	}
 	// Exact trimming: "~" only frees whole radix-tree nodes, which keeps small
 	// inboxes forever; this runs every ClaimEvery, so the cost is small.
-	return c.rdb.XTrimMinID(ctx, stream, fmt.Sprintf("%d-0", cutoff)).Err()
+	return c.rdb.XTrimMinID(ctx, s.key, fmt.Sprintf("%d-0", cutoff)).Err()
 }
 
 // streamIDMillis is the millisecond part of a stream entry id.
@@ -196,8 +222,8 @@ func streamIDMillis(id string) int64 {
 
 // deadLetterPoison moves entries delivered MaxDeliveries times or more to
 // the dead-letter stream, acknowledges them, and returns the others.
-func (c *Consumer) deadLetterPoison(ctx context.Context, stream string, msgs []redis.XMessage) ([]redis.XMessage, error) {
-	pending, err := c.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: stream, Group: ConsumerGroup,
+func (c *Consumer) deadLetterPoison(ctx context.Context, s stream, msgs []redis.XMessage) ([]redis.XMessage, error) {
+	pending, err := c.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: s.key, Group: ConsumerGroup,
 		Start: msgs[0].ID, End: msgs[len(msgs)-1].ID, Count: int64(len(msgs))}).Result()
 	if err != nil {
 		return nil, err
@@ -215,7 +241,7 @@ func (c *Consumer) deadLetterPoison(ctx context.Context, stream string, msgs []r
 			live = append(live, m)
 			continue
 		}
-		if err := c.deadLetter(ctx, stream, m, fmt.Sprintf("delivered %d times without success", n)); err != nil {
+		if err := c.deadLetter(ctx, s, m, fmt.Sprintf("delivered %d times without success", n)); err != nil {
 			return nil, err
 		}
 	}
@@ -224,28 +250,27 @@ func (c *Consumer) deadLetterPoison(ctx context.Context, stream string, msgs []r
 
 // deadLetter copies an entry to the dead-letter stream with the reason and
 // acknowledges it, atomically.
-func (c *Consumer) deadLetter(ctx context.Context, stream string, m redis.XMessage, reason string) error {
+func (c *Consumer) deadLetter(ctx context.Context, s stream, m redis.XMessage, reason string) error {
 	values := map[string]any{"reason": reason, "id": m.ID}
 	for k, v := range m.Values {
 		values[k] = v
 	}
-	dead := strings.TrimSuffix(stream, ":inbox") + ":dead"
 	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.XAdd(ctx, &redis.XAddArgs{Stream: dead, Values: values})
-		p.XAck(ctx, stream, ConsumerGroup, m.ID)
+		p.XAdd(ctx, &redis.XAddArgs{Stream: c.store.keys.deadLetters(s.account, s.partition), Values: values})
+		p.XAck(ctx, s.key, ConsumerGroup, m.ID)
 		return nil
 	})
 	if err == nil {
-		c.opts.Logger.Error("inbox entry dead-lettered", slog.String("stream", stream), slog.String("id", m.ID),
+		c.opts.Logger.Error("inbox entry dead-lettered", slog.String("stream", s.key), slog.String("id", m.ID),
 			slog.String("event", fmt.Sprint(m.Values["event"])), slog.String("reason", reason))
 	}
 	return err
 }
 
 // process applies a batch: entries are decoded, merged per user (only the
-// newest version of each field matters), written with one script call per
-// user, then acknowledged together.
-func (c *Consumer) process(ctx context.Context, stream string, msgs []redis.XMessage) error {
+// newest version of each field matters), and written together with their
+// acknowledgement in one atomic script call for the partition.
+func (c *Consumer) process(ctx context.Context, s stream, msgs []redis.XMessage) error {
 	merged := map[string]*Write{}
 	var order []string
 	var ack []string
@@ -258,7 +283,7 @@ func (c *Consumer) process(ctx context.Context, stream string, msgs []redis.XMes
 		account, _ := m.Values["account"].(string)
 		ev, err := webhook.Decode([]byte(body))
 		if err != nil || account == "" {
-			if err := c.deadLetter(ctx, stream, m, fmt.Sprintf("undecodable entry: %v", err)); err != nil {
+			if err := c.deadLetter(ctx, s, m, fmt.Sprintf("undecodable entry: %v", err)); err != nil {
 				return err
 			}
 			continue
@@ -268,6 +293,11 @@ func (c *Consumer) process(ctx context.Context, stream string, msgs []redis.XMes
 		if !ok {
 			continue // accepted, counted, changes nothing we keep
 		}
+		if err := checkWrite(w); err != nil {
+			c.opts.Logger.Error("inbox entry makes no valid write; dropped", slog.String("stream", s.key),
+				slog.String("id", m.ID), slog.String("error", err.Error()))
+			continue
+		}
 		id := account + "\x00" + w.UserKey
 		if cur, seen := merged[id]; seen {
 			cur.Fields = mergeFields(cur.Fields, w.Fields)
@@ -276,31 +306,29 @@ func (c *Consumer) process(ctx context.Context, stream string, msgs []redis.XMes
 			order = append(order, id)
 		}
 	}
-	writes := make([]Write, len(order))
-	for i, id := range order {
-		writes[i] = *merged[id]
+	var here, elsewhere []Write
+	for _, id := range order {
+		w := *merged[id]
+		if w.Account == s.account && c.store.keys.partition(w.UserKey) == s.partition {
+			here = append(here, w)
+		} else {
+			elsewhere = append(elsewhere, w) // written by an older router; apply first, then ack
+		}
 	}
-	// One pipeline for the whole batch: one round trip instead of one per
-	// user. On failure nothing is acknowledged and the entries are retried;
-	// the writes that did land are versioned, so replaying them is harmless.
-	if _, err := c.store.ApplyBatch(ctx, writes); err != nil {
-		if errs.KindOf(err) != errs.Invalid {
+	if len(elsewhere) > 0 {
+		if _, err := c.store.ApplyBatch(ctx, elsewhere); err != nil {
 			return err
 		}
-		c.opts.Logger.Error("inbox batch refused; applying one by one", slog.String("error", err.Error()))
-		for _, w := range writes {
-			if _, err := c.store.Apply(ctx, w); err != nil && errs.KindOf(err) != errs.Invalid {
-				return err
-			}
-		}
 	}
-	if len(ack) > 0 {
-		if err := c.rdb.XAck(ctx, stream, ConsumerGroup, ack...).Err(); err != nil {
+	// On failure nothing is acknowledged and the entries are read again;
+	// what did land is versioned, so replaying it is harmless.
+	if len(here) > 0 || len(ack) > 0 {
+		if _, err := c.store.ApplyAndAck(ctx, s.account, s.partition, here, ack); err != nil {
 			return err
 		}
 	}
 	if c.opts.Applied != nil {
-		c.opts.Applied(stream, len(msgs), len(order))
+		c.opts.Applied(s.key, len(msgs), len(order))
 	}
 	return nil
 }

@@ -41,7 +41,9 @@ type appendReq struct {
 
 // InboxOptions configure NewInbox.
 type InboxOptions struct {
-	Partitions int // inbox streams per account; 0: DefaultInboxPartitions
+	// Partitions is the number of inbox streams per account, one per state
+	// partition; it must equal the Store's (0: DefaultPartitions).
+	Partitions int
 	MaxBatch   int // appends per pipeline; 0: 256
 	Logger     *slog.Logger
 }
@@ -49,7 +51,7 @@ type InboxOptions struct {
 // NewInbox returns an inbox; call Run to start its writer.
 func NewInbox(rdb redis.UniversalClient, opts InboxOptions) *Inbox {
 	if opts.Partitions <= 0 {
-		opts.Partitions = DefaultInboxPartitions
+		opts.Partitions = DefaultPartitions
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
@@ -57,7 +59,7 @@ func NewInbox(rdb redis.UniversalClient, opts InboxOptions) *Inbox {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Inbox{rdb: rdb, partitions: opts.Partitions, logger: opts.Logger, maxBatch: opts.MaxBatch,
+	return &Inbox{rdb: rdb, keys: keyspace{partitions: opts.Partitions}, partitions: opts.Partitions, logger: opts.Logger, maxBatch: opts.MaxBatch,
 		reqs: make(chan *appendReq, opts.MaxBatch), done: make(chan struct{})}
 }
 
@@ -68,7 +70,7 @@ var errInboxClosed = errs.E("zsync.Inbox", errs.Unavailable, errors.New("inbox i
 // is in a Redis stream.
 func (in *Inbox) Enqueue(ctx context.Context, d webhook.Delivery) error {
 	key := d.Event.UserID()
-	n := inboxPartition(key, in.partitions)
+	n := in.keys.partition(key)
 	req := &appendReq{
 		ctx:    ctx,
 		stream: in.keys.inbox(d.AccountID, n),
@@ -177,6 +179,9 @@ func (in *Inbox) drainFailed() {
 
 // Flushes is how many pipelines the writer has sent.
 func (in *Inbox) Flushes() int64 { return in.flushes.Load() }
+
+// Partitions is the number of inbox streams per account.
+func (in *Inbox) Partitions() int { return in.partitions }
 
 // Streams lists an account's inbox streams.
 func (in *Inbox) Streams(account string) []string {

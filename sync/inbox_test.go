@@ -39,7 +39,7 @@ type pipeline struct {
 func newPipeline(t *testing.T, rdb redis.UniversalClient, name string) *pipeline {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &pipeline{rdb: rdb, inbox: NewInbox(rdb, InboxOptions{}), store: NewStore(rdb, 4, 2*time.Hour), cancel: cancel}
+	p := &pipeline{rdb: rdb, inbox: NewInbox(rdb, InboxOptions{Partitions: 4}), store: NewStore(rdb, 4, 2*time.Hour), cancel: cancel}
 	// Claim anything idle for 1 ms; block reads briefly so drains end quickly.
 	p.consumer = NewConsumer(rdb, p.store, p.inbox, ConsumerOptions{Name: name, ClaimIdle: time.Millisecond, Block: time.Millisecond})
 	p.wg.Add(1)
@@ -53,16 +53,17 @@ func newPipeline(t *testing.T, rdb redis.UniversalClient, name string) *pipeline
 func (p *pipeline) drain(t *testing.T, account string) {
 	t.Helper()
 	ctx := context.Background()
-	for _, s := range p.inbox.Streams(account) {
+	for n := range p.inbox.Partitions() {
+		s := p.consumer.stream(account, n)
 		if err := p.consumer.ensureGroup(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 		for {
-			before, _ := p.rdb.XInfoGroups(ctx, s).Result()
-			if err := p.consumer.readOnce(ctx, s); err != nil {
+			before, _ := p.rdb.XInfoGroups(ctx, s.key).Result()
+			if _, err := p.consumer.readOnce(ctx, s); err != nil {
 				t.Fatal(err)
 			}
-			after, _ := p.rdb.XInfoGroups(ctx, s).Result()
+			after, _ := p.rdb.XInfoGroups(ctx, s.key).Result()
 			if len(after) == 0 || after[0].LastDeliveredID == before[0].LastDeliveredID {
 				break
 			}
@@ -162,23 +163,23 @@ func TestDeadConsumersEntriesAreClaimed(t *testing.T) {
 		if err := p.inbox.Enqueue(ctx, presenceDelivery(t, "A", "u1", "In_Meeting", 1_800_000_000_000)); err != nil {
 			t.Fatal(err)
 		}
-		stream := p.inbox.keys.inbox("A", inboxPartition("u1", DefaultInboxPartitions))
-		_ = p.consumer.ensureGroup(ctx, stream)
+		s := p.consumer.stream("A", p.store.keys.partition("u1"))
+		_ = p.consumer.ensureGroup(ctx, s)
 		// A replica reads the entry and dies before acknowledging it.
-		got, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: ConsumerGroup, Consumer: "crashed", Streams: []string{stream, ">"}, Count: 10}).Result()
+		got, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: ConsumerGroup, Consumer: "crashed", Streams: []string{s.key, ">"}, Count: 10}).Result()
 		if err != nil || len(got[0].Messages) != 1 {
 			t.Fatalf("crashed read: %v %v", got, err)
 		}
 		// XAUTOCLAIM's idle time is measured by Redis's clock in whole
 		// milliseconds, so the entry becomes claimable within about 1 ms.
 		eventually(t, func() bool {
-			if err := p.consumer.claim(ctx, stream); err != nil {
+			if err := p.consumer.claim(ctx, s); err != nil {
 				t.Fatal(err)
 			}
 			r, err := p.store.User(ctx, "A", "u1")
 			return err == nil && r.Fields[FieldZoomStatus] == "In_Meeting"
 		})
-		if n := rdb.XPending(ctx, stream, ConsumerGroup).Val().Count; n != 0 {
+		if n := rdb.XPending(ctx, s.key, ConsumerGroup).Val().Count; n != 0 {
 			t.Fatalf("%d pending after the claim", n)
 		}
 	})
@@ -204,10 +205,11 @@ func TestPoisonEntriesAreDeadLettered(t *testing.T) {
 	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
 		ctx := context.Background()
 		p := newPipeline(t, rdb, "c1")
-		stream := p.inbox.keys.inbox("A", 0)
-		_ = p.consumer.ensureGroup(ctx, stream)
+		s := p.consumer.stream("A", 0)
+		stream := s.key
+		_ = p.consumer.ensureGroup(ctx, s)
 		rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{"account": "A", "body": "{not json"}})
-		if err := p.consumer.readOnce(ctx, stream); err != nil {
+		if _, err := p.consumer.readOnce(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 		dead := p.inbox.keys.deadLetters("A", 0)
@@ -237,8 +239,9 @@ func TestTrimKeepsUnfinishedEntries(t *testing.T) {
 	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
 		ctx := context.Background()
 		p := newPipeline(t, rdb, "c1")
-		stream := p.inbox.keys.inbox("A", 0)
-		_ = p.consumer.ensureGroup(ctx, stream)
+		s := p.consumer.stream("A", 0)
+		stream := s.key
+		_ = p.consumer.ensureGroup(ctx, s)
 		old := time.Now().Add(-48 * time.Hour).UnixMilli()
 		// Two old entries: one acknowledged, one read by a crashed replica
 		// and still pending; then a new one not yet delivered.
@@ -248,7 +251,7 @@ func TestTrimKeepsUnfinishedEntries(t *testing.T) {
 		got := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: ConsumerGroup, Consumer: "x", Streams: []string{stream, ">"}, Count: 2}).Val()
 		rdb.XAck(ctx, stream, ConsumerGroup, got[0].Messages[0].ID)
 		rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{"n": 2}})
-		if err := p.consumer.trim(ctx, stream); err != nil {
+		if err := p.consumer.trim(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 		ids := []string{}

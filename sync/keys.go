@@ -46,27 +46,11 @@ func (k keyspace) members(account string, p int) string { return k.tag(account, 
 // pendingKey is the user key of a pending user listed without an id.
 func pendingKey(email string) string { return "e:" + strings.ToLower(strings.TrimSpace(email)) }
 
-// DefaultInboxPartitions is how many inbox streams an account has: each is
-// read by one consumer at a time, so this bounds an account's parallelism.
-const DefaultInboxPartitions = 4
-
-// inbox is an account's inbox stream number n.
-func (k keyspace) inbox(account string, n int) string {
-	return fmt.Sprintf("zs:{a:%s:in:%d}:inbox", account, n)
-}
+// inbox is the inbox stream of an account's partition p: a user's events
+// wait in its own partition's stream, so the script that applies them can
+// acknowledge them in the same atomic step (one slot), and one user's
+// events are read in order.
+func (k keyspace) inbox(account string, p int) string { return k.tag(account, p) + ":inbox" }
 
 // deadLetters holds entries that could not be applied, beside their inbox.
-func (k keyspace) deadLetters(account string, n int) string {
-	return fmt.Sprintf("zs:{a:%s:in:%d}:dead", account, n)
-}
-
-// inboxPartition routes a user's events to one inbox stream, so one user's
-// events are read in order by one consumer.
-func inboxPartition(userKey string, n int) int {
-	if userKey == "" {
-		return 0
-	}
-	h := fnv.New32a()
-	h.Write([]byte(userKey))
-	return int(h.Sum32() % uint32(n))
-}
+func (k keyspace) deadLetters(account string, p int) string { return k.tag(account, p) + ":dead" }

@@ -51,128 +51,237 @@ func NewStore(rdb redis.UniversalClient, partitions int, tombstoneTTL time.Durat
 	return &Store{rdb: rdb, keys: keyspace{partitions: partitions}, tombstoneTTL: tombstoneTTL}
 }
 
-// applyScript writes each field whose version is strictly newer than the
-// stored one, keeps the email and extension indices pointing at the user,
-// keeps 'vmax' at the newest version of any field (what the resync asks
-// of every user), and makes the record a tombstone (expiring) while its
-// status is deleted.
+// applyScript applies the writes of several users of one partition, and
+// optionally acknowledges the inbox entries they came from, atomically: an
+// entry is acknowledged if and only if its facts were written (or found
+// stale), whatever crashes, so a retried delivery never half-applies.
 //
-// KEYS[1] user hash, KEYS[2] email index, KEYS[3] extension index,
-// KEYS[4] partition members set (all in one slot).
-// ARGV[1] user key, ARGV[2] account id, ARGV[3] tombstone TTL (ms), then
-// triples (field, version, value).
-// Returns the number of fields written: 0 means every fact was stale.
+// For each user it writes each field whose version is strictly newer than
+// the stored one, keeps the email and extension indices pointing at the
+// user (never removing another user's entry), keeps 'vmax' at the newest
+// version of any field (what the resync asks of every user), and makes
+// the record a tombstone (expiring) while its status is deleted.
+//
+// KEYS[1] email index, KEYS[2] extension index, KEYS[3] partition members
+// set, KEYS[4] the partition's inbox stream, KEYS[5..] one hash per user —
+// all sharing the partition's hash tag, so one Cluster slot.
+// ARGV[1] account id, ARGV[2] tombstone TTL (ms), ARGV[3] consumer group,
+// ARGV[4] n = entries to acknowledge, ARGV[5..4+n] their ids, then per
+// user: user key, field count, and (field, version, value) triples.
+// Returns, per user, the number of fields written: 0 means every fact was
+// stale.
 var applyScript = redis.NewScript(`
-local user, account, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local applied = 0
-local vmax = tonumber(redis.call('HGET', KEYS[1], 'vmax') or '0')
-local function reindex(index, old, new)
+local account, ttl, group = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local nack = tonumber(ARGV[4])
+local function reindex(index, user, old, new)
   if old and old ~= '' and old ~= new and redis.call('HGET', index, old) == user then
     redis.call('HDEL', index, old)
   end
   if new ~= '' then redis.call('HSET', index, new, user) end
 end
-for i = 4, #ARGV, 3 do
-  local field, version, value = ARGV[i], ARGV[i+1], ARGV[i+2]
-  local current = redis.call('HGET', KEYS[1], 'v:' .. field)
-  if not current or tonumber(version) > tonumber(current) then
-    if field == 'email' then
-      local old = redis.call('HGET', KEYS[1], 'email')
-      reindex(KEYS[2], old and string.lower(old), string.lower(value))
-    elseif field == 'extension' then
-      reindex(KEYS[3], redis.call('HGET', KEYS[1], 'extension'), value)
+local result = {}
+local a = 5 + nack
+for u = 5, #KEYS do
+  local rec = KEYS[u]
+  local user, nfields = ARGV[a], tonumber(ARGV[a+1])
+  a = a + 2
+  -- One read of everything the comparisons need, one write of the result:
+  -- each redis.call costs about a microsecond, a user has a dozen fields.
+  local ask = {'vmax', 'email', 'extension', 'user_status'}
+  for i = a, a + 3*nfields - 1, 3 do ask[#ask+1] = 'v:' .. ARGV[i] end
+  local cur = redis.call('HMGET', rec, unpack(ask))
+  local vmax, email, ext, status = tonumber(cur[1] or '0'), cur[2], cur[3], cur[4]
+  local set = {}
+  for j = 0, nfields - 1 do
+    local i = a + 3*j
+    local field, version, value = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2]
+    local current = cur[5 + j]
+    if not current or version > tonumber(current) then
+      cur[5 + j] = ARGV[i+1] -- a later duplicate of the field compares with this one
+      if field == 'email' then
+        reindex(KEYS[1], user, email and string.lower(email), string.lower(value))
+        email = value
+      elseif field == 'extension' then
+        reindex(KEYS[2], user, ext, value)
+        ext = value
+      elseif field == 'user_status' then
+        status = value
+      end
+      set[#set+1] = field
+      set[#set+1] = value
+      set[#set+1] = 'v:' .. field
+      set[#set+1] = ARGV[i+1]
+      if version > vmax then vmax = version end
     end
-    redis.call('HSET', KEYS[1], field, value, 'v:' .. field, version)
-    applied = applied + 1
-    if tonumber(version) > vmax then vmax = tonumber(version) end
   end
-end
-if applied > 0 then
-  redis.call('HSET', KEYS[1], 'key', user, 'account', account, 'vmax', string.format('%d', vmax))
-  redis.call('SADD', KEYS[4], user)
-  if redis.call('HGET', KEYS[1], 'user_status') == 'deleted' then
-    redis.call('PEXPIRE', KEYS[1], ttl)
-  else
-    redis.call('PERSIST', KEYS[1])
+  a = a + 3*nfields
+  local applied = #set / 4
+  if applied > 0 then
+    set[#set+1] = 'key'; set[#set+1] = user
+    set[#set+1] = 'account'; set[#set+1] = account
+    set[#set+1] = 'vmax'; set[#set+1] = string.format('%d', vmax)
+    redis.call('HSET', rec, unpack(set))
+    redis.call('SADD', KEYS[3], user)
+    if status == 'deleted' then
+      redis.call('PEXPIRE', rec, ttl)
+    else
+      redis.call('PERSIST', rec)
+    end
   end
+  result[#result+1] = applied
 end
-return applied
+if nack > 0 then
+  redis.call('XACK', KEYS[4], group, unpack(ARGV, 5, 4 + nack))
+end
+return result
 `)
 
-func (s *Store) scriptArgs(w Write) ([]string, []any, error) {
+// checkWrite refuses writes the script must never see.
+func checkWrite(w Write) error {
 	if w.Account == "" || w.UserKey == "" {
-		return nil, nil, errs.Errorf("zsync.Store.Apply", errs.Invalid, "write without account or user key")
+		return errs.Errorf("zsync.Store.Apply", errs.Invalid, "write without account or user key")
 	}
-	p := s.keys.partition(w.UserKey)
-	keys := []string{s.keys.user(w.Account, w.UserKey), s.keys.emailIndex(w.Account, p),
-		s.keys.extensionIndex(w.Account, p), s.keys.members(w.Account, p)}
-	args := make([]any, 0, 3+3*len(w.Fields))
-	args = append(args, w.UserKey, w.Account, s.tombstoneTTL.Milliseconds())
 	for _, f := range w.Fields {
 		if f.Name == "" || strings.HasPrefix(f.Name, "v:") || f.Name == "key" || f.Name == "account" || f.Name == "vmax" {
-			return nil, nil, errs.Errorf("zsync.Store.Apply", errs.Invalid, "field name %q is reserved", f.Name)
+			return errs.Errorf("zsync.Store.Apply", errs.Invalid, "field name %q is reserved", f.Name)
 		}
-		args = append(args, f.Name, int64(f.Version), f.Value)
 	}
-	return keys, args, nil
+	return nil
+}
+
+// partitionCall is one applyScript call: the writes of one partition of
+// one account, and the inbox entries to acknowledge with them.
+type partitionCall struct {
+	account   string
+	partition int
+	writes    []Write
+	index     []int // position of each write in the caller's slice
+	ack       []string
+}
+
+func (s *Store) scriptArgs(c *partitionCall) ([]string, []any) {
+	k := s.keys
+	keys := make([]string, 0, 4+len(c.writes))
+	keys = append(keys, k.emailIndex(c.account, c.partition), k.extensionIndex(c.account, c.partition),
+		k.members(c.account, c.partition), k.inbox(c.account, c.partition))
+	n := 4 + len(c.ack)
+	for _, w := range c.writes {
+		n += 2 + 3*len(w.Fields)
+	}
+	args := make([]any, 0, n)
+	args = append(args, c.account, s.tombstoneTTL.Milliseconds(), ConsumerGroup, len(c.ack))
+	for _, id := range c.ack {
+		args = append(args, id)
+	}
+	for _, w := range c.writes {
+		keys = append(keys, k.user(c.account, w.UserKey))
+		args = append(args, w.UserKey, len(w.Fields))
+		for _, f := range w.Fields {
+			args = append(args, f.Name, int64(f.Version), f.Value)
+		}
+	}
+	return keys, args
 }
 
 // Apply stores the write's newer facts and returns how many were newer.
 func (s *Store) Apply(ctx context.Context, w Write) (int, error) {
-	keys, args, err := s.scriptArgs(w)
+	n, err := s.ApplyBatch(ctx, []Write{w})
 	if err != nil {
 		return 0, err
 	}
-	n, err := applyScript.Run(ctx, s.rdb, keys, args...).Int()
-	if err != nil {
-		return 0, unavailable("zsync.Store.Apply", err)
-	}
-	return n, nil
+	return n[0], nil
 }
 
-// ApplyBatch applies writes in one pipeline (a pulled page) and returns
-// each write's count of newer facts.
+// ApplyBatch applies writes (a pulled page, say) with one script call per
+// partition, all in one pipeline, and returns each write's count of newer
+// facts.
 func (s *Store) ApplyBatch(ctx context.Context, ws []Write) ([]int, error) {
 	if len(ws) == 0 {
 		return nil, nil
 	}
-	out, err := s.applyBatch(ctx, ws)
-	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
-		// A restarted or failed-over Redis forgot the script: load it and
-		// replay (the writes are versioned, so replaying is harmless).
-		if lerr := applyScript.Load(ctx, s.rdb).Err(); lerr != nil {
-			return nil, unavailable("zsync.Store.ApplyBatch", lerr)
+	calls := map[[2]string]*partitionCall{}
+	var order []*partitionCall
+	for i, w := range ws {
+		if err := checkWrite(w); err != nil {
+			return nil, err
 		}
-		out, err = s.applyBatch(ctx, ws)
+		p := s.keys.partition(w.UserKey)
+		id := [2]string{w.Account, strconv.Itoa(p)}
+		c := calls[id]
+		if c == nil {
+			c = &partitionCall{account: w.Account, partition: p}
+			calls[id] = c
+			order = append(order, c)
+		}
+		c.writes = append(c.writes, w)
+		c.index = append(c.index, i)
 	}
-	return out, err
+	out := make([]int, len(ws))
+	if err := s.run(ctx, order, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-func (s *Store) applyBatch(ctx context.Context, ws []Write) ([]int, error) {
-	cmds := make([]*redis.Cmd, len(ws))
+// ApplyAndAck applies writes that all belong to one partition of one
+// account and acknowledges the inbox entries ids in the same atomic step.
+func (s *Store) ApplyAndAck(ctx context.Context, account string, partition int, ws []Write, ids []string) ([]int, error) {
+	c := &partitionCall{account: account, partition: partition, writes: ws, ack: ids}
+	for i, w := range ws {
+		if err := checkWrite(w); err != nil {
+			return nil, err
+		}
+		if w.Account != account || s.keys.partition(w.UserKey) != partition {
+			return nil, errs.Errorf("zsync.Store.ApplyAndAck", errs.Invalid, "write for %s/%s is not in partition %d", w.Account, w.UserKey, partition)
+		}
+		c.index = append(c.index, i)
+	}
+	out := make([]int, len(ws))
+	if err := s.run(ctx, []*partitionCall{c}, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// run sends the calls in one pipeline; a Redis that forgot the script
+// (restarted, failed over) gets it loaded and the calls replayed, which the
+// versions make harmless.
+func (s *Store) run(ctx context.Context, calls []*partitionCall, out []int) error {
+	err := s.runOnce(ctx, calls, out)
+	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
+		if lerr := applyScript.Load(ctx, s.rdb).Err(); lerr != nil {
+			return unavailable("zsync.Store.Apply", lerr)
+		}
+		err = s.runOnce(ctx, calls, out)
+	}
+	return err
+}
+
+func (s *Store) runOnce(ctx context.Context, calls []*partitionCall, out []int) error {
+	cmds := make([]*redis.Cmd, len(calls))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, w := range ws {
-			keys, args, err := s.scriptArgs(w)
-			if err != nil {
-				return err
-			}
+		for i, c := range calls {
+			keys, args := s.scriptArgs(c)
 			cmds[i] = applyScript.EvalSha(ctx, p, keys, args...)
 		}
 		return nil
 	})
 	if err != nil {
-		if errs.KindOf(err) == errs.Invalid {
-			return nil, err
-		}
-		return nil, unavailable("zsync.Store.ApplyBatch", err)
+		return unavailable("zsync.Store.Apply", err)
 	}
-	out := make([]int, len(ws))
-	for i, c := range cmds {
-		if out[i], err = c.Int(); err != nil {
-			return nil, unavailable("zsync.Store.ApplyBatch", err)
+	for i, c := range calls {
+		counts, err := cmds[i].Int64Slice()
+		if err != nil {
+			return unavailable("zsync.Store.Apply", err)
+		}
+		if len(counts) != len(c.writes) {
+			return errs.Errorf("zsync.Store.Apply", errs.Permanent, "script answered %d counts for %d writes", len(counts), len(c.writes))
+		}
+		for j, n := range counts {
+			out[c.index[j]] = int(n)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // Record is a user's stored facts.

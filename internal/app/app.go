@@ -55,7 +55,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	if len(cfg.Zoom.Accounts) == 0 {
 		return errors.New("zoomsync serve: no Zoom account configured (set ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET and ZOOM_WEBHOOK_SECRET_TOKEN, or ZOOMSYNC_ACCOUNTS_FILE)")
 	}
-	rdb, closeRedis, err := openRedis(cfg.Redis, log)
+	rdb, closeRedis, err := openRedis(cfg.Redis, log, len(cfg.Zoom.Accounts)*zsync.DefaultPartitions)
 	if err != nil {
 		return err
 	}
@@ -120,8 +120,8 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	var workers conc.WaitGroup
 	workers.Go(func() { _ = inbox.Run(workCtx) })
 	for id := range accounts {
-		for _, stream := range inbox.Streams(id) {
-			workers.Go(func() { _ = consumer.RunStream(workCtx, stream) })
+		for n := range inbox.Partitions() {
+			workers.Go(func() { _ = consumer.Run(workCtx, id, n) })
 		}
 	}
 	for _, a := range accounts {

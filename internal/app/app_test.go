@@ -157,7 +157,7 @@ func TestServeIngestsAppliesAndShutsDown(t *testing.T) {
 	resp.Body.Close()
 	for _, want := range []string{`zoomsync_webhooks_total{event="user.presence_status_updated",outcome="accepted"} 1`,
 		`outcome="bad_signature"} 1`, `zoomsync_full_pulls_total{account="acct-1",result="complete"} 1`, "zoomsync_zoom_api_requests_total",
-		`zoomsync_inbox_dead_letters{account="acct-1",stream="zs:{a:acct-1:in:0}:inbox"} 0`, "zoomsync_inbox_lag_entries", "zoomsync_redis_up 1"} {
+		`zoomsync_inbox_dead_letters{account="acct-1",stream="zs:{a:acct-1:p:00}:inbox"} 0`, "zoomsync_inbox_lag_entries", "zoomsync_redis_up 1"} {
 		if !bytes.Contains(metrics, []byte(want)) {
 			t.Errorf("metrics lack %s", want)
 		}

@@ -48,7 +48,7 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 	if len(accounts) == 0 {
 		return errors.New("zoomsync resync: no Zoom account configured")
 	}
-	rdb, closeRedis, err := openRedis(cfg.Redis, opts.Logger)
+	rdb, closeRedis, err := openRedis(cfg.Redis, opts.Logger, 0)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func Purge(ctx context.Context, cfg *config.Config, account string, stdout io.Wr
 	if cfg.Redis.Embedded() {
 		return fmt.Errorf("zoomsync purge: %w", errEmbeddedRedis)
 	}
-	rdb, closeRedis, err := openRedis(cfg.Redis, logger)
+	rdb, closeRedis, err := openRedis(cfg.Redis, logger, 0)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"runtime"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -12,7 +13,11 @@ import (
 
 // openRedis connects as configured; with nothing configured it starts an
 // in-process miniredis and says loudly that state will not survive.
-func openRedis(cfg config.Redis, logger *slog.Logger) (redis.UniversalClient, func(), error) {
+// blocking is how many connections long-lived blocking reads (inbox
+// consumers) hold; the pool keeps go-redis's default on top of them, so
+// that appends and scripts never wait behind a blocked reader.
+func openRedis(cfg config.Redis, logger *slog.Logger, blocking int) (redis.UniversalClient, func(), error) {
+	poolSize := 10*runtime.GOMAXPROCS(0) + blocking
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -23,7 +28,7 @@ func openRedis(cfg config.Redis, logger *slog.Logger) (redis.UniversalClient, fu
 		}
 		logger.Warn("ZOOMSYNC_REDIS_URL is not set: using an embedded in-process Redis. STATE IS NOT DURABLE: " +
 			"acknowledged webhooks and all records are lost when this process stops. Set ZOOMSYNC_REDIS_URL for production.")
-		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), PoolSize: poolSize})
 		return rdb, func() { rdb.Close(); m.Close() }, nil
 	}
 	if !cfg.URL.IsZero() {
@@ -31,11 +36,11 @@ func openRedis(cfg config.Redis, logger *slog.Logger) (redis.UniversalClient, fu
 		if err != nil {
 			return nil, nil, fmt.Errorf("ZOOMSYNC_REDIS_URL: %w", err)
 		}
-		opts.PoolSize = 64 // inbox consumers hold connections in blocking reads
+		opts.PoolSize = poolSize
 		rdb := redis.NewClient(opts)
 		return rdb, func() { rdb.Close() }, nil
 	}
-	uo := &redis.UniversalOptions{Addrs: cfg.Addrs, MasterName: cfg.MasterName, PoolSize: 64}
+	uo := &redis.UniversalOptions{Addrs: cfg.Addrs, MasterName: cfg.MasterName, PoolSize: poolSize}
 	if cfg.MasterName == "" {
 		uo.IsClusterMode = true
 	}
