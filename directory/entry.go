@@ -1,0 +1,138 @@
+package directory
+
+import (
+	"encoding/hex"
+	"strconv"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Flavor is the kind of server, which decides the stable id attribute,
+// the disabled flag and whether reads can be split.
+type Flavor string
+
+// Flavors.
+const (
+	OpenLDAP        Flavor = "openldap"
+	ActiveDirectory Flavor = "active_directory"
+	Generic         Flavor = "generic"
+)
+
+// OID of the Active Directory capability in the rootDSE's
+// supportedCapabilities.
+const oidActiveDirectory = "1.2.840.113556.1.4.800"
+
+// Entry is one person of the directory. Values holds the values of the
+// snapshot's Attributes, in the same order.
+type Entry struct {
+	DN       string
+	ID       string // entryUUID, objectGUID (as a UUID) or, lacking both, the DN
+	Disabled bool   // Active Directory userAccountControl ACCOUNTDISABLE
+	Values   [][]string
+}
+
+// Snapshot is a complete read of the people of a directory.
+type Snapshot struct {
+	Flavor     Flavor
+	Attributes []string // what Entry.Values holds, as asked
+	Entries    []Entry
+	index      map[string]int
+}
+
+// Get returns an entry's values of attr (case-insensitive name).
+func (s *Snapshot) Get(e *Entry, attr string) []string {
+	if s.index == nil {
+		s.index = make(map[string]int, len(s.Attributes))
+		for i, a := range s.Attributes {
+			s.index[strings.ToLower(a)] = i
+		}
+	}
+	i, ok := s.index[strings.ToLower(attr)]
+	if !ok || i >= len(e.Values) {
+		return nil
+	}
+	return e.Values[i]
+}
+
+// First returns an entry's first value of attr, or "".
+func (s *Snapshot) First(e *Entry, attr string) string {
+	if v := s.Get(e, attr); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// idAttribute is the stable id attribute of a flavor.
+func (f Flavor) idAttribute() string {
+	if f == ActiveDirectory {
+		return "objectGUID"
+	}
+	return "entryUUID"
+}
+
+// converter turns go-ldap entries into Entries for a list of attributes.
+type converter struct {
+	flavor Flavor
+	attrs  []string
+	pos    map[string]int // lower-case attribute → position in attrs
+}
+
+func newConverter(f Flavor, attrs []string) *converter {
+	c := &converter{flavor: f, attrs: attrs, pos: make(map[string]int, len(attrs))}
+	for i, a := range attrs {
+		c.pos[strings.ToLower(a)] = i
+	}
+	return c
+}
+
+// request lists the attributes to ask the server for.
+func (c *converter) request() []string {
+	out := append([]string(nil), c.attrs...)
+	out = append(out, c.flavor.idAttribute())
+	if c.flavor == ActiveDirectory {
+		out = append(out, "userAccountControl")
+	}
+	return out
+}
+
+func (c *converter) convert(le *ldap.Entry) Entry {
+	e := Entry{DN: le.DN, Values: make([][]string, len(c.attrs))}
+	for _, a := range le.Attributes {
+		name := strings.ToLower(a.Name)
+		switch {
+		case name == "objectguid" && c.flavor == ActiveDirectory:
+			if len(a.ByteValues) > 0 {
+				e.ID = guidString(a.ByteValues[0])
+			}
+		case name == "entryuuid" && c.flavor != ActiveDirectory:
+			if len(a.Values) > 0 {
+				e.ID = strings.ToLower(a.Values[0])
+			}
+		case name == "useraccountcontrol" && c.flavor == ActiveDirectory:
+			if len(a.Values) > 0 {
+				uac, _ := strconv.ParseInt(a.Values[0], 10, 64)
+				e.Disabled = uac&2 != 0 // ACCOUNTDISABLE
+			}
+		}
+		if i, ok := c.pos[name]; ok {
+			e.Values[i] = a.Values
+		}
+	}
+	if e.ID == "" {
+		e.ID = "dn:" + strings.ToLower(le.DN)
+	}
+	return e
+}
+
+// guidString formats an Active Directory objectGUID the way AD shows it:
+// the first three groups are little-endian.
+func guidString(b []byte) string {
+	if len(b) != 16 {
+		return hex.EncodeToString(b)
+	}
+	o := []byte{b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6]}
+	o = append(o, b[8:]...)
+	h := hex.EncodeToString(o)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
