@@ -26,10 +26,10 @@ const oidActiveDirectory = "1.2.840.113556.1.4.800"
 // Entry is one person of the directory. Values holds the values of the
 // snapshot's Attributes, in the same order.
 type Entry struct {
-	DN       string
-	ID       string // entryUUID, objectGUID (as a UUID) or, lacking both, the DN
-	Disabled bool   // Active Directory userAccountControl ACCOUNTDISABLE
-	Values   [][]string
+	DN       string     `json:"dn"`
+	ID       string     `json:"id"`                 // entryUUID, objectGUID (as a UUID) or, lacking both, the DN
+	Disabled bool       `json:"disabled,omitempty"` // Active Directory userAccountControl ACCOUNTDISABLE
+	Values   [][]string `json:"v"`
 }
 
 // Snapshot is a complete read of the people of a directory.

@@ -214,7 +214,9 @@ func dns(snap *directory.Snapshot, entries []int) []string {
 	return out
 }
 
-func dnList(snap *directory.Snapshot, entries []int) string { return strings.Join(dns(snap, entries), "; ") }
+func dnList(snap *directory.Snapshot, entries []int) string {
+	return strings.Join(dns(snap, entries), "; ")
+}
 
 func markAll(m map[int]bool, entries []int) {
 	for _, e := range entries {

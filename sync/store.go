@@ -60,7 +60,9 @@ func NewStore(rdb redis.UniversalClient, partitions int, tombstoneTTL time.Durat
 // the stored one, keeps the email and extension indices pointing at the
 // user (never removing another user's entry), keeps 'vmax' at the newest
 // version of any field (what the resync asks of every user), and makes
-// the record a tombstone (expiring) while its status is deleted.
+// the record a tombstone (expiring) while its status is deleted. Derived
+// fields (dir_*, mapping: the directory link) do not move vmax and are
+// dropped for a user without a record, so a link never resurrects a user.
 //
 // KEYS[1] email index, KEYS[2] extension index, KEYS[3] partition members
 // set, KEYS[4] the partition's inbox stream, KEYS[5..] one hash per user —
@@ -91,6 +93,14 @@ for u = 5, #KEYS do
   for i = a, a + 3*nfields - 1, 3 do ask[#ask+1] = 'v:' .. ARGV[i] end
   local cur = redis.call('HMGET', rec, unpack(ask))
   local vmax, email, ext, status = tonumber(cur[1] or '0'), cur[2], cur[3], cur[4]
+  -- Derived fields (the directory link: dir_*, mapping) are not news about
+  -- the Zoom user: they never move vmax, and never create a record.
+  local derivedOnly = true
+  for j = 0, nfields - 1 do
+    local f = ARGV[a + 3*j]
+    if f ~= 'mapping' and string.sub(f, 1, 4) ~= 'dir_' then derivedOnly = false end
+  end
+  if derivedOnly and not cur[1] then nfields = 0 end
   local set = {}
   for j = 0, nfields - 1 do
     local i = a + 3*j
@@ -111,10 +121,10 @@ for u = 5, #KEYS do
       set[#set+1] = value
       set[#set+1] = 'v:' .. field
       set[#set+1] = ARGV[i+1]
-      if version > vmax then vmax = version end
+      if version > vmax and field ~= 'mapping' and string.sub(field, 1, 4) ~= 'dir_' then vmax = version end
     end
   end
-  a = a + 3*nfields
+  a = a + 3*tonumber(ARGV[a-1])
   local applied = #set / 4
   if applied > 0 then
     set[#set+1] = 'key'; set[#set+1] = user

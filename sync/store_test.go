@@ -218,3 +218,33 @@ func TestStoreRedisDownIsUnavailable(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestDerivedFieldsNeverCreateOrAge: directory-link fields do not create a
+// record for a user Zoom never told us about (or one whose tombstone
+// expired), and do not count as news about the user (vmax, which the
+// resync's deletion check reads).
+func TestDerivedFieldsNeverCreateOrAge(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		s := NewStore(rdb, 4, 2*time.Hour)
+		v := PullVersion(t0)
+		n, err := s.Apply(ctx, Write{"A", "ghost", []FieldWrite{fw(FieldDirID, v, "e1"), fw(FieldMapping, v, "matched")}})
+		if err != nil || n != 0 {
+			t.Fatalf("derived write to a missing user: %d fields, %v", n, err)
+		}
+		if _, err := s.User(ctx, "A", "ghost"); !errs.Is(errs.NotFound, err) {
+			t.Fatalf("a link created a record: %v", err)
+		}
+		if _, err := s.Apply(ctx, Write{"A", "u1", []FieldWrite{fw(FieldEmail, v, "a@x.com")}}); err != nil {
+			t.Fatal(err)
+		}
+		later := PullVersion(t0.Add(time.Hour))
+		if n, err := s.Apply(ctx, Write{"A", "u1", []FieldWrite{fw(FieldDirID, later, "e1"), fw(FieldMapping, later, "matched")}}); err != nil || n != 2 {
+			t.Fatalf("link on an existing user: %d, %v", n, err)
+		}
+		vmax, _ := rdb.HGet(ctx, s.keys.user("A", "u1"), "vmax").Int64()
+		if Version(vmax) != v {
+			t.Fatalf("vmax %d after a link, want %d (the email's)", vmax, v)
+		}
+	})
+}

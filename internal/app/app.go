@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,8 +18,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sourcegraph/conc"
 
+	"github.com/zoomsync/zoomsync/directory"
 	"github.com/zoomsync/zoomsync/internal/config"
 	"github.com/zoomsync/zoomsync/internal/secret"
+	"github.com/zoomsync/zoomsync/mapping"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi"
 	"github.com/zoomsync/zoomsync/zoomapi/webhook"
@@ -88,12 +91,23 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	for id := range accounts {
 		ids = append(ids, id)
 	}
+	slices.Sort(ids)
 	m.reg.MustRegister(newInboxCollector(inbox, ids))
+
+	mp, err := newMapper(cfg, rdb, store, ids, replica, clock, log, m)
+	if err != nil {
+		return err
+	}
 
 	mux := http.NewServeMux()
 	webhook.NewHandler(webhook.HandlerOptions{
 		Accounts: webhookSecrets(accounts), Sink: inbox, Clock: clock, Logger: log,
-		OnOutcome: func(event, outcome string) { m.webhooks.WithLabelValues(eventFamily(event), outcome).Inc() },
+		OnOutcome: func(event, outcome string) {
+			m.webhooks.WithLabelValues(eventFamily(event), outcome).Inc()
+			if mp != nil && outcome == webhook.OutcomeAccepted && profileEvents[event] {
+				mp.markDirty()
+			}
+		},
 	}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", ready.serve)
@@ -101,6 +115,14 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	resyncs := &resyncer{rdb: rdb, store: store, accounts: accounts, cfg: cfg, replica: replica, clock: clock, log: log, m: m,
 		lease: zsync.NewLease(rdb, "resync", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log})}
 	defer resyncs.wg.Wait()
+	if mp != nil {
+		resyncs.afterRun = mp.refreshNow
+	}
+	lookups := &lookup{rdb: rdb, store: store, accounts: ids, clock: clock}
+	auth := func(h http.HandlerFunc) http.Handler { return requireToken(cfg.API.Tokens, h) }
+	mux.Handle("GET /v1/presence/{key}", auth(lookups.presence))
+	mux.Handle("GET /v1/users/{key}", auth(lookups.user))
+	mux.Handle("GET /v1/mapping/report", auth(lookups.report(mp != nil)))
 	mux.Handle("POST /v1/resync", requireToken(cfg.API.Tokens, http.HandlerFunc(resyncs.postResync)))
 	mux.Handle("GET /v1/resync/{run_id}", requireToken(cfg.API.Tokens, http.HandlerFunc(resyncs.getResync)))
 
@@ -125,7 +147,15 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 	}
 	for _, a := range accounts {
-		workers.Go(func() { ready.firstPull(workCtx, rdb, store, a, clock, log, m) })
+		workers.Go(func() {
+			ready.firstPull(workCtx, rdb, store, a, clock, log, m)
+			if mp != nil {
+				mp.markDirty() // link the users the pull brought
+			}
+		})
+	}
+	if mp != nil {
+		workers.Go(func() { mp.run(workCtx) })
 	}
 	if cfg.Resync.Enabled() {
 		sched := &scheduler{schedule: cfg.Resync.Schedule, clock: clock, logger: log,
@@ -155,6 +185,34 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	workers.Wait()
 	log.Info("stopped")
 	return nil
+}
+
+// profileEvents change what a link is computed from.
+var profileEvents = map[string]bool{"user.created": true, "user.updated": true, "user.activated": true,
+	"user.deactivated": true, "user.deleted": true, "user.disassociated": true, "user.invitation_accepted": true}
+
+// newMapper builds the mapper when a directory is configured (nil
+// otherwise).
+func newMapper(cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store, accounts []string, replica string,
+	clock clockwork.Clock, log *slog.Logger, m *metrics) (*mapper, error) {
+	if !cfg.LDAP.Enabled() {
+		return nil, nil
+	}
+	l := cfg.LDAP
+	dir, err := directory.New(directory.Config{URL: l.URL, StartTLS: l.StartTLS, CAFile: l.CAFile, InsecureSkipVerify: l.InsecureSkipVerify,
+		BindDN: l.BindDN, BindPassword: l.BindPassword, BaseDN: l.BaseDN, UserFilter: l.UserFilter, PageSize: l.PageSize},
+		directory.Options{Logger: log, Clock: clock})
+	if err != nil {
+		return nil, err
+	}
+	rules := make([]mapping.Rule, len(cfg.Mapping.Rules))
+	for i, r := range cfg.Mapping.Rules {
+		rules[i] = mapping.Rule{ZoomField: r.ZoomField, Attribute: r.LDAPAttribute}
+	}
+	return &mapper{rdb: rdb, store: store, dir: dir, rules: rules, accounts: accounts, clock: clock, log: log, m: m,
+		lease:   zsync.NewLease(rdb, "mapping", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log}),
+		maxDrop: cfg.Resync.MaxDeleteFraction, every: l.Refresh, debounce: 2 * time.Second,
+		dirty: make(chan struct{}, 1), refresh: make(chan struct{}, 1)}, nil
 }
 
 type webhookSecrets map[string]*account

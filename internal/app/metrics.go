@@ -23,6 +23,11 @@ type metrics struct {
 	tokenFetch  *prometheus.CounterVec
 	pulls       *prometheus.CounterVec
 	pullSeconds *prometheus.HistogramVec
+
+	directoryReads   *prometheus.CounterVec
+	directoryEntries prometheus.Gauge
+	mappingRuns      *prometheus.CounterVec
+	mappingReport    *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -42,7 +47,16 @@ func newMetrics() *metrics {
 			Help: "Full user pulls by account and result."}, []string{"account", "result"}),
 		pullSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zoomsync_full_pull_duration_seconds",
 			Help: "Duration of full user pulls.", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}, []string{"account"}),
+		directoryReads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoomsync_directory_reads_total",
+			Help: "Directory reads by result: ok, failed (unreachable, partial), refused (empty or shrank too much)."}, []string{"result"}),
+		directoryEntries: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoomsync_directory_entries",
+			Help: "People in the current directory snapshot."}),
+		mappingRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoomsync_mapping_runs_total",
+			Help: "Link computations by result."}, []string{"result"}),
+		mappingReport: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zoomsync_mapping_users",
+			Help: "Mapping report sizes: matched, unmatched_users, unmatched_entries, conflicts, disabled_active."}, []string{"category"}),
 	}
+	m.reg.MustRegister(m.directoryReads, m.directoryEntries, m.mappingRuns, m.mappingReport)
 	m.reg.MustRegister(m.webhooks, m.applied, m.apiRequests, m.api429, m.tokenFetch, m.pulls, m.pullSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

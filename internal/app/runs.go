@@ -72,6 +72,9 @@ type resyncer struct {
 	log      *slog.Logger
 	m        *metrics
 	wg       sync.WaitGroup
+	// afterRun, if set, is called after every run that held the lease (the
+	// mapper reads the directory again).
+	afterRun func()
 }
 
 func newRunID() string {
@@ -116,6 +119,9 @@ func (r *resyncer) execute(ctx context.Context, rec *runRecord) error {
 		_ = r.save(ctx, rec)
 		return r.all(ctx, rec, func(ctx context.Context) error { return r.lease.Check(ctx, f) })
 	})
+	if ran && r.afterRun != nil {
+		r.afterRun()
+	}
 	done := r.clock.Now().UTC()
 	rec.Finished = &done
 	switch {

@@ -49,6 +49,7 @@ type raw struct {
 	LDAPBaseDN             string `env:"LDAP_BASE_DN"`
 	LDAPUserFilter         string `env:"LDAP_USER_FILTER, default=(objectClass=inetOrgPerson)"`
 	LDAPPageSize           string `env:"LDAP_PAGE_SIZE, default=500"`
+	DirectoryRefresh       string `env:"ZOOMSYNC_DIRECTORY_REFRESH, default=15m"`
 
 	MatchRules  string `env:"ZOOMSYNC_MATCH_RULES, default=email=mail"`
 	APITokens   string `env:"ZOOMSYNC_API_TOKENS"`
@@ -134,6 +135,9 @@ type LDAP struct {
 	BaseDN             string
 	UserFilter         string
 	PageSize           int
+	// Refresh is how often the directory is read again (also at every full
+	// resync).
+	Refresh time.Duration
 }
 
 // Enabled reports whether a directory is configured.
@@ -344,6 +348,9 @@ func parseLDAP(r *raw, c *Config) error {
 		return bad("LDAP_PAGE_SIZE", "must be a whole number from 1 to 10000, got %q", r.LDAPPageSize)
 	}
 	l.PageSize = n
+	if l.Refresh, err = time.ParseDuration(strings.TrimSpace(r.DirectoryRefresh)); err != nil || l.Refresh < time.Minute {
+		return bad("ZOOMSYNC_DIRECTORY_REFRESH", "must be a duration of at least 1m (e.g. 15m), got %q", r.DirectoryRefresh)
+	}
 	if l.URL == "" {
 		c.LDAP = l
 		return nil

@@ -1,0 +1,309 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/presence"
+	zsync "github.com/zoomsync/zoomsync/sync"
+)
+
+// lookup answers the helpdesk API's questions about one person.
+type lookup struct {
+	rdb      redis.UniversalClient
+	store    *zsync.Store
+	accounts []string
+	clock    clockwork.Clock
+}
+
+// resolve finds the users a key names: a Zoom user id, an email (Zoom's,
+// or the linked directory entry's), a phone extension, a directory uid or
+// employee number. Several distinct users mean the key is ambiguous.
+func (l *lookup) resolve(ctx context.Context, key string) ([]*zsync.Record, error) {
+	key = strings.TrimSpace(key)
+	if key == "" {
+		return nil, nil
+	}
+	var refs []zsync.UserRef
+	seen := map[zsync.UserRef]bool{}
+	add := func(account string, keys ...string) {
+		for _, k := range keys {
+			r := zsync.UserRef{Account: account, Key: k}
+			if !seen[r] {
+				seen[r] = true
+				refs = append(refs, r)
+			}
+		}
+	}
+	for _, a := range l.accounts {
+		add(a, key) // as a Zoom user id; kept below only if the record exists
+		if strings.Contains(key, "@") {
+			keys, err := l.store.LookupEmail(ctx, a, key)
+			if err != nil {
+				return nil, err
+			}
+			add(a, keys...)
+		}
+		if isExtension(key) {
+			keys, err := l.store.LookupExtension(ctx, a, key)
+			if err != nil {
+				return nil, err
+			}
+			add(a, keys...)
+		}
+	}
+	for _, index := range []string{"uid", "employee_number", "mail"} {
+		if index == "mail" && !strings.Contains(key, "@") {
+			continue
+		}
+		mapped, err := zsync.LookupMapped(ctx, l.rdb, index, key)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range mapped {
+			add(r.Account, r.Key)
+		}
+	}
+	var out []*zsync.Record
+	for _, r := range refs {
+		rec, err := l.store.User(ctx, r.Account, r.Key)
+		if errs.Is(errs.NotFound, err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+func isExtension(s string) bool {
+	if len(s) == 0 || len(s) > 15 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// presenceView is the SPEC §4 answer of GET /v1/presence/{key}.
+type presenceView struct {
+	AccountID   string          `json:"account_id"`
+	ZoomUserID  string          `json:"zoom_user_id"`
+	Email       string          `json:"email"`
+	DisplayName string          `json:"display_name"`
+	Status      presence.Status `json:"status"`
+	ZoomStatus  string          `json:"zoom_status"`
+	Since       *string         `json:"since"`
+	OnCall      bool            `json:"on_call"`
+	AgentStatus *string         `json:"agent_status"`
+	UserStatus  string          `json:"user_status"`
+	Directory   *directoryView  `json:"directory"`
+}
+
+type directoryView struct {
+	DN             string `json:"dn"`
+	UID            string `json:"uid"`
+	EmployeeNumber string `json:"employee_number"`
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func displayName(f map[string]string) string {
+	if n := f[zsync.FieldDisplayName]; n != "" {
+		return n
+	}
+	if n := strings.TrimSpace(f[zsync.FieldFirstName] + " " + f[zsync.FieldLastName]); n != "" {
+		return n
+	}
+	return f[zsync.FieldDirDisplayName]
+}
+
+func presenceOf(r *zsync.Record) presenceView {
+	f := r.Fields
+	onCall := f[zsync.FieldCallState] == "on_call"
+	v := presenceView{
+		AccountID: r.Account, ZoomUserID: r.Key, Email: f[zsync.FieldEmail], DisplayName: displayName(f),
+		Status:     presence.Effective(presence.Sources{Presence: presence.Status(f[zsync.FieldPresence]), OnCall: onCall, UserStatus: f[zsync.FieldUserStatus]}),
+		ZoomStatus: f[zsync.FieldZoomStatus], Since: optional(f[zsync.FieldPresenceSince]), OnCall: onCall,
+		AgentStatus: optional(f[zsync.FieldAgentStatus]), UserStatus: f[zsync.FieldUserStatus],
+	}
+	if f[zsync.FieldDirID] != "" {
+		v.Directory = &directoryView{DN: f[zsync.FieldDirDN], UID: f[zsync.FieldDirUID], EmployeeNumber: f[zsync.FieldDirEmployeeNumber]}
+	}
+	return v
+}
+
+// one resolves the path's key to exactly one record, or answers the
+// error (404, 409 with the candidates, 503) and returns nil.
+func (l *lookup) one(w http.ResponseWriter, req *http.Request) *zsync.Record {
+	key := req.PathValue("key")
+	recs, err := l.resolve(req.Context(), key)
+	switch {
+	case err != nil:
+		apiError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable")
+		return nil
+	case len(recs) == 0:
+		apiError(w, http.StatusNotFound, "not_found", "no user has this Zoom id, email, extension, directory uid or employee number")
+		return nil
+	case len(recs) > 1:
+		type candidate struct {
+			AccountID  string `json:"account_id"`
+			ZoomUserID string `json:"zoom_user_id"`
+			Email      string `json:"email"`
+		}
+		c := make([]candidate, len(recs))
+		for i, r := range recs {
+			c[i] = candidate{r.Account, r.Key, r.Fields[zsync.FieldEmail]}
+		}
+		writeJSON(w, http.StatusConflict, map[string]any{"error": map[string]any{"code": "ambiguous",
+			"message": strconv.Itoa(len(recs)) + " users match this key; ask by Zoom user id", "candidates": c}})
+		return nil
+	}
+	return recs[0]
+}
+
+func (l *lookup) presence(w http.ResponseWriter, req *http.Request) {
+	if r := l.one(w, req); r != nil {
+		writeJSON(w, http.StatusOK, presenceOf(r))
+	}
+}
+
+// versionView explains one field's version.
+type versionView struct {
+	Version int64     `json:"version"`
+	At      time.Time `json:"at"`
+	Source  string    `json:"source"` // webhook, pull (or mapping, for directory fields)
+}
+
+func (l *lookup) user(w http.ResponseWriter, req *http.Request) {
+	r := l.one(w, req)
+	if r == nil {
+		return
+	}
+	zoom := map[string]string{}
+	dir := map[string]string{}
+	for k, v := range r.Fields {
+		if k == zsync.FieldMapping {
+			continue
+		}
+		if strings.HasPrefix(k, "dir_") {
+			if v != "" {
+				dir[strings.TrimPrefix(k, "dir_")] = v
+			}
+			continue
+		}
+		zoom[k] = v
+	}
+	versions := map[string]versionView{}
+	for k, v := range r.Versions {
+		vv := versionView{Version: int64(v), At: v.Time().UTC(), Source: "pull"}
+		switch {
+		case k == zsync.FieldMapping || strings.HasPrefix(k, "dir_"):
+			vv.Source = "mapping"
+		case v.FromWebhook():
+			vv.Source = "webhook"
+		}
+		versions[k] = vv
+	}
+	var directory any // null when unlinked
+	if dir["id"] != "" {
+		directory = dir
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"account_id": r.Account, "zoom_user_id": r.Key, "zoom": zoom, "directory": directory,
+		"mapping": r.Fields[zsync.FieldMapping], "presence": presenceOf(r), "versions": versions,
+	})
+}
+
+// report serves GET /v1/mapping/report: the counts, and a page of one
+// category (?category=…&offset=…&limit=…) or the first page of each.
+func (l *lookup) report(enabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		if !enabled {
+			apiError(w, http.StatusNotFound, "directory_not_configured", "no directory is configured (set LDAP_URL): there is nothing to map against")
+			return
+		}
+		q := req.URL.Query()
+		limit, err := strconv.ParseInt(q.Get("limit"), 10, 64)
+		if q.Get("limit") == "" {
+			limit, err = 100, nil
+		}
+		if err != nil || limit < 1 || limit > 1000 {
+			apiError(w, http.StatusBadRequest, "bad_limit", "limit must be a whole number from 1 to 1000")
+			return
+		}
+		offset, err := strconv.ParseInt(q.Get("offset"), 10, 64)
+		if q.Get("offset") == "" {
+			offset, err = 0, nil
+		}
+		if err != nil || offset < 0 {
+			apiError(w, http.StatusBadRequest, "bad_offset", "offset must be a whole number ≥ 0")
+			return
+		}
+		cats := reportCategories
+		if c := q.Get("category"); c != "" {
+			if !contains(reportCategories, c) {
+				apiError(w, http.StatusBadRequest, "bad_category", "category must be one of "+strings.Join(reportCategories, ", "))
+				return
+			}
+			cats = []string{c}
+		}
+		_, meta, err := zsync.MappingReportPage(req.Context(), l.rdb, "", 0, 0)
+		if err != nil {
+			apiError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable")
+			return
+		}
+		if meta["computed_at"] == "" {
+			apiError(w, http.StatusServiceUnavailable, "not_ready", "no mapping computed yet: waiting for a complete directory read and a full pull")
+			return
+		}
+		counts := map[string]int{}
+		for _, c := range append([]string{"matched", "users", "entries"}, reportCategories...) {
+			counts[c] = zsync.ParseCount(meta, c)
+		}
+		out := map[string]any{"computed_at": meta["computed_at"], "counts": counts}
+		if s := meta["snapshot"]; s != "" {
+			out["directory_snapshot"] = json.RawMessage(s)
+		}
+		for _, c := range cats {
+			items, _, err := zsync.MappingReportPage(req.Context(), l.rdb, c, offset, limit)
+			if err != nil {
+				apiError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable")
+				return
+			}
+			page := map[string]any{"count": counts[c], "offset": offset, "items": items}
+			if next := offset + int64(len(items)); next < int64(counts[c]) {
+				page["next_offset"] = next
+			}
+			out[c] = page
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

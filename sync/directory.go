@@ -1,0 +1,336 @@
+package zsync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/zoomsync/zoomsync/directory"
+	"github.com/zoomsync/zoomsync/internal/errs"
+)
+
+// Fields of a user record written by the mapping (never by Zoom data).
+const (
+	FieldDirID             = "dir_id" // the entry's stable id; "" when unlinked
+	FieldDirDN             = "dir_dn"
+	FieldDirUID            = "dir_uid"
+	FieldDirEmployeeNumber = "dir_employee_number"
+	FieldDirDisplayName    = "dir_display_name"
+	FieldDirDepartment     = "dir_department"
+	FieldDirTitle          = "dir_title"
+	FieldDirPhone          = "dir_phone"
+	FieldDirDisabled       = "dir_disabled" // "true" when the entry is disabled
+	FieldDirRule           = "dir_rule"     // the rule that linked it
+	FieldMapping           = "mapping"      // matched, unmatched, conflict
+)
+
+// Directory and mapping keys share the hash tags {dir} and {map}: each
+// group is written atomically (MULTI on one slot).
+const (
+	dirMetaKey   = "zs:{dir}:current"
+	dirGenKey    = "zs:{dir}:gen"
+	mapMetaKey   = "zs:{map}:meta"
+	snapshotPage = 1000 // entries per stored chunk
+)
+
+func dirChunkKey(gen int64, i int) string { return fmt.Sprintf("zs:{dir}:g:%d:c:%d", gen, i) }
+
+// MapIndexKey is the hash mapping a directory attribute's values (lower
+// case) to the linked users ("account/userKey", comma-separated).
+func MapIndexKey(name string) string { return "zs:{map}:ix:" + name }
+
+// MapReportKey is the list holding one category of the mapping report.
+func MapReportKey(category string) string { return "zs:{map}:report:" + category }
+
+// SnapshotMeta describes the stored directory snapshot.
+type SnapshotMeta struct {
+	Generation int64            `json:"generation"`
+	Entries    int              `json:"entries"`
+	ReadAt     time.Time        `json:"read_at"`
+	Flavor     directory.Flavor `json:"flavor"`
+	Attributes []string         `json:"attributes"`
+}
+
+// ErrNoSnapshot is returned before any directory read was stored.
+var ErrNoSnapshot = errs.E("zsync.LoadSnapshot", errs.NotFound, errors.New("no directory snapshot stored yet"))
+
+// SaveSnapshot stores a complete directory read as the current snapshot,
+// unless it is empty or would drop more than maxDrop (a fraction) of the
+// current snapshot's entries: then nothing changes and the error says why
+// (the Gitea mass-deactivation bug: a read that went wrong must not look
+// like everyone left).
+func SaveSnapshot(ctx context.Context, rdb redis.UniversalClient, snap *directory.Snapshot, readAt time.Time, maxDrop float64) (SnapshotMeta, error) {
+	const op = "zsync.SaveSnapshot"
+	if len(snap.Entries) == 0 {
+		return SnapshotMeta{}, errs.Errorf(op, errs.Invalid, "the directory read returned no people: keeping the previous snapshot (check LDAP_BASE_DN and LDAP_USER_FILTER)")
+	}
+	prev, err := loadMeta(ctx, rdb)
+	if err != nil && !errors.Is(err, ErrNoSnapshot) {
+		return SnapshotMeta{}, err
+	}
+	if prev.Entries > 0 {
+		if drop := float64(prev.Entries-len(snap.Entries)) / float64(prev.Entries); drop > maxDrop {
+			return SnapshotMeta{}, errs.Errorf(op, errs.Permanent,
+				"the directory read returned %d people, %d fewer than the %d of the current snapshot (%.1f%% > %.1f%% allowed): keeping the previous snapshot",
+				len(snap.Entries), prev.Entries-len(snap.Entries), prev.Entries, 100*drop, 100*maxDrop)
+		}
+	}
+	gen, err := rdb.Incr(ctx, dirGenKey).Result()
+	if err != nil {
+		return SnapshotMeta{}, unavailable(op, err)
+	}
+	chunks := 0
+	for chunk := range slices.Chunk(snap.Entries, snapshotPage) {
+		b, err := json.Marshal(chunk)
+		if err != nil {
+			return SnapshotMeta{}, errs.E(op, errs.Permanent, err)
+		}
+		if err := rdb.Set(ctx, dirChunkKey(gen, chunks), b, 0).Err(); err != nil {
+			return SnapshotMeta{}, unavailable(op, err)
+		}
+		chunks++
+	}
+	meta := SnapshotMeta{Generation: gen, Entries: len(snap.Entries), ReadAt: readAt.UTC(), Flavor: snap.Flavor, Attributes: snap.Attributes}
+	b, _ := json.Marshal(meta)
+	// The switch is one SET: readers see the old or the new snapshot whole.
+	if err := rdb.Set(ctx, dirMetaKey, b, 0).Err(); err != nil {
+		return SnapshotMeta{}, unavailable(op, err)
+	}
+	if prev.Generation > 0 {
+		for i := 0; ; i++ {
+			n, err := rdb.Del(ctx, dirChunkKey(prev.Generation, i)).Result()
+			if err != nil || n == 0 {
+				break
+			}
+		}
+	}
+	return meta, nil
+}
+
+func loadMeta(ctx context.Context, rdb redis.UniversalClient) (SnapshotMeta, error) {
+	b, err := rdb.Get(ctx, dirMetaKey).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return SnapshotMeta{}, ErrNoSnapshot
+	}
+	if err != nil {
+		return SnapshotMeta{}, unavailable("zsync.LoadSnapshot", err)
+	}
+	var m SnapshotMeta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return SnapshotMeta{}, errs.E("zsync.LoadSnapshot", errs.Permanent, err)
+	}
+	return m, nil
+}
+
+// LoadSnapshotMeta returns the current snapshot's description only.
+func LoadSnapshotMeta(ctx context.Context, rdb redis.UniversalClient) (bool, SnapshotMeta, error) {
+	m, err := loadMeta(ctx, rdb)
+	return err == nil, m, err
+}
+
+// LoadSnapshot returns the current directory snapshot.
+func LoadSnapshot(ctx context.Context, rdb redis.UniversalClient) (*directory.Snapshot, SnapshotMeta, error) {
+	meta, err := loadMeta(ctx, rdb)
+	if err != nil {
+		return nil, meta, err
+	}
+	snap := &directory.Snapshot{Flavor: meta.Flavor, Attributes: meta.Attributes, Entries: make([]directory.Entry, 0, meta.Entries)}
+	for i := 0; len(snap.Entries) < meta.Entries; i++ {
+		b, err := rdb.Get(ctx, dirChunkKey(meta.Generation, i)).Bytes()
+		if err != nil {
+			// A newer snapshot replaced this one while we read it.
+			return nil, meta, errs.E("zsync.LoadSnapshot", errs.Transient, fmt.Errorf("snapshot %d chunk %d: %w", meta.Generation, i, err))
+		}
+		var chunk []directory.Entry
+		if err := json.Unmarshal(b, &chunk); err != nil {
+			return nil, meta, errs.E("zsync.LoadSnapshot", errs.Permanent, err)
+		}
+		snap.Entries = append(snap.Entries, chunk...)
+	}
+	return snap, meta, nil
+}
+
+// ScanUsers calls fn for every live (not tombstoned) user of an account
+// with the asked fields, a thousand users per round trip.
+func (s *Store) ScanUsers(ctx context.Context, account string, fields []string, fn func(key string, values map[string]string)) error {
+	ask := append([]string{FieldUserStatus}, fields...)
+	for part := 0; part < s.keys.partitions; part++ {
+		members, err := s.rdb.SMembers(ctx, s.keys.members(account, part)).Result()
+		if err != nil {
+			return unavailable("zsync.ScanUsers", err)
+		}
+		for chunk := range slices.Chunk(members, 1000) {
+			cmds := make([]*redis.SliceCmd, len(chunk))
+			_, err = s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+				for i, m := range chunk {
+					cmds[i] = pl.HMGet(ctx, s.keys.user(account, m), ask...)
+				}
+				return nil
+			})
+			if err != nil {
+				return unavailable("zsync.ScanUsers", err)
+			}
+			for i, c := range cmds {
+				v := c.Val()
+				status, _ := v[0].(string)
+				if status == "" || status == StatusDeleted {
+					continue // expired (gone from the hash) or tombstone
+				}
+				vals := make(map[string]string, len(ask))
+				for j, f := range ask {
+					vals[f], _ = v[j].(string)
+				}
+				fn(chunk[i], vals)
+			}
+		}
+	}
+	return nil
+}
+
+// UserRef names a user of an account in the mapping indices.
+type UserRef struct{ Account, Key string }
+
+func (r UserRef) String() string { return r.Account + "/" + r.Key }
+
+// ParseUserRef parses "account/userKey".
+func ParseUserRef(s string) (UserRef, bool) {
+	a, k, ok := strings.Cut(s, "/")
+	return UserRef{a, k}, ok && a != "" && k != ""
+}
+
+// MappingView is what a mapping run publishes for lookups and the report.
+type MappingView struct {
+	// Indices: name (uid, employee_number) → lower-case value → users.
+	Indices map[string]map[string][]UserRef
+	// Report: category → JSON items, in order; Counts: category → count.
+	Report   map[string][]json.RawMessage
+	Counts   map[string]int // further counts (matched)
+	Computed time.Time
+	Snapshot SnapshotMeta
+}
+
+// SaveMapping replaces the published indices and report atomically: the
+// new ones are written under temporary names and renamed in one MULTI.
+func SaveMapping(ctx context.Context, rdb redis.UniversalClient, v MappingView) error {
+	const op = "zsync.SaveMapping"
+	tmp := func(k string) string { return k + ":tmp" }
+	var renames [][2]string
+	var dels []string
+	for name, ix := range v.Indices {
+		key := MapIndexKey(name)
+		if len(ix) == 0 {
+			dels = append(dels, key)
+			continue
+		}
+		args := make([]any, 0, 2*len(ix))
+		for val, refs := range ix {
+			parts := make([]string, len(refs))
+			for i, r := range refs {
+				parts[i] = r.String()
+			}
+			args = append(args, val, strings.Join(parts, ","))
+		}
+		if err := rdb.Del(ctx, tmp(key)).Err(); err != nil {
+			return unavailable(op, err)
+		}
+		for chunk := range slices.Chunk(args, 2000) {
+			if err := rdb.HSet(ctx, tmp(key), chunk...).Err(); err != nil {
+				return unavailable(op, err)
+			}
+		}
+		renames = append(renames, [2]string{tmp(key), key})
+	}
+	meta := map[string]any{"computed_at": v.Computed.UTC().Format(time.RFC3339Nano)}
+	if b, err := json.Marshal(v.Snapshot); err == nil {
+		meta["snapshot"] = string(b)
+	}
+	for k, n := range v.Counts {
+		meta["count:"+k] = n
+	}
+	for cat, items := range v.Report {
+		key := MapReportKey(cat)
+		meta["count:"+cat] = len(items)
+		if len(items) == 0 {
+			dels = append(dels, key)
+			continue
+		}
+		if err := rdb.Del(ctx, tmp(key)).Err(); err != nil {
+			return unavailable(op, err)
+		}
+		for chunk := range slices.Chunk(items, 1000) {
+			vals := make([]any, len(chunk))
+			for i, it := range chunk {
+				vals[i] = string(it)
+			}
+			if err := rdb.RPush(ctx, tmp(key), vals...).Err(); err != nil {
+				return unavailable(op, err)
+			}
+		}
+		renames = append(renames, [2]string{tmp(key), key})
+	}
+	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range renames {
+			p.Rename(ctx, r[0], r[1])
+		}
+		if len(dels) > 0 {
+			p.Del(ctx, dels...)
+		}
+		p.Del(ctx, mapMetaKey)
+		p.HSet(ctx, mapMetaKey, meta)
+		return nil
+	})
+	if err != nil {
+		return unavailable(op, err)
+	}
+	return nil
+}
+
+// LookupMapped returns the users linked to directory entries whose index
+// attribute (uid, employee_number) has this value.
+func LookupMapped(ctx context.Context, rdb redis.UniversalClient, index, value string) ([]UserRef, error) {
+	v, err := rdb.HGet(ctx, MapIndexKey(index), strings.ToLower(strings.TrimSpace(value))).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, unavailable("zsync.LookupMapped", err)
+	}
+	var out []UserRef
+	for _, s := range strings.Split(v, ",") {
+		if r, ok := ParseUserRef(s); ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// MappingReportPage reads one page of a report category and the counts
+// and metadata of the whole report.
+func MappingReportPage(ctx context.Context, rdb redis.UniversalClient, category string, offset, limit int64) ([]json.RawMessage, map[string]string, error) {
+	var items []string
+	meta, err := rdb.HGetAll(ctx, mapMetaKey).Result()
+	if err == nil && category != "" {
+		items, err = rdb.LRange(ctx, MapReportKey(category), offset, offset+limit-1).Result()
+	}
+	if err != nil {
+		return nil, nil, unavailable("zsync.MappingReport", err)
+	}
+	out := make([]json.RawMessage, len(items))
+	for i, s := range items {
+		out[i] = json.RawMessage(s)
+	}
+	return out, meta, nil
+}
+
+// ParseCount reads a count written by SaveMapping.
+func ParseCount(meta map[string]string, category string) int {
+	n, _ := strconv.Atoi(meta["count:"+category])
+	return n
+}
