@@ -1,0 +1,96 @@
+package app
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/zoomsync/zoomsync/directory"
+	"github.com/zoomsync/zoomsync/directory/dirfake"
+	"github.com/zoomsync/zoomsync/internal/people"
+	"github.com/zoomsync/zoomsync/internal/secret"
+	"github.com/zoomsync/zoomsync/mapping"
+	zsync "github.com/zoomsync/zoomsync/sync"
+)
+
+// TestDirectorySafetyRules: a directory that shrinks past the delete
+// fraction, comes back empty, or cannot be reached changes no link; a
+// small, believable change does.
+func TestDirectorySafetyRules(t *testing.T) {
+	ctx := context.Background()
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	store := zsync.NewStore(rdb, 4, 2*time.Hour)
+	var writes []zsync.Write
+	for i := 1; i <= 100; i++ {
+		v := zsync.PullVersion(time.Now())
+		writes = append(writes, zsync.Write{Account: "A", UserKey: people.At(i).UID + "-zoom", Fields: []zsync.FieldWrite{
+			{Name: zsync.FieldEmail, Version: v, Value: people.At(i).Mail}, {Name: zsync.FieldUserStatus, Version: v, Value: "active"}}})
+	}
+	if _, err := store.ApplyBatch(ctx, writes); err != nil {
+		t.Fatal(err)
+	}
+	fake, err := dirfake.Start(dirfake.Options{People: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	dir, err := directory.New(directory.Config{URL: fake.URL(), BindDN: people.ServiceBindDN, BindPassword: secret.New(people.ServicePassword),
+		BaseDN: people.UsersDN}, directory.Options{Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := clockwork.NewRealClock()
+	met := newMetrics()
+	mp := &mapper{rdb: rdb, store: store, dir: dir, rules: []mapping.Rule{{ZoomField: "email", Attribute: "mail"}}, accounts: []string{"A"},
+		lease: zsync.NewLease(rdb, "mapping", zsync.LeaseOptions{Owner: "t", Clock: clock}), clock: clock, log: discard(), m: met,
+		maxDrop: 0.05, every: time.Hour, debounce: time.Millisecond, dirty: make(chan struct{}, 1), refresh: make(chan struct{}, 1)}
+	matched := func() int {
+		n := 0
+		for i := 1; i <= 100; i++ {
+			if r, err := store.User(ctx, "A", people.At(i).UID+"-zoom"); err == nil && r.Fields[zsync.FieldDirID] != "" {
+				n++
+			}
+		}
+		return n
+	}
+	reads := func(result string) float64 { return testutil.ToFloat64(met.directoryReads.WithLabelValues(result)) }
+
+	mp.cycle(ctx, true)
+	if n := matched(); n != 100 || reads("ok") != 1 {
+		t.Fatalf("first run: %d linked, %v ok reads", n, reads("ok"))
+	}
+	for i := 1; i <= 30; i++ { // 30% gone: a broken read, not a layoff
+		fake.Remove(people.At(i).DN())
+	}
+	mp.cycle(ctx, true)
+	if n := matched(); n != 100 || reads("refused") != 1 {
+		t.Fatalf("after a 30%% drop: %d linked, %v refused", n, reads("refused"))
+	}
+	for i := 3; i <= 30; i++ { // back, but for two people who really left
+		fake.Put(dirfake.Entry{DN: people.At(i).DN(), Attributes: people.At(i).Attributes()})
+	}
+	mp.cycle(ctx, true)
+	if n := matched(); n != 98 || reads("ok") != 2 {
+		t.Fatalf("after two leave: %d linked, %v ok reads", n, reads("ok"))
+	}
+	r, _ := store.User(ctx, "A", people.At(1).UID+"-zoom")
+	if r.Fields[zsync.FieldMapping] != "unmatched" || r.Fields[zsync.FieldDirDN] != "" {
+		t.Fatalf("a user whose entry left: %v", r.Fields)
+	}
+	for i := 3; i <= 100; i++ {
+		fake.Remove(people.At(i).DN())
+	}
+	mp.cycle(ctx, true) // empty directory
+	fake.Close()
+	mp.cycle(ctx, true) // unreachable
+	if n := matched(); n != 98 || reads("refused") != 2 || reads("failed") != 1 {
+		t.Fatalf("after empty and unreachable reads: %d linked, %v refused, %v failed", n, reads("refused"), reads("failed"))
+	}
+}
