@@ -59,7 +59,7 @@ func New(cfg Config, opts Options) (*Directory, error) {
 		opts.Attempts = 4
 	}
 	if opts.Connections <= 0 {
-		opts.Connections = 4
+		opts.Connections = 2
 	}
 	return &Directory{cfg: cfg, tls: t, opts: opts}, nil
 }

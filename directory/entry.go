@@ -2,6 +2,7 @@ package directory
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"strconv"
 	"strings"
 
@@ -23,19 +24,75 @@ const (
 // supportedCapabilities.
 const oidActiveDirectory = "1.2.840.113556.1.4.800"
 
-// Entry is one person of the directory. Values holds the values of the
-// snapshot's Attributes, in the same order.
+// Entry is one person of the directory. Its values are packed (one slice
+// of all values, attribute by attribute, with their ends): a 100,000-entry
+// snapshot is held in memory during every mapping run.
 type Entry struct {
+	DN       string
+	ID       string // entryUUID, objectGUID (as a UUID) or, lacking both, the DN
+	Disabled bool   // Active Directory userAccountControl ACCOUNTDISABLE
+	vals     []string
+	ends     []uint16 // ends[i]: end in vals of attribute i's values
+}
+
+// NewEntry builds an entry whose values[i] are the values of attribute i
+// of its snapshot.
+func NewEntry(dn, id string, disabled bool, values [][]string) Entry {
+	e := Entry{DN: dn, ID: id, Disabled: disabled, ends: make([]uint16, len(values))}
+	n := 0
+	for _, v := range values {
+		n += len(v)
+	}
+	e.vals = make([]string, 0, n)
+	for i, v := range values {
+		e.vals = append(e.vals, v...)
+		e.ends[i] = uint16(len(e.vals))
+	}
+	return e
+}
+
+// Values returns the values of the snapshot's attribute i.
+func (e *Entry) Values(i int) []string {
+	if i < 0 || i >= len(e.ends) {
+		return nil
+	}
+	start := uint16(0)
+	if i > 0 {
+		start = e.ends[i-1]
+	}
+	return e.vals[start:e.ends[i]:e.ends[i]]
+}
+
+type entryJSON struct {
 	DN       string     `json:"dn"`
-	ID       string     `json:"id"`                 // entryUUID, objectGUID (as a UUID) or, lacking both, the DN
-	Disabled bool       `json:"disabled,omitempty"` // Active Directory userAccountControl ACCOUNTDISABLE
+	ID       string     `json:"id"`
+	Disabled bool       `json:"disabled,omitempty"`
 	Values   [][]string `json:"v"`
+}
+
+// MarshalJSON stores an entry in the snapshot kept in Redis.
+func (e Entry) MarshalJSON() ([]byte, error) {
+	j := entryJSON{DN: e.DN, ID: e.ID, Disabled: e.Disabled, Values: make([][]string, len(e.ends))}
+	for i := range e.ends {
+		j.Values[i] = e.Values(i)
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads an entry stored by MarshalJSON.
+func (e *Entry) UnmarshalJSON(b []byte) error {
+	var j entryJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*e = NewEntry(j.DN, j.ID, j.Disabled, j.Values)
+	return nil
 }
 
 // Snapshot is a complete read of the people of a directory.
 type Snapshot struct {
 	Flavor     Flavor
-	Attributes []string // what Entry.Values holds, as asked
+	Attributes []string // the attributes whose values entries hold, as asked
 	Entries    []Entry
 	index      map[string]int
 }
@@ -49,10 +106,10 @@ func (s *Snapshot) Get(e *Entry, attr string) []string {
 		}
 	}
 	i, ok := s.index[strings.ToLower(attr)]
-	if !ok || i >= len(e.Values) {
+	if !ok {
 		return nil
 	}
-	return e.Values[i]
+	return e.Values(i)
 }
 
 // First returns an entry's first value of attr, or "".
@@ -97,7 +154,8 @@ func (c *converter) request() []string {
 }
 
 func (c *converter) convert(le *ldap.Entry) Entry {
-	e := Entry{DN: le.DN, Values: make([][]string, len(c.attrs))}
+	values := make([][]string, len(c.attrs))
+	e := Entry{DN: le.DN}
 	for _, a := range le.Attributes {
 		name := strings.ToLower(a.Name)
 		switch {
@@ -116,13 +174,13 @@ func (c *converter) convert(le *ldap.Entry) Entry {
 			}
 		}
 		if i, ok := c.pos[name]; ok {
-			e.Values[i] = a.Values
+			values[i] = a.Values
 		}
 	}
 	if e.ID == "" {
 		e.ID = "dn:" + strings.ToLower(le.DN)
 	}
-	return e
+	return NewEntry(e.DN, e.ID, e.Disabled, values)
 }
 
 // guidString formats an Active Directory objectGUID the way AD shows it:

@@ -42,6 +42,7 @@ func (d *Directory) readOnce(ctx context.Context, attrs []string) (*Snapshot, er
 		conn.Close()
 		return nil, err
 	}
+	conn.Close()
 	conv := newConverter(flavor, attrs)
 	filters := []string{d.cfg.UserFilter}
 	if flavor == OpenLDAP && d.opts.Connections > 1 {
@@ -50,20 +51,13 @@ func (d *Directory) readOnce(ctx context.Context, attrs []string) (*Snapshot, er
 	parts := make([][]Entry, len(filters))
 	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
 	for i, f := range filters {
-		c := conn
-		if i > 0 {
-			c = nil // each range on its own connection
-		}
 		p.Go(func(ctx context.Context) error {
-			if c == nil {
-				var err error
-				if c, err = d.connect(ctx); err != nil {
-					return err
-				}
+			w, err := d.dialWire(ctx)
+			if err != nil {
+				return err
 			}
-			defer c.Close()
-			var err error
-			parts[i], err = d.search(ctx, c, f, conv)
+			defer w.Close()
+			parts[i], err = d.searchWire(ctx, w, f, conv)
 			return err
 		})
 	}

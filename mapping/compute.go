@@ -11,11 +11,32 @@ import (
 
 // User is what mapping needs of a Zoom user.
 type User struct {
-	Account string
-	Key     string            // the store's user key
-	Fields  map[string]string // email, employee_unique_id, id, extension
-	Status  string            // active, inactive, pending, deleted
-	Link    Link              // the link stored by the previous run, if any
+	Account          string
+	Key              string // the store's user key; the "id" field unless ID is set
+	ID               string // Zoom user id, when it differs from Key
+	Email            string
+	EmployeeUniqueID string
+	Extension        string
+	Status           string // active, inactive, pending, deleted
+	Link             Link   // the link stored by the previous run, if any
+}
+
+// Field returns the value of a rule's Zoom field.
+func (u *User) Field(name string) string {
+	switch name {
+	case FieldEmail:
+		return u.Email
+	case FieldEmployeeUniqueID:
+		return u.EmployeeUniqueID
+	case FieldExtension:
+		return u.Extension
+	case FieldID:
+		if u.ID != "" {
+			return u.ID
+		}
+		return u.Key
+	}
+	return ""
 }
 
 // Ref names a Zoom user.
@@ -45,8 +66,32 @@ type Conflict struct {
 	Entries []string `json:"entries"` // DNs
 }
 
+// State is what Compute decided for one user.
+type State uint8
+
+// States.
+const (
+	Skipped    State = iota // a deleted user: takes no part
+	Matched                 // linked to Outcome.Entry by Outcome.Rule
+	Unmatched               // no rule matched and no link kept
+	Conflicted              // part of a Conflict
+)
+
+func (s State) String() string {
+	return [...]string{"skipped", "matched", "unmatched", "conflict"}[s]
+}
+
+// Outcome is Compute's decision for one user.
+type Outcome struct {
+	State State
+	Entry int    // index into the snapshot's Entries when Matched
+	Rule  string // the rule that matched (or the kept link's)
+}
+
 // Result is the outcome of Compute.
 type Result struct {
+	// Of holds one Outcome per user, in the order Compute got them.
+	Of               []Outcome
 	Links            []Linked
 	UnmatchedUsers   []Ref      // no rule matched and no link kept
 	UnmatchedEntries []int      // enabled entries no user is linked to or claims
@@ -60,15 +105,15 @@ type Result struct {
 func Compute(rules []Rule, users []User, snap *directory.Snapshot) *Result {
 	idx := newIndex(rules, snap)
 	type proposal struct {
-		user    *User
-		entry   int
-		rule    string
-		blocked bool
+		user  int // into users
+		entry int
+		rule  string
 	}
-	var props []*proposal
-	claims := map[int][]*proposal{}
-	res := &Result{}
-	involved := map[int]bool{} // entries named in a conflict
+	n := len(snap.Entries)
+	var props []proposal
+	claims := make([]int32, n)  // proposals per entry
+	involved := make([]bool, n) // entries named in a conflict
+	res := &Result{Of: make([]Outcome, len(users))}
 	for i := range users {
 		u := &users[i]
 		if u.Status == "deleted" {
@@ -80,56 +125,65 @@ func Compute(rules []Rule, users []User, snap *directory.Snapshot) *Result {
 		case hasPrev && (len(cands) == 0 || (len(cands) == 1 && cands[0] == prev)):
 			r := u.Link.Rule
 			if len(cands) == 1 {
-				r = rule.String()
+				r = idx.names[rule]
 			}
-			p := &proposal{user: u, entry: prev, rule: r}
-			props = append(props, p)
-			claims[prev] = append(claims[prev], p)
+			props = append(props, proposal{user: i, entry: prev, rule: r})
+			claims[prev]++
 		case hasPrev:
 			entries := append([]int{prev}, cands...)
 			res.Conflicts = append(res.Conflicts, Conflict{
-				Reason:  fmt.Sprintf("linked to %s, but rule %s now matches %s", snap.Entries[prev].DN, rule, dnList(snap, cands)),
+				Reason:  fmt.Sprintf("linked to %s, but rule %s now matches %s", snap.Entries[prev].DN, idx.names[rule], dnList(snap, cands)),
 				Users:   []Ref{ref(u)},
 				Entries: dns(snap, entries),
 			})
 			markAll(involved, entries)
+			res.Of[i].State = Conflicted
 		case len(cands) == 1:
-			p := &proposal{user: u, entry: cands[0], rule: rule.String()}
-			props = append(props, p)
-			claims[cands[0]] = append(claims[cands[0]], p)
+			props = append(props, proposal{user: i, entry: cands[0], rule: idx.names[rule]})
+			claims[cands[0]]++
 		case len(cands) > 1:
 			res.Conflicts = append(res.Conflicts, Conflict{
-				Reason:  fmt.Sprintf("rule %s matches %d entries", rule, len(cands)),
+				Reason:  fmt.Sprintf("rule %s matches %d entries", idx.names[rule], len(cands)),
 				Users:   []Ref{ref(u)},
 				Entries: dns(snap, cands),
 			})
 			markAll(involved, cands)
+			res.Of[i].State = Conflicted
 		default:
 			res.UnmatchedUsers = append(res.UnmatchedUsers, ref(u))
+			res.Of[i].State = Unmatched
 		}
 	}
-	for entry, ps := range claims {
-		if len(ps) < 2 {
-			continue
-		}
-		c := Conflict{Reason: fmt.Sprintf("%d Zoom users match the same entry", len(ps)), Entries: dns(snap, []int{entry})}
-		for _, p := range ps {
-			p.blocked = true
-			c.Users = append(c.Users, ref(p.user))
-		}
-		sortRefs(c.Users)
-		res.Conflicts = append(res.Conflicts, c)
-		involved[entry] = true
-	}
-	linked := map[int]bool{}
+	shared := map[int]*Conflict{} // entries claimed by several users
 	for _, p := range props {
-		if p.blocked {
+		if claims[p.entry] < 2 {
 			continue
 		}
-		l := Linked{User: ref(p.user), Entry: p.entry, Rule: p.rule}
+		c := shared[p.entry]
+		if c == nil {
+			c = &Conflict{Reason: fmt.Sprintf("%d Zoom users match the same entry", claims[p.entry]), Entries: dns(snap, []int{p.entry})}
+			shared[p.entry] = c
+			involved[p.entry] = true
+		}
+		c.Users = append(c.Users, ref(&users[p.user]))
+		res.Of[p.user].State = Conflicted
+	}
+	for _, c := range shared {
+		sortRefs(c.Users)
+		res.Conflicts = append(res.Conflicts, *c)
+	}
+	linked := make([]bool, n)
+	res.Links = make([]Linked, 0, len(props))
+	for _, p := range props {
+		if claims[p.entry] > 1 {
+			continue
+		}
+		u := &users[p.user]
+		l := Linked{User: ref(u), Entry: p.entry, Rule: p.rule}
 		res.Links = append(res.Links, l)
+		res.Of[p.user] = Outcome{State: Matched, Entry: p.entry, Rule: p.rule}
 		linked[p.entry] = true
-		if snap.Entries[p.entry].Disabled && p.user.Status == "active" {
+		if snap.Entries[p.entry].Disabled && u.Status == "active" {
 			res.DisabledActive = append(res.DisabledActive, l)
 		}
 	}
@@ -155,12 +209,16 @@ func Compute(rules []Rule, users []User, snap *directory.Snapshot) *Result {
 // index maps each rule's normalised attribute values to entries.
 type index struct {
 	rules  []Rule
+	names  []string           // rules[i].String(), made once
 	values []map[string][]int // per rule
 	byID   map[string]int
 }
 
 func newIndex(rules []Rule, snap *directory.Snapshot) *index {
 	idx := &index{rules: rules, values: make([]map[string][]int, len(rules)), byID: make(map[string]int, len(snap.Entries))}
+	for _, r := range rules {
+		idx.names = append(idx.names, r.String())
+	}
 	for i := range snap.Entries {
 		idx.byID[snap.Entries[i].ID] = i
 	}
@@ -183,21 +241,22 @@ func newIndex(rules []Rule, snap *directory.Snapshot) *index {
 	return idx
 }
 
-// match returns the candidates of the first rule that has any.
-func (idx *index) match(u *User) ([]int, Rule) {
+// match returns the candidates of the first rule that has any, and that
+// rule's position.
+func (idx *index) match(u *User) ([]int, int) {
 	for r, rule := range idx.rules {
-		v := Normalize(rule.ZoomField, u.Fields[rule.ZoomField])
+		v := Normalize(rule.ZoomField, u.Field(rule.ZoomField))
 		if v == "" {
 			continue
 		}
 		if c := idx.values[r][v]; len(c) > 0 {
-			return c, rule
+			return c, r
 		}
 	}
-	return nil, Rule{}
+	return nil, -1
 }
 
-func ref(u *User) Ref { return Ref{Account: u.Account, Key: u.Key, Email: u.Fields[FieldEmail]} }
+func ref(u *User) Ref { return Ref{Account: u.Account, Key: u.Key, Email: u.Email} }
 
 func compareRefs(a, b Ref) int {
 	return cmp.Or(strings.Compare(a.Account, b.Account), strings.Compare(a.Key, b.Key))
@@ -218,7 +277,7 @@ func dnList(snap *directory.Snapshot, entries []int) string {
 	return strings.Join(dns(snap, entries), "; ")
 }
 
-func markAll(m map[int]bool, entries []int) {
+func markAll(m []bool, entries []int) {
 	for _, e := range entries {
 		m[e] = true
 	}

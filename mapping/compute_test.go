@@ -14,17 +14,18 @@ var testAttrs = []string{"mail", "mailAlternateAddress", "employeeNumber", "prox
 // entry describes a directory entry: id, then attribute=value pairs
 // ("mail=a@x", "proxyAddresses=SMTP:a@x"); "disabled" marks it disabled.
 func entry(id string, kv ...string) directory.Entry {
-	e := directory.Entry{ID: id, DN: "uid=" + id + ",ou=people,dc=example,dc=com", Values: make([][]string, len(testAttrs))}
+	values := make([][]string, len(testAttrs))
+	disabled := false
 	for _, s := range kv {
 		if s == "disabled" {
-			e.Disabled = true
+			disabled = true
 			continue
 		}
 		a, v, _ := strings.Cut(s, "=")
 		i := slices.Index(testAttrs, a)
-		e.Values[i] = append(e.Values[i], v)
+		values[i] = append(values[i], v)
 	}
-	return e
+	return directory.NewEntry("uid="+id+",ou=people,dc=example,dc=com", id, disabled, values)
 }
 
 func snapshot(entries ...directory.Entry) *directory.Snapshot {
@@ -34,7 +35,7 @@ func snapshot(entries ...directory.Entry) *directory.Snapshot {
 // user is a Zoom user of account A with an email, and optional
 // "employee_unique_id=…", "link=ENTRY/RULE", "status=…".
 func user(key, email string, extra ...string) User {
-	u := User{Account: "A", Key: key, Fields: map[string]string{FieldEmail: email}, Status: "active"}
+	u := User{Account: "A", Key: key, Email: email, Status: "active"}
 	for _, s := range extra {
 		k, v, _ := strings.Cut(s, "=")
 		switch k {
@@ -45,8 +46,10 @@ func user(key, email string, extra ...string) User {
 			u.Status = v
 		case "account":
 			u.Account = v
+		case FieldEmployeeUniqueID:
+			u.EmployeeUniqueID = v
 		default:
-			u.Fields[k] = v
+			panic("user(): unknown " + k)
 		}
 	}
 	return u
@@ -182,7 +185,24 @@ func TestCompute(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			snap := snapshot(tc.entries...)
-			got := summary(snap, Compute(rules(tc.rules), tc.users, snap))
+			res := Compute(rules(tc.rules), tc.users, snap)
+			got := summary(snap, res)
+			counts := map[State]int{}
+			for i, o := range res.Of {
+				counts[o.State]++
+				if o.State == Matched && !slices.ContainsFunc(res.Links, func(l Linked) bool { return l.User.Key == tc.users[i].Key && l.Entry == o.Entry }) {
+					t.Errorf("Of[%d] says matched to %d, Links disagree", i, o.Entry)
+				}
+			}
+			inConflict := map[string]bool{}
+			for _, c := range res.Conflicts {
+				for _, u := range c.Users {
+					inConflict[u.Account+"/"+u.Key] = true
+				}
+			}
+			if counts[Matched] != len(res.Links) || counts[Unmatched] != len(res.UnmatchedUsers) || counts[Conflicted] != len(inConflict) {
+				t.Errorf("outcomes %v disagree with the lists", counts)
+			}
 			if got != tc.want {
 				t.Fatalf("got  %s\nwant %s", got, tc.want)
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ const (
 	FieldDirDisabled       = "dir_disabled" // "true" when the entry is disabled
 	FieldDirRule           = "dir_rule"     // the rule that linked it
 	FieldMapping           = "mapping"      // matched, unmatched, conflict
+	FieldDirSum            = "dir_sum"      // digest of the link fields: a run rewrites only links that changed
 )
 
 // Directory and mapping keys share the hash tags {dir} and {map}: each
@@ -158,9 +160,11 @@ func LoadSnapshot(ctx context.Context, rdb redis.UniversalClient) (*directory.Sn
 }
 
 // ScanUsers calls fn for every live (not tombstoned) user of an account
-// with the asked fields, a thousand users per round trip.
-func (s *Store) ScanUsers(ctx context.Context, account string, fields []string, fn func(key string, values map[string]string)) error {
+// with the values of the asked fields, in the order asked, a thousand
+// users per round trip. vals is reused between calls.
+func (s *Store) ScanUsers(ctx context.Context, account string, fields []string, fn func(key, status string, vals []string)) error {
 	ask := append([]string{FieldUserStatus}, fields...)
+	vals := make([]string, len(fields))
 	for part := 0; part < s.keys.partitions; part++ {
 		members, err := s.rdb.SMembers(ctx, s.keys.members(account, part)).Result()
 		if err != nil {
@@ -183,11 +187,10 @@ func (s *Store) ScanUsers(ctx context.Context, account string, fields []string, 
 				if status == "" || status == StatusDeleted {
 					continue // expired (gone from the hash) or tombstone
 				}
-				vals := make(map[string]string, len(ask))
-				for j, f := range ask {
-					vals[f], _ = v[j].(string)
+				for j := range vals {
+					vals[j], _ = v[j+1].(string)
 				}
-				fn(chunk[i], vals)
+				fn(chunk[i], status, vals)
 			}
 		}
 	}
@@ -207,8 +210,9 @@ func ParseUserRef(s string) (UserRef, bool) {
 
 // MappingView is what a mapping run publishes for lookups and the report.
 type MappingView struct {
-	// Indices: name (uid, employee_number) → lower-case value → users.
-	Indices map[string]map[string][]UserRef
+	// Indices: name (uid, employee_number, mail) → lower-case value →
+	// users ("account/key", comma-separated).
+	Indices map[string]map[string]string
 	// Report: category → JSON items, in order; Counts: category → count.
 	Report   map[string][]json.RawMessage
 	Counts   map[string]int // further counts (matched)
@@ -223,19 +227,26 @@ func SaveMapping(ctx context.Context, rdb redis.UniversalClient, v MappingView) 
 	tmp := func(k string) string { return k + ":tmp" }
 	var renames [][2]string
 	var dels []string
+	old, err := rdb.HGetAll(ctx, mapMetaKey).Result()
+	if err != nil {
+		return unavailable(op, err)
+	}
+	meta := map[string]any{"computed_at": v.Computed.UTC().Format(time.RFC3339Nano)}
 	for name, ix := range v.Indices {
 		key := MapIndexKey(name)
 		if len(ix) == 0 {
 			dels = append(dels, key)
 			continue
 		}
+		// An unchanged index (the steady state) is not written again.
+		sum := indexDigest(ix)
+		meta["sum:ix:"+name] = sum
+		if old["sum:ix:"+name] == sum {
+			continue
+		}
 		args := make([]any, 0, 2*len(ix))
 		for val, refs := range ix {
-			parts := make([]string, len(refs))
-			for i, r := range refs {
-				parts[i] = r.String()
-			}
-			args = append(args, val, strings.Join(parts, ","))
+			args = append(args, val, refs)
 		}
 		if err := rdb.Del(ctx, tmp(key)).Err(); err != nil {
 			return unavailable(op, err)
@@ -247,7 +258,6 @@ func SaveMapping(ctx context.Context, rdb redis.UniversalClient, v MappingView) 
 		}
 		renames = append(renames, [2]string{tmp(key), key})
 	}
-	meta := map[string]any{"computed_at": v.Computed.UTC().Format(time.RFC3339Nano)}
 	if b, err := json.Marshal(v.Snapshot); err == nil {
 		meta["snapshot"] = string(b)
 	}
@@ -259,6 +269,11 @@ func SaveMapping(ctx context.Context, rdb redis.UniversalClient, v MappingView) 
 		meta["count:"+cat] = len(items)
 		if len(items) == 0 {
 			dels = append(dels, key)
+			continue
+		}
+		sum := listDigest(items)
+		meta["sum:report:"+cat] = sum
+		if old["sum:report:"+cat] == sum {
 			continue
 		}
 		if err := rdb.Del(ctx, tmp(key)).Err(); err != nil {
@@ -275,7 +290,7 @@ func SaveMapping(ctx context.Context, rdb redis.UniversalClient, v MappingView) 
 		}
 		renames = append(renames, [2]string{tmp(key), key})
 	}
-	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for _, r := range renames {
 			p.Rename(ctx, r[0], r[1])
 		}
@@ -290,6 +305,33 @@ func SaveMapping(ctx context.Context, rdb redis.UniversalClient, v MappingView) 
 		return unavailable(op, err)
 	}
 	return nil
+}
+
+// indexDigest summarises an index independently of map order.
+func indexDigest(ix map[string]string) string {
+	var sum, n uint64
+	for val, refs := range ix {
+		const offset, prime = 14695981039346656037, 1099511628211 // FNV-1a
+		h := uint64(offset)
+		for _, s := range [2]string{val, refs} {
+			for i := 0; i < len(s); i++ {
+				h = (h ^ uint64(s[i])) * prime
+			}
+			h *= prime
+		}
+		sum += h
+		n++
+	}
+	return strconv.FormatUint(sum, 16) + "/" + strconv.FormatUint(n, 10)
+}
+
+func listDigest(items []json.RawMessage) string {
+	h := fnv.New64a()
+	for _, it := range items {
+		h.Write(it)
+		h.Write([]byte{0})
+	}
+	return strconv.FormatUint(h.Sum64(), 16) + "/" + strconv.Itoa(len(items))
 }
 
 // LookupMapped returns the users linked to directory entries whose index

@@ -319,3 +319,95 @@ func clientPass(b *testing.B, fake *zoomfake.Server) float64 {
 	}
 	return time.Since(start).Seconds()
 }
+
+// BenchmarkDirectoryMap100k: `zoomsync map` (the real binary) reading
+// 100,000 people from slapd and linking them to 100,000 Zoom users in
+// redis-server, with its peak RSS. Reference, timed in the same run:
+// ldapsearch paging the same entries and attributes (-E pr=1000/noprompt)
+// to /dev/null. Goals: x-ldapsearch ≤ 1.5, peak RSS ≤ 200 MB. The first
+// run writes every link ("cold"); the measured runs find them in place.
+func BenchmarkDirectoryMap100k(b *testing.B) {
+	const n = 100_000
+	slapd := testserver.StartSlapd(b, testserver.SlapdOptions{Users: n})
+	r := testserver.StartRedis(b, testserver.RedisOptions{})
+	store := zsync.NewStore(r.Client(), zsync.DefaultPartitions, 7*24*time.Hour)
+	ctx := context.Background()
+	for first := 1; first <= n; first += 1000 {
+		ws := make([]zsync.Write, 0, 1000)
+		for i := first; i < first+1000; i++ {
+			v := zsync.PullVersion(time.Now())
+			ws = append(ws, zsync.Write{Account: acctID, UserKey: zoomfake.UserIDFor(acctID, i), Fields: []zsync.FieldWrite{
+				{Name: zsync.FieldEmail, Version: v, Value: testserver.PersonAt(i).Mail}, {Name: zsync.FieldUserStatus, Version: v, Value: "active"}}})
+		}
+		if _, err := store.ApplyBatch(ctx, ws); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bin := filepath.Join(b.TempDir(), "zoomsync")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/zoomsync").CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	fake, _ := startFakeB(b, 0)
+	env := os.Environ()
+	for k, v := range serveEnv(fake, r.URL(), "127.0.0.1:0") {
+		env = append(env, k+"="+v)
+	}
+	env = append(env, "LDAP_URL="+slapd.URL, "LDAP_BIND_DN="+testserver.ServiceBindDN, "LDAP_BIND_PASSWORD="+testserver.ServicePassword,
+		"LDAP_BASE_DN="+testserver.UsersDN, "LDAP_PAGE_SIZE=1000", "ZOOMSYNC_MATCH_RULES=email=mail")
+	// What the deployment sets (deploy/): a soft heap limit under the
+	// container's memory limit. ZOOMSYNC_BENCH_GOMEMLIMIT= (empty) measures
+	// without one.
+	memLimit, ok := os.LookupEnv("ZOOMSYNC_BENCH_GOMEMLIMIT")
+	if !ok {
+		memLimit = "170MiB"
+	}
+	if memLimit != "" {
+		env = append(env, "GOMEMLIMIT="+memLimit)
+	}
+	runMap := func() (secs, rss float64) {
+		start := time.Now()
+		cmd := exec.Command(bin, "map")
+		cmd.Env = env
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		peak := watchPeakRSS(cmd.Process.Pid)
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("map: %v\n%s", err, out.String())
+		}
+		secs = time.Since(start).Seconds()
+		if want := fmt.Sprintf("directory: %d entries; links: matched %d,", n, n); !bytes.Contains(out.Bytes(), []byte(want)) {
+			b.Fatalf("unexpected summary (want %q): %s", want, out.String())
+		}
+		return secs, <-peak
+	}
+	attrs := append(slices.Clone(profileAttributes), "entryUUID")
+	ldapsearch := func() float64 {
+		args := append([]string{"-x", "-H", slapd.URL, "-D", testserver.ServiceBindDN, "-w", testserver.ServicePassword,
+			"-b", testserver.UsersDN, "-LLL", "-E", "pr=1000/noprompt", "(objectClass=inetOrgPerson)"}, attrs...)
+		start := time.Now()
+		cmd := exec.Command("ldapsearch", args...)
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("ldapsearch: %v", err)
+		}
+		return time.Since(start).Seconds()
+	}
+	cold, coldRSS := runMap()
+	b.ResetTimer()
+	var secs, ref, rss []float64
+	for i := 0; i < b.N; i++ {
+		s, p := runMap()
+		b.StopTimer()
+		secs, rss = append(secs, s), append(rss, p)
+		ref = append(ref, ldapsearch())
+		b.StartTimer()
+	}
+	med := func(x []float64) float64 { x = slices.Clone(x); slices.Sort(x); return x[len(x)/2] }
+	b.ReportMetric(med(secs), "s/map")
+	b.ReportMetric(cold, "cold-s")
+	b.ReportMetric(max(coldRSS, slices.Max(rss)), "peak-rss-MB")
+	b.ReportMetric(med(ref), "ref-ldapsearch-s")
+	b.ReportMetric(med(secs)/med(ref), "x-ldapsearch")
+}

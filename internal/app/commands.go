@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/jonboulle/clockwork"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/zoomsync/zoomsync/internal/config"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi"
@@ -82,10 +85,55 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 			failed = append(failed, fmt.Sprintf("%s: %v", a.ID, err))
 		}
 	}
+	if cfg.LDAP.Enabled() && !opts.DryRun && opts.Account == "" {
+		// The nightly run also refreshes the directory and every link.
+		if err := mapOnce(ctx, cfg, rdb, store, opts.Stdout, opts.Logger); err != nil {
+			failed = append(failed, "directory: "+err.Error())
+		}
+	}
 	if len(failed) > 0 {
-		return fmt.Errorf("zoomsync resync failed for %d account(s): %v", len(failed), failed)
+		return fmt.Errorf("zoomsync resync failed for %d part(s): %v", len(failed), failed)
 	}
 	return nil
+}
+
+// Map runs `zoomsync map`: read the directory and recompute every link
+// once (after changing ZOOMSYNC_MATCH_RULES, say).
+func Map(ctx context.Context, cfg *config.Config, stdout io.Writer, logger *slog.Logger) error {
+	if cfg.Redis.Embedded() {
+		return fmt.Errorf("zoomsync map: %w", errEmbeddedRedis)
+	}
+	if !cfg.LDAP.Enabled() {
+		return errors.New("zoomsync map: no directory configured (set LDAP_URL, LDAP_BASE_DN, LDAP_BIND_DN, LDAP_BIND_PASSWORD)")
+	}
+	rdb, closeRedis, err := openRedis(cfg.Redis, logger, 0)
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+	store := zsync.NewStore(rdb, zsync.DefaultPartitions, cfg.Resync.TombstoneTTL)
+	if err := mapOnce(ctx, cfg, rdb, store, stdout, logger); err != nil {
+		return fmt.Errorf("zoomsync map: %w", err)
+	}
+	return nil
+}
+
+func mapOnce(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store, stdout io.Writer, logger *slog.Logger) error {
+	if logger == nil {
+		logger = discard()
+	}
+	ids := make([]string, len(cfg.Zoom.Accounts))
+	for i, a := range cfg.Zoom.Accounts {
+		ids[i] = a.ID
+	}
+	hostname, _ := os.Hostname()
+	mp, err := newMapper(cfg, rdb, store, ids, fmt.Sprintf("%s-%d", hostname, os.Getpid()), clockwork.NewRealClock(), logger, newMetrics())
+	if err != nil {
+		return err
+	}
+	sum, err := mp.once(ctx)
+	fmt.Fprintln(stdout, sum)
+	return err
 }
 
 // Purge runs `zoomsync purge --account ID`.

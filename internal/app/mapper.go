@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -112,10 +114,16 @@ func (mp *mapper) run(ctx context.Context) {
 // under the lease; another replica holding it does the work instead.
 func (mp *mapper) cycle(ctx context.Context, read bool) {
 	ran, err := mp.lease.Hold(ctx, func(ctx context.Context, _ zsync.Fence) error {
-		if read {
-			mp.readDirectory(ctx)
+		if !read {
+			_, _, err := mp.remap(ctx)
+			return err
 		}
-		_, err := mp.remap(ctx)
+		// A failed read is logged and counted; the previous snapshot stays.
+		us, _, err := mp.readAndLoad(ctx)
+		if err != nil {
+			return err
+		}
+		_, _, err = mp.link(ctx, us)
 		return err
 	})
 	switch {
@@ -129,19 +137,19 @@ func (mp *mapper) cycle(ctx context.Context, read bool) {
 
 // readDirectory reads the directory and stores the snapshot, unless the
 // read failed or looks wrong: then the previous snapshot stays in force.
-func (mp *mapper) readDirectory(ctx context.Context) {
+func (mp *mapper) readDirectory(ctx context.Context) error {
 	start := mp.clock.Now()
 	snap, err := mp.dir.Read(ctx, mp.attributes())
 	if err != nil {
 		mp.m.directoryReads.WithLabelValues("failed").Inc()
 		mp.log.Error("directory read failed: keeping the previous snapshot, no link changes", slog.String("error", err.Error()))
-		return
+		return err
 	}
 	meta, err := zsync.SaveSnapshot(ctx, mp.rdb, snap, start, mp.maxDrop)
 	if err != nil {
 		mp.m.directoryReads.WithLabelValues("refused").Inc()
 		mp.log.Error("directory snapshot refused: keeping the previous one, no link changes", slog.String("error", err.Error()))
-		return
+		return err
 	}
 	mp.m.directoryReads.WithLabelValues("ok").Inc()
 	mp.m.directoryEntries.Set(float64(len(snap.Entries)))
@@ -150,6 +158,7 @@ func (mp *mapper) readDirectory(ctx context.Context) {
 	mp.mu.Unlock()
 	mp.log.Info("directory snapshot stored", slog.Int("entries", len(snap.Entries)), slog.String("flavor", string(snap.Flavor)),
 		slog.Duration("duration", mp.clock.Since(start)))
+	return nil
 }
 
 // snapshot returns the current snapshot: this process's, or the one
@@ -177,95 +186,160 @@ func redisMeta(ctx context.Context, rdb redis.UniversalClient) (zsync.SnapshotMe
 	return meta, err
 }
 
-// linkFields are the record fields a mapping run owns.
+// linkFields are the record fields a mapping run owns, in linkState's
+// order.
 var linkFields = []string{zsync.FieldDirID, zsync.FieldDirDN, zsync.FieldDirUID, zsync.FieldDirEmployeeNumber,
 	zsync.FieldDirDisplayName, zsync.FieldDirDepartment, zsync.FieldDirTitle, zsync.FieldDirPhone,
 	zsync.FieldDirDisabled, zsync.FieldDirRule, zsync.FieldMapping}
 
+// linkState is the value of linkFields for one user.
+type linkState [11]string
+
+// sum is what dir_sum stores: a run compares it instead of reading every
+// link field of every user.
+func (l *linkState) sum() string {
+	const offset, prime = 14695981039346656037, 1099511628211 // FNV-1a, 64 bits
+	h := uint64(offset)
+	for _, v := range l {
+		for i := 0; i < len(v); i++ {
+			h = (h ^ uint64(v[i])) * prime
+		}
+		h *= prime // a zero byte between values
+	}
+	return strconv.FormatUint(h, 36)
+}
+
+// addIndex records that ref ("account/key") is linked to an entry whose
+// attribute has value v; several users under one value are kept, comma
+// separated (the lookup answers 409).
+func addIndex(ix map[string]string, v, ref string) {
+	if v = strings.ToLower(strings.TrimSpace(v)); v != "" {
+		if old, ok := ix[v]; ok {
+			ref = old + "," + ref
+		}
+		ix[v] = ref
+	}
+}
+
 // remap computes every link from the current snapshot and the users in
 // Redis, writes the links that changed, and publishes the lookup indices
 // and the report.
-func (mp *mapper) remap(ctx context.Context) (*mapping.Result, error) {
-	snap, meta, err := mp.snapshot(ctx)
-	if errors.Is(err, zsync.ErrNoSnapshot) {
-		return nil, nil // no complete directory read yet: nothing to link against
-	}
+func (mp *mapper) remap(ctx context.Context) (*mapping.Result, int, error) {
+	us, err := mp.loadUsers(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	start := mp.clock.Now()
-	var users []mapping.User
-	current := map[zsync.UserRef]map[string]string{}
-	ask := append([]string{zsync.FieldEmail, zsync.FieldEmployeeUniqueID, zsync.FieldExtension}, linkFields...)
+	return mp.link(ctx, us)
+}
+
+// zoomUsers are the users a run links, with their stored dir_sum.
+type zoomUsers struct {
+	users []mapping.User
+	sums  []string
+	at    time.Time
+}
+
+// loadUsers reads what the rules need of every live user.
+func (mp *mapper) loadUsers(ctx context.Context) (*zoomUsers, error) {
+	us := &zoomUsers{at: mp.clock.Now()}
+	ask := []string{zsync.FieldEmail, zsync.FieldEmployeeUniqueID, zsync.FieldExtension, zsync.FieldDirID, zsync.FieldDirRule, zsync.FieldDirSum}
 	for _, account := range mp.accounts {
-		err := mp.store.ScanUsers(ctx, account, ask, func(key string, v map[string]string) {
-			users = append(users, mapping.User{Account: account, Key: key, Status: v[zsync.FieldUserStatus],
-				Fields: map[string]string{mapping.FieldEmail: v[zsync.FieldEmail], mapping.FieldEmployeeUniqueID: v[zsync.FieldEmployeeUniqueID],
-					mapping.FieldExtension: v[zsync.FieldExtension], mapping.FieldID: key},
-				Link: mapping.Link{EntryID: v[zsync.FieldDirID], Rule: v[zsync.FieldDirRule]}})
-			current[zsync.UserRef{Account: account, Key: key}] = v
+		err := mp.store.ScanUsers(ctx, account, ask, func(key, status string, v []string) {
+			us.users = append(us.users, mapping.User{Account: account, Key: key, Status: status,
+				Email: v[0], EmployeeUniqueID: v[1], Extension: v[2], Link: mapping.Link{EntryID: v[3], Rule: v[4]}})
+			us.sums = append(us.sums, v[5])
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
+	return us, nil
+}
+
+// readAndLoad reads the directory while the users load from Redis: the
+// two are independent, and the read mostly waits on the server.
+func (mp *mapper) readAndLoad(ctx context.Context) (us *zoomUsers, readErr, err error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		us, err = mp.loadUsers(ctx)
+	}()
+	readErr = mp.readDirectory(ctx)
+	<-done
+	return us, readErr, err
+}
+
+// link computes and stores the links of us against the current snapshot.
+func (mp *mapper) link(ctx context.Context, us *zoomUsers) (*mapping.Result, int, error) {
+	snap, meta, err := mp.snapshot(ctx)
+	if errors.Is(err, zsync.ErrNoSnapshot) {
+		return nil, 0, nil // no complete directory read yet: nothing to link against
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	start := us.at
+	users, sums := us.users, us.sums
 	res := mapping.Compute(mp.rules, users, snap)
 
-	want := map[zsync.UserRef]map[string]string{}
-	state := func(r mapping.Ref, s string) {
-		want[zsync.UserRef{Account: r.Account, Key: r.Key}] = map[string]string{zsync.FieldMapping: s}
-	}
-	for _, u := range res.UnmatchedUsers {
-		state(u, "unmatched")
-	}
-	for _, c := range res.Conflicts {
-		for _, u := range c.Users {
-			state(u, "conflict")
-		}
-	}
-	indices := map[string]map[string][]zsync.UserRef{"uid": {}, "employee_number": {}, "mail": {}}
-	for _, l := range res.Links {
-		e := &snap.Entries[l.Entry]
-		p := entryProfile(snap, e)
-		ref := zsync.UserRef{Account: l.User.Account, Key: l.User.Key}
-		want[ref] = map[string]string{zsync.FieldMapping: "matched", zsync.FieldDirID: e.ID, zsync.FieldDirDN: e.DN,
-			zsync.FieldDirUID: p.UID, zsync.FieldDirEmployeeNumber: p.EmployeeNumber, zsync.FieldDirDisplayName: p.DisplayName,
-			zsync.FieldDirDepartment: p.Department, zsync.FieldDirTitle: p.Title, zsync.FieldDirPhone: p.Phone,
-			zsync.FieldDirDisabled: boolString(e.Disabled), zsync.FieldDirRule: l.Rule}
-		for name, v := range map[string]string{"uid": p.UID, "employee_number": p.EmployeeNumber, "mail": p.Mail} {
-			if v = strings.ToLower(strings.TrimSpace(v)); v != "" {
-				indices[name][v] = append(indices[name][v], ref)
-			}
-		}
-	}
+	indices := map[string]map[string]string{"uid": {}, "employee_number": {}, "mail": {}}
 	version := zsync.PullVersion(start)
-	var writes []zsync.Write
-	for ref, fields := range want {
-		cur := current[ref]
-		w := zsync.Write{Account: ref.Account, UserKey: ref.Key}
-		changed := false
-		for _, f := range linkFields {
-			if cur[f] != fields[f] {
-				changed = true
-			}
+	var writes []zsync.Write // a chunk: links are written as they are computed
+	written := 0
+	flush := func() error {
+		if len(writes) == 0 {
+			return nil
 		}
-		if !changed {
+		if _, err := mp.store.ApplyBatch(ctx, writes); err != nil {
+			return err
+		}
+		written += len(writes)
+		writes = writes[:0]
+		return nil
+	}
+	for i := range users {
+		u, o := &users[i], res.Of[i]
+		var ls linkState
+		switch o.State {
+		case mapping.Skipped:
+			continue // deleted users take no part
+		case mapping.Matched:
+			e := &snap.Entries[o.Entry]
+			p := entryProfile(snap, e)
+			ls = linkState{e.ID, e.DN, p.UID, p.EmployeeNumber, p.DisplayName, p.Department, p.Title, p.Phone,
+				boolString(e.Disabled), o.Rule, "matched"}
+			ref := u.Account + "/" + u.Key
+			addIndex(indices["uid"], p.UID, ref)
+			addIndex(indices["employee_number"], p.EmployeeNumber, ref)
+			addIndex(indices["mail"], p.Mail, ref)
+		case mapping.Unmatched:
+			ls[10] = "unmatched"
+		case mapping.Conflicted:
+			ls[10] = "conflict"
+		}
+		sum := ls.sum()
+		if sums[i] == sum {
 			continue
 		}
-		for _, f := range linkFields {
-			w.Fields = append(w.Fields, zsync.FieldWrite{Name: f, Version: version, Value: fields[f]})
+		w := zsync.Write{Account: u.Account, UserKey: u.Key, Fields: make([]zsync.FieldWrite, 0, len(linkFields)+1)}
+		for j, f := range linkFields {
+			w.Fields = append(w.Fields, zsync.FieldWrite{Name: f, Version: version, Value: ls[j]})
 		}
+		w.Fields = append(w.Fields, zsync.FieldWrite{Name: zsync.FieldDirSum, Version: version, Value: sum})
 		writes = append(writes, w)
-	}
-	for chunk := range slices.Chunk(writes, 500) {
-		if _, err := mp.store.ApplyBatch(ctx, chunk); err != nil {
-			return nil, err
+		if len(writes) == 500 {
+			if err := flush(); err != nil {
+				return nil, 0, err
+			}
 		}
+	}
+	if err := flush(); err != nil {
+		return nil, 0, err
 	}
 	view := zsync.MappingView{Indices: indices, Report: reportItems(snap, res), Computed: start, Snapshot: meta,
 		Counts: map[string]int{"matched": len(res.Links), "users": len(users), "entries": len(snap.Entries)}}
 	if err := zsync.SaveMapping(ctx, mp.rdb, view); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	mp.m.mappingRuns.WithLabelValues("ok").Inc()
 	for cat, items := range view.Report {
@@ -278,9 +352,67 @@ func (mp *mapper) remap(ctx context.Context) (*mapping.Result, error) {
 	mp.log.Info("links computed", slog.Int("users", len(users)), slog.Int("entries", len(snap.Entries)),
 		slog.Int("matched", len(res.Links)), slog.Int("unmatched_users", len(res.UnmatchedUsers)),
 		slog.Int("unmatched_entries", len(res.UnmatchedEntries)), slog.Int("conflicts", len(res.Conflicts)),
-		slog.Int("disabled_active", len(res.DisabledActive)), slog.Int("links_written", len(writes)),
+		slog.Int("disabled_active", len(res.DisabledActive)), slog.Int("links_written", written),
 		slog.Duration("duration", mp.clock.Since(start)))
-	return res, nil
+	return res, written, nil
+}
+
+// mapSummary is what `zoomsync map` and `zoomsync resync` print.
+type mapSummary struct {
+	Entries  int
+	Result   *mapping.Result
+	Written  int
+	ReadErr  error
+	Duration time.Duration
+}
+
+func (s mapSummary) String() string {
+	if s.Result == nil {
+		return fmt.Sprintf("directory: no complete read yet (%v); no links computed", s.ReadErr)
+	}
+	r := s.Result
+	line := fmt.Sprintf("directory: %d entries; links: matched %d, unmatched users %d, unmatched entries %d, conflicts %d, disabled but active %d; %d links written; duration %s",
+		s.Entries, len(r.Links), len(r.UnmatchedUsers), len(r.UnmatchedEntries), len(r.Conflicts), len(r.DisabledActive), s.Written, s.Duration.Round(time.Millisecond))
+	if s.ReadErr != nil {
+		line += fmt.Sprintf(" (the directory read failed, links kept from the previous snapshot: %v)", s.ReadErr)
+	}
+	return line
+}
+
+// once reads the directory and recomputes every link now, under the
+// lease (waiting for it while another replica holds it).
+func (mp *mapper) once(ctx context.Context) (mapSummary, error) {
+	var sum mapSummary
+	start := mp.clock.Now()
+	for {
+		ran, err := mp.lease.Hold(ctx, func(ctx context.Context, _ zsync.Fence) error {
+			var us *zoomUsers
+			var err error
+			if us, sum.ReadErr, err = mp.readAndLoad(ctx); err != nil {
+				return err
+			}
+			sum.Result, sum.Written, err = mp.link(ctx, us)
+			return err
+		})
+		if err != nil {
+			return sum, err
+		}
+		if ran {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return sum, ctx.Err()
+		case <-mp.clock.After(time.Second):
+		}
+	}
+	mp.mu.Lock()
+	if mp.snap != nil {
+		sum.Entries = len(mp.snap.Entries)
+	}
+	mp.mu.Unlock()
+	sum.Duration = mp.clock.Since(start)
+	return sum, sum.ReadErr
 }
 
 func boolString(b bool) string {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/zoomsync/zoomsync/directory/dirfake"
 	"github.com/zoomsync/zoomsync/internal/people"
 	"github.com/zoomsync/zoomsync/internal/secret"
+	"github.com/zoomsync/zoomsync/internal/testserver"
 	"github.com/zoomsync/zoomsync/mapping"
 	zsync "github.com/zoomsync/zoomsync/sync"
 )
@@ -92,5 +94,50 @@ func TestDirectorySafetyRules(t *testing.T) {
 	mp.cycle(ctx, true) // unreachable
 	if n := matched(); n != 98 || reads("refused") != 2 || reads("failed") != 1 {
 		t.Fatalf("after empty and unreachable reads: %d linked, %v refused, %v failed", n, reads("refused"), reads("failed"))
+	}
+}
+
+// BenchmarkRemap100k: one link computation over 100,000 users and entries
+// in redis-server, links already in place (the steady state of a refresh).
+func BenchmarkRemap100k(b *testing.B) {
+	const n = 100_000
+	ctx := context.Background()
+	r := testserver.StartRedis(b, testserver.RedisOptions{})
+	rdb := r.Client()
+	store := zsync.NewStore(rdb, zsync.DefaultPartitions, 2*time.Hour)
+	attrs := profileAttributes
+	snap := &directory.Snapshot{Flavor: directory.OpenLDAP, Attributes: attrs}
+	for i := 1; i <= n; i += 1000 {
+		var ws []zsync.Write
+		for j := i; j < i+1000; j++ {
+			p := people.At(j)
+			v := zsync.PullVersion(time.Now())
+			ws = append(ws, zsync.Write{Account: "A", UserKey: p.UID + "z", Fields: []zsync.FieldWrite{
+				{Name: zsync.FieldEmail, Version: v, Value: p.Mail}, {Name: zsync.FieldUserStatus, Version: v, Value: "active"}}})
+			vals := make([][]string, len(attrs))
+			pa := p.Attributes()
+			for k, a := range attrs {
+				vals[k] = pa[a]
+			}
+			snap.Entries = append(snap.Entries, directory.NewEntry(p.DN(), fmt.Sprintf("id-%d", j), false, vals))
+		}
+		if _, err := store.ApplyBatch(ctx, ws); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := zsync.SaveSnapshot(ctx, rdb, snap, time.Now(), 0.05); err != nil {
+		b.Fatal(err)
+	}
+	clock := clockwork.NewRealClock()
+	mp := &mapper{rdb: rdb, store: store, rules: []mapping.Rule{{ZoomField: "email", Attribute: "mail"}}, accounts: []string{"A"},
+		clock: clock, log: discard(), m: newMetrics()}
+	if _, w, err := mp.remap(ctx); err != nil || w != n {
+		b.Fatalf("cold: %d written, %v", w, err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, w, err := mp.remap(ctx); err != nil || w != 0 {
+			b.Fatalf("steady: %d written, %v", w, err)
+		}
 	}
 }

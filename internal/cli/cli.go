@@ -61,6 +61,10 @@ func commands() []*command {
 					Stdout:  env.Stdout, Stderr: env.Stderr, Logger: env.Logger,
 				})
 			}},
+		{name: "map", summary: "read the directory and recompute every Zoom user's link once, then exit", needsConfig: true,
+			run: func(ctx context.Context, env *Env, _ *flag.FlagSet) error {
+				return app.Map(ctx, env.Config, env.Stdout, env.Logger)
+			}},
 		{name: "demo", args: "[--addr HOST:PORT] [--duration D] [--users N] [--rate R]",
 			summary: "run on embedded defaults: a simulated Zoom pulled and sending signed webhooks", needsConfig: true,
 			flags: demoFlags, run: runDemo},
