@@ -59,14 +59,20 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
-func TestDemoPullsAndVerifiesWebhooks(t *testing.T) {
-	code, stdout, stderr := run(t, nil, "demo", "--duration", "2s", "--addr", "127.0.0.1:0", "--users", "60", "--rate", "10")
+// TestDemoRunsThePipeline: the demo serves, pulls both accounts, maps
+// them to the directory, answers its own curl line with a real presence,
+// and zoomsync acknowledges every simulated webhook.
+func TestDemoRunsThePipeline(t *testing.T) {
+	code, stdout, stderr := run(t, nil, "demo", "--duration", "6s", "--addr", "127.0.0.1:0", "--users", "60", "--rate", "10")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	for _, want := range []string{
-		"pulled demo-emea: 60 users in 3 pages", "pulled demo-amer: 60 users", "with 1 token fetch",
-		"REST presence of", "signature verified", "demo stopped:", "0 refused",
+		"zoomsync serving at http://127.0.0.1:",
+		"ready: first full pull of every account done; 120 Zoom users linked to the directory: matched 116, unmatched Zoom users 3, unmatched directory people 5, conflicts 1",
+		"helpdesk API token: ", "curl -s -H 'Authorization: Bearer ",
+		`→ 200 {"account_id":"demo-emea"`, `"directory":{"dn":"uid=u0000002,ou=people,dc=example,dc=com"`,
+		"user.presence_status_updated", "→ 200\n", "demo stopped:", " 0 refused.",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)

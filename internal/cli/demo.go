@@ -4,51 +4,53 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/sethvargo/go-envconfig"
 	"github.com/sourcegraph/conc"
 
-	"github.com/zoomsync/zoomsync/internal/secret"
+	"github.com/zoomsync/zoomsync/directory/dirfake"
+	"github.com/zoomsync/zoomsync/internal/app"
+	"github.com/zoomsync/zoomsync/internal/config"
+	"github.com/zoomsync/zoomsync/internal/people"
 	"github.com/zoomsync/zoomsync/presence"
-	"github.com/zoomsync/zoomsync/zoomapi"
 	"github.com/zoomsync/zoomsync/zoomapi/webhook"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
 )
 
 func demoFlags(fs *flag.FlagSet) {
-	fs.String("addr", "127.0.0.1:8080", "where the webhook receiver listens (a free port is used if this one is taken)")
+	fs.String("addr", "127.0.0.1:8080", "where zoomsync listens (a free port is used if this one is taken)")
 	fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
 	fs.Int("users", 150, "generated users per simulated Zoom account")
 	fs.Float64("rate", 2, "simulated webhook events per second per account")
 }
 
-// demoAccount is one simulated Zoom account and its client.
-type demoAccount struct {
-	id      string
-	webhook secret.Secret
-	fake    *zoomfake.Account
-	client  *zoomapi.Client
-}
+// demoAccounts are the simulated Zoom accounts.
+var demoAccounts = []string{"demo-emea", "demo-amer"}
 
-// runDemo runs what exists of the pipeline against simulated outside
-// systems: a fake Zoom with two accounts is pulled through the real client
-// (OAuth, paging, rate limits), then sends signed webhooks that the real
-// verifier and decoder accept, and the presence vocabulary normalises.
+// runDemo runs the real `serve` pipeline — webhook verification, the
+// inbox, the reconciler, the first full pulls through the real Zoom
+// client, the directory read and mapping, the helpdesk API — against
+// simulated outside systems: a fake Zoom with two accounts whose users
+// change presence and take calls, an in-process LDAP directory, and an
+// embedded Redis.
 func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	addr := fs.Lookup("addr").Value.(flag.Getter).Get().(string)
 	duration := fs.Lookup("duration").Value.(flag.Getter).Get().(time.Duration)
 	users := fs.Lookup("users").Value.(flag.Getter).Get().(int)
 	rate := fs.Lookup("rate").Value.(flag.Getter).Get().(float64)
-	if users < 1 || users > 1_000_000 || rate <= 0 || duration < 0 {
-		return &usageError{"demo: --users must be 1..1000000, --rate > 0, --duration ≥ 0"}
+	if users < 1 || users > 100_000 || rate <= 0 || duration < 0 {
+		return &usageError{"demo: --users must be 1..100000, --rate > 0, --duration ≥ 0"}
 	}
 	if duration > 0 {
 		var cancel context.CancelFunc
@@ -56,194 +58,245 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 		defer cancel()
 	}
 	out := env.Stdout
-	fmt.Fprintln(out, "zoomsync demo: Zoom is simulated in-process; the client, webhook verification and presence vocabulary are the real ones.")
+	fmt.Fprintln(out, "zoomsync demo: the real pipeline on embedded defaults. Zoom and the directory are simulated in-process;")
+	fmt.Fprintln(out, "Redis is embedded (nothing survives the demo). Everything else is what `zoomsync serve` runs.")
 
 	fake, err := zoomfake.Start(zoomfake.Options{Logger: env.Logger})
 	if err != nil {
 		return fmt.Errorf("demo: starting the simulated Zoom: %w", err)
 	}
 	defer fake.Close()
-	fmt.Fprintf(out, "simulated Zoom API at %s (Business+ rate limits enforced)\n\n", fake.APIBaseURL())
-
-	var accounts []*demoAccount
-	for i, id := range []string{"demo-emea", "demo-amer"} {
-		a := &demoAccount{id: id, webhook: secret.New(randomToken())}
-		clientSecret := randomToken()
-		a.fake = fake.AddAccount(zoomfake.AccountSpec{ID: id, ClientID: id + "-client", ClientSecret: clientSecret,
-			WebhookSecret: a.webhook.Reveal(), Users: users, FirstUser: i * users})
-		a.client, err = zoomapi.NewClient(zoomapi.Credentials{AccountID: id, ClientID: id + "-client", ClientSecret: secret.New(clientSecret)},
-			zoomapi.WithBaseURL(fake.APIBaseURL()), zoomapi.WithTokenURL(fake.TokenURL()), zoomapi.WithLogger(env.Logger))
-		if err != nil {
-			return err
-		}
-		accounts = append(accounts, a)
-	}
-
-	emails := map[string]string{} // user id → email, from the pull
-	for _, a := range accounts {
-		if err := pullAccount(ctx, out, a, fake, emails); err != nil {
-			return err
-		}
-	}
-
-	recv := newDemoReceiver(out, emails)
-	secrets := map[string]secret.Secret{}
-	for _, a := range accounts {
-		secrets[a.id] = a.webhook
-	}
-	mux := http.NewServeMux()
-	webhook.NewHandler(webhook.HandlerOptions{Accounts: demoSecrets(secrets), Sink: recv, Logger: env.Logger,
-		OnOutcome: recv.outcome}).Register(mux)
-	l, err := net.Listen("tcp", addr)
+	dir, note, err := startDemoDirectory(len(demoAccounts) * users)
 	if err != nil {
-		fmt.Fprintf(out, "(%s is taken: %v; using a free port)\n", addr, err)
-		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return err
+		return fmt.Errorf("demo: starting the simulated directory: %w", err)
+	}
+	defer dir.Close()
+	fmt.Fprintf(out, "\nsimulated Zoom API: %s (Business+ rate limits enforced), %d accounts × %d users\n", fake.APIBaseURL(), len(demoAccounts), users)
+	fmt.Fprintf(out, "simulated directory: %s %s\n", dir.URL(), note)
+
+	tmp, err := os.MkdirTemp("", "zoomsync-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	var accountsJSON []map[string]string
+	webhookSecrets := map[string]string{}
+	fakes := map[string]*zoomfake.Account{}
+	for i, id := range demoAccounts {
+		clientSecret, whSecret := randomToken(), randomToken()
+		fakes[id] = fake.AddAccount(zoomfake.AccountSpec{ID: id, ClientID: id + "-client", ClientSecret: clientSecret,
+			WebhookSecret: whSecret, Users: users, FirstUser: i * users})
+		webhookSecrets[id] = whSecret
+		accountsJSON = append(accountsJSON, map[string]string{"account_id": id, "client_id": id + "-client",
+			"client_secret": clientSecret, "webhook_secret_token": whSecret})
+	}
+	accountsFile := filepath.Join(tmp, "accounts.json")
+	b, _ := json.Marshal(accountsJSON)
+	if err := os.WriteFile(accountsFile, b, 0o600); err != nil {
+		return err
+	}
+	token := randomToken()
+	cfg, err := config.Load(ctx, envconfig.MapLookuper(map[string]string{
+		"ZOOMSYNC_HTTP_ADDR": addr, "ZOOMSYNC_ACCOUNTS_FILE": accountsFile,
+		"ZOOM_API_BASE_URL": fake.APIBaseURL(), "ZOOM_OAUTH_TOKEN_URL": fake.TokenURL(),
+		"LDAP_URL": dir.URL(), "LDAP_BIND_DN": people.ServiceBindDN, "LDAP_BIND_PASSWORD": people.ServicePassword,
+		"LDAP_BASE_DN": people.UsersDN, "ZOOMSYNC_MATCH_RULES": "email=mail,employee_unique_id=employeeNumber",
+		"ZOOMSYNC_API_TOKENS": token, "ZOOMSYNC_RESYNC_SCHEDULE": "off",
+	}))
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+
+	serveCtx, stopServe := context.WithCancel(context.Background())
+	defer stopServe()
+	listening := make(chan string, 1)
+	served := make(chan error, 1)
+	go func() {
+		served <- app.Serve(serveCtx, cfg, app.Options{Logger: env.Logger, Listening: func(a string) { listening <- a }})
+	}()
+	var base string
+	select {
+	case a := <-listening:
+		base = "http://" + a
+	case err := <-served:
+		if cfg.HTTP.Addr == "127.0.0.1:0" {
+			return fmt.Errorf("demo: %w", err)
+		}
+		fmt.Fprintf(out, "(%s: %v; using a free port)\n", addr, err)
+		cfg.HTTP.Addr = "127.0.0.1:0"
+		go func() {
+			served <- app.Serve(serveCtx, cfg, app.Options{Logger: env.Logger, Listening: func(a string) { listening <- a }})
+		}()
+		select {
+		case a := <-listening:
+			base = "http://" + a
+		case err := <-served:
+			return fmt.Errorf("demo: %w", err)
 		}
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	base := "http://" + l.Addr().String()
-	fmt.Fprintf(out, "\nwebhook receiver: %s/webhooks/zoom/{account_id}\n", base)
-	fmt.Fprintf(out, "a forged webhook is refused (try it):\n  curl -s -X POST %s/webhooks/zoom/demo-emea -H 'content-type: application/json' -d '{\"event\":\"user.deleted\"}'\n", base)
-	fmt.Fprintf(out, "\nsimulated users now change presence, take calls and change agent status (%.1f events/s per account); Ctrl-C stops.\n", rate)
+	fmt.Fprintf(out, "zoomsync serving at %s (webhooks: %s/webhooks/zoom/{account_id})\n", base, base)
 
+	api := &demoAPI{base: base, token: token}
+	if err := api.waitReady(ctx, out); err != nil {
+		return err
+	}
+	sample := people.At(2).Mail
+	fmt.Fprintf(out, "\nhelpdesk API token: %s\n", token)
+	fmt.Fprintf(out, "try (by email, directory uid, employee number, extension or Zoom user id):\n")
+	fmt.Fprintf(out, "  curl -s -H 'Authorization: Bearer %s' %s/v1/presence/%s\n", token, base, sample)
+	fmt.Fprintf(out, "  curl -s -H 'Authorization: Bearer %s' %s/v1/presence/%s\n", token, base, people.At(3).UID)
+	fmt.Fprintf(out, "  curl -s -H 'Authorization: Bearer %s' %s/v1/mapping/report\n", token, base)
+	if body, code, err := api.get(ctx, "/v1/presence/"+sample); err == nil {
+		fmt.Fprintf(out, "  → %d %s\n", code, body)
+	}
+
+	fmt.Fprintf(out, "\nsimulated users now change presence, take calls and change agent status (%.1f events/s per account); Ctrl-C stops.\n", rate)
+	var accepted, refused atomic.Int64
 	var wg conc.WaitGroup
-	wg.Go(func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintln(env.Stderr, "demo: receiver:", err)
-		}
-	})
-	for i, a := range accounts {
-		sim := a.fake.Simulator(zoomfake.SimOptions{URL: base + "/webhooks/zoom/" + a.id, Rate: rate, Seed: uint64(i + 1)})
+	for i, id := range demoAccounts {
+		sim := fakes[id].Simulator(zoomfake.SimOptions{URL: base + "/webhooks/zoom/" + id, Rate: rate, Seed: uint64(i + 1),
+			OnDeliver: func(ev zoomfake.Event, status int, err error) {
+				if err == nil && status/100 == 2 {
+					accepted.Add(1)
+				} else {
+					refused.Add(1)
+				}
+				fmt.Fprintf(out, "%s  %-10s %-34s %-48s → %d\n", time.Now().Format("15:04:05"), id, ev.Name, describeEvent(ev.Body), status)
+			}})
 		wg.Go(func() { _ = sim.Run(ctx) })
 	}
+	wg.Go(func() { api.watch(ctx, out, sample) })
 	<-ctx.Done()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutdownCtx)
 	wg.Wait()
-	accepted, refused := recv.counts()
-	fmt.Fprintf(out, "\ndemo stopped: %d webhooks verified and accepted, %d refused.\n", accepted, refused)
+	fmt.Fprintf(out, "\ndemo stopped: %d webhooks acknowledged by zoomsync, %d refused.\n", accepted.Load(), refused.Load())
+	stopServe()
+	if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
 	return nil
 }
 
-// pullAccount pulls every user, phone user and agent of one account and
-// prints what it found.
-func pullAccount(ctx context.Context, out io.Writer, a *demoAccount, fake *zoomfake.Server, emails map[string]string) error {
-	start := time.Now()
-	byStatus := map[string]int{}
-	pages := 0
-	for p, err := range a.client.Users.AllStatuses(ctx, zoomapi.DefaultPageSize) {
-		if err != nil {
-			return fmt.Errorf("demo: pulling %s: %w", a.id, err)
-		}
-		pages++
-		for _, u := range p.Users {
-			byStatus[u.Status]++
-			if u.ID != "" {
-				emails[u.ID] = u.Email
+// startDemoDirectory serves people 1..n, minus a few (their Zoom users stay
+// unmatched), plus a few without a Zoom user and one entry that shares an
+// email with another (a conflict), so the mapping report has something to
+// say.
+func startDemoDirectory(n int) (*dirfake.Server, string, error) {
+	dir, err := dirfake.Start(dirfake.Options{People: n + 5})
+	if err != nil {
+		return nil, "", err
+	}
+	missing := 0
+	for i := 37; i <= n; i += 37 {
+		dir.Remove(people.At(i).DN())
+		missing++
+	}
+	p := people.At(10)
+	dir.Put(dirfake.Entry{DN: "uid=" + p.UID + "b," + people.UsersDN, Attributes: map[string][]string{
+		"objectClass": {"inetOrgPerson"}, "uid": {p.UID + "b"}, "cn": {p.CN() + " (second account)"}, "mail": {p.Mail}}})
+	return dir, fmt.Sprintf("(%d people; %d Zoom users deliberately without an entry, 5 people without a Zoom user, 1 email on two entries)", n+5-missing+1, missing), nil
+}
+
+// demoAPI is the demo's own helpdesk client.
+type demoAPI struct{ base, token string }
+
+func (a *demoAPI) get(ctx context.Context, path string) (string, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(bytesTrimSpace(b)), resp.StatusCode, nil
+}
+
+// waitReady waits for the first pulls (/readyz) and the first mapping.
+func (a *demoAPI) waitReady(ctx context.Context, out io.Writer) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var ready time.Time // when /readyz first said yes: every account's first pull is in
+	for {
+		if ready.IsZero() {
+			if _, code, _ := a.get(ctx, "/readyz"); code == 200 {
+				ready = time.Now()
 			}
 		}
-	}
-	phones, agents := 0, 0
-	for _, err := range a.client.Phone.All(ctx) {
-		if err != nil {
-			return fmt.Errorf("demo: pulling %s phone users: %w", a.id, err)
+		if !ready.IsZero() {
+			var rep struct {
+				Computed time.Time      `json:"computed_at"`
+				Counts   map[string]int `json:"counts"`
+			}
+			// The links computed after the last pull (debounced by 2 s).
+			if body, code, _ := a.get(ctx, "/v1/mapping/report?limit=1"); code == 200 && json.Unmarshal([]byte(body), &rep) == nil && rep.Computed.After(ready) {
+				c := rep.Counts
+				fmt.Fprintf(out, "ready: first full pull of every account done; %d Zoom users linked to the directory: matched %d, unmatched Zoom users %d, unmatched directory people %d, conflicts %d\n",
+					c["users"], c["matched"], c["unmatched_users"], c["unmatched_entries"], c["conflicts"])
+				return nil
+			}
 		}
-		phones++
-	}
-	for _, err := range a.client.ContactCenter.AllUsers(ctx) {
-		if err != nil {
-			return fmt.Errorf("demo: pulling %s agents: %w", a.id, err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("demo: zoomsync did not become ready: %w", ctx.Err())
+		case <-tick.C:
 		}
-		agents++
 	}
-	total := byStatus["active"] + byStatus["inactive"] + byStatus["pending"]
-	fmt.Fprintf(out, "pulled %s: %d users in %d pages (%d active, %d inactive, %d pending), %d on Zoom Phone, %d contact-center agents, in %v with %d token fetch\n",
-		a.id, total, pages, byStatus["active"], byStatus["inactive"], byStatus["pending"], phones, agents,
-		time.Since(start).Round(time.Millisecond), fake.Stats().TokenFetches[a.id])
-	for id := range emails {
-		p, _, err := a.client.Users.GetPresence(ctx, id)
-		if err != nil {
-			continue // another account's user
+}
+
+// watch prints the sample user's presence as the API answers it, every
+// five seconds.
+func (a *demoAPI) watch(ctx context.Context, out io.Writer, key string) {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
 		}
-		fmt.Fprintf(out, "  REST presence of %s: %s → %s\n", emails[id], p.Status, presence.ParseZoomStatus(p.Status))
-		break
-	}
-	return nil
-}
-
-type demoSecrets map[string]secret.Secret
-
-func (d demoSecrets) WebhookSecret(id string) (secret.Secret, bool) {
-	s, ok := d[id]
-	return s, ok
-}
-
-// demoReceiver prints every verified event as the change it reports.
-type demoReceiver struct {
-	out    io.Writer
-	emails map[string]string
-
-	mu       sync.Mutex
-	last     map[string]string // user id → last status shown
-	accepted int
-	refused  int
-}
-
-func newDemoReceiver(out io.Writer, emails map[string]string) *demoReceiver {
-	return &demoReceiver{out: out, emails: emails, last: map[string]string{}}
-}
-
-func (r *demoReceiver) outcome(_, outcome string) {
-	if outcome != webhook.OutcomeAccepted && outcome != webhook.OutcomeValidated {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.refused++
-		fmt.Fprintf(r.out, "%s  refused a webhook: %s\n", time.Now().Format("15:04:05"), outcome)
+		var p struct {
+			Status string  `json:"status"`
+			Since  *string `json:"since"`
+		}
+		if body, code, err := a.get(ctx, "/v1/presence/"+key); err == nil && code == 200 && json.Unmarshal([]byte(body), &p) == nil {
+			since := "?"
+			if p.Since != nil {
+				since = *p.Since
+			}
+			fmt.Fprintf(out, "%s  API: %s is %s (since %s)\n", time.Now().Format("15:04:05"), key, p.Status, since)
+		}
 	}
 }
 
-func (r *demoReceiver) Enqueue(_ context.Context, d webhook.Delivery) error {
-	ev := d.Event
-	status := ""
+// describeEvent says what a simulated webhook reports, decoded by the
+// same decoder zoomsync uses.
+func describeEvent(body []byte) string {
+	ev, err := webhook.Decode(body)
+	if err != nil {
+		return "(undecodable)"
+	}
 	switch o := ev.Object.(type) {
 	case *webhook.PresenceEvent:
-		status = fmt.Sprintf("%s (Zoom: %s)", presence.ParseZoomStatus(o.PresenceStatus), o.PresenceStatus)
+		return fmt.Sprintf("%s %s (%s)", o.Email, o.PresenceStatus, presence.ParseZoomStatus(o.PresenceStatus))
 	case *webhook.CallEvent:
-		status = string(presence.Available) + " (call ended)"
 		if strings.HasSuffix(ev.Name, "_answered") || strings.HasSuffix(ev.Name, "_connected") {
-			status = string(presence.OnCall) + " (call " + string(o.CallID) + ")"
+			return "call " + string(o.CallID) + " started"
 		}
+		return "call " + string(o.CallID) + " ended"
 	case *webhook.AgentStatusEvent:
-		status = "agent " + string(presence.ParseAgentStatus(string(o.CurrentStatusID), o.CurrentStatusName))
-	default:
-		status = ev.Name
+		return "agent status " + o.CurrentStatusName
 	}
-	uid := ev.UserID()
-	// Handlers run concurrently; one lock keeps the counters and the
-	// output lines whole.
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.accepted++
-	prev := r.last[uid]
-	r.last[uid] = status
-	email := r.emails[uid]
-	if email == "" {
-		email = uid
-	}
-	if prev == "" {
-		prev = "?"
-	}
-	fmt.Fprintf(r.out, "%s  %-10s %-40s %s → %s  [%s, signature verified]\n",
-		d.ReceivedAt.Format("15:04:05"), d.AccountID, email, prev, status, ev.Name)
-	return nil
+	return ev.UserID()
 }
 
-func (r *demoReceiver) counts() (accepted, refused int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.accepted, r.refused
+func bytesTrimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 func randomToken() string {
