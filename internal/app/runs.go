@@ -103,12 +103,14 @@ func (r *resyncer) start(ctx context.Context, trigger string) (*runRecord, error
 	if err := r.save(ctx, rec); err != nil {
 		return nil, err
 	}
+	answer := *rec // the run goroutine changes rec; the caller gets the queued state
+	answer.Accounts = []accountResult{}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		_ = r.execute(context.WithoutCancel(ctx), rec)
 	}()
-	return rec, nil
+	return &answer, nil
 }
 
 // execute runs rec under the lease; a run that cannot get it is skipped.

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,7 +58,8 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
 	}
-	out := env.Stdout
+	// Simulators and the watcher print concurrently: one lock keeps lines whole.
+	out := &lockedWriter{w: env.Stdout}
 	fmt.Fprintln(out, "zoomsync demo: the real pipeline on embedded defaults. Zoom and the directory are simulated in-process;")
 	fmt.Fprintln(out, "Redis is embedded (nothing survives the demo). Everything else is what `zoomsync serve` runs.")
 
@@ -290,6 +292,17 @@ func describeEvent(body []byte) string {
 		return "agent status " + o.CurrentStatusName
 	}
 	return ev.UserID()
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func bytesTrimSpace(b []byte) []byte {
