@@ -30,6 +30,11 @@ const (
 	FieldAgentStatusID    = "agent_status_id"
 	FieldAgentStatusName  = "agent_status_name"
 	FieldAgentStatus      = "agent_status"
+	// Written by the apply script, not by writes:
+	FieldStatus      = "status"       // effective status (presence.Effective)
+	FieldStatusSince = "status_since" // Unix ms the effective status began
+	FieldStatusSeq   = "status_seq"   // increments with every effective change
+	FieldConfirmedAt = "confirmed_at" // Unix ms presence was last confirmed (webhook or REST read)
 )
 
 // lifecycle maps user.* events to the status they leave the user in.

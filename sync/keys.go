@@ -54,3 +54,44 @@ func (k keyspace) inbox(account string, p int) string { return k.tag(account, p)
 
 // deadLetters holds entries that could not be applied, beside their inbox.
 func (k keyspace) deadLetters(account string, p int) string { return k.tag(account, p) + ":dead" }
+
+// outbox holds, per user, the latest status change not yet delivered
+// everywhere: "seq|status|previous|at_ms" (one per user: coalesced).
+func (k keyspace) outbox(account string, p int) string { return k.tag(account, p) + ":out" }
+
+// due is a target's schedule: user → when to (re)try delivering.
+func (k keyspace) due(account string, p int, target string) string {
+	return k.tag(account, p) + ":due:" + target
+}
+
+// sent is a target's delivery state: user → last delivered seq.
+func (k keyspace) sent(account string, p int, target string) string {
+	return k.tag(account, p) + ":sent:" + target
+}
+
+// failing is a target's failure state: user → "first failure ms|attempts".
+func (k keyspace) failing(account string, p int, target string) string {
+	return k.tag(account, p) + ":fail:" + target
+}
+
+// deadOutbox is a target's dead letters (changes given up on).
+func (k keyspace) deadOutbox(account string, p int, target string) string {
+	return k.tag(account, p) + ":outdead:" + target
+}
+
+// doorbell wakes the partition's sender (BLPOP) when a change is queued.
+func (k keyspace) doorbell(account string, p int) string { return k.tag(account, p) + ":bell" }
+
+// outboxLease names the replica sending the partition's outbox.
+func (k keyspace) outboxLease(account string, p int) string { return k.tag(account, p) + ":outlease" }
+
+// freshness: user → when presence was last confirmed (ms; 0: never).
+func (k keyspace) freshness(account string, p int) string { return k.tag(account, p) + ":fresh" }
+
+// openCalls: user → when the call in progress began (ms).
+func (k keyspace) openCalls(account string, p int) string { return k.tag(account, p) + ":calls" }
+
+// history is a user's status history stream.
+func (k keyspace) history(account, userKey string) string {
+	return k.tag(account, k.partition(userKey)) + ":h:" + userKey
+}

@@ -9,11 +9,11 @@ import (
 
 // PurgeReport counts what Purge removed, by kind of key.
 type PurgeReport struct {
-	Users, Indices, Streams, Other int
+	Users, Indices, Streams, Presence, Other int
 }
 
 // Total is the number of keys removed.
-func (r PurgeReport) Total() int { return r.Users + r.Indices + r.Streams + r.Other }
+func (r PurgeReport) Total() int { return r.Users + r.Indices + r.Streams + r.Presence + r.Other }
 
 // Purge removes every key of an account (deauthorization, data
 // compliance). On a Cluster every master is scanned.
@@ -47,6 +47,8 @@ func Purge(ctx context.Context, rdb redis.UniversalClient, account string) (Purg
 					rep.Indices++
 				case strings.HasSuffix(k, ":inbox") || strings.HasSuffix(k, ":dead"):
 					rep.Streams++
+				case strings.Contains(k, ":h:") || isPresenceKey(k):
+					rep.Presence++ // history, outbox, freshness
 				default:
 					rep.Other++
 				}
@@ -64,4 +66,13 @@ func Purge(ctx context.Context, rdb redis.UniversalClient, account string) (Purg
 		return rep, unavailable("zsync.Purge", err)
 	}
 	return rep, nil
+}
+
+func isPresenceKey(k string) bool {
+	for _, s := range []string{":out", ":due:", ":sent:", ":fail:", ":bell", ":fresh", ":calls"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
 }

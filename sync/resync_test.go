@@ -211,7 +211,7 @@ func TestPurgeRemovesOnlyThatAccount(t *testing.T) {
 			_ = rdb.Set(ctx, pullCompleteKey(acct), "1", 0).Err()
 		}
 		rep, err := Purge(ctx, rdb, "A")
-		if err != nil || rep.Users != 20 || rep.Streams != 1 || rep.Other != 1 || rep.Indices == 0 {
+		if err != nil || rep.Users != 20 || rep.Streams != 1 || rep.Other != 1 || rep.Indices == 0 || rep.Presence < 20 {
 			t.Fatalf("report %+v %v", rep, err)
 		}
 		if left := rdb.Keys(ctx, "zs:{a:A:*").Val(); len(left) != 0 {

@@ -41,14 +41,32 @@ type Store struct {
 	rdb          redis.UniversalClient
 	keys         keyspace
 	tombstoneTTL time.Duration
+	targets      []string      // presence targets a status change is queued for
+	history      time.Duration // how long presence history is kept
 }
+
+// DefaultHistory is how long a user's status history is kept.
+const DefaultHistory = 7 * 24 * time.Hour
+
+// WithPresence sets the targets every status change is queued for (in the
+// same step as the change) and the history window. It returns s.
+func (s *Store) WithPresence(targets []string, history time.Duration) *Store {
+	s.targets = append([]string(nil), targets...)
+	if history > 0 {
+		s.history = history
+	}
+	return s
+}
+
+// Targets lists the targets status changes are queued for.
+func (s *Store) Targets() []string { return s.targets }
 
 // NewStore returns a store; partitions ≤ 0 means DefaultPartitions.
 func NewStore(rdb redis.UniversalClient, partitions int, tombstoneTTL time.Duration) *Store {
 	if partitions <= 0 {
 		partitions = DefaultPartitions
 	}
-	return &Store{rdb: rdb, keys: keyspace{partitions: partitions}, tombstoneTTL: tombstoneTTL}
+	return &Store{rdb: rdb, keys: keyspace{partitions: partitions}, tombstoneTTL: tombstoneTTL, history: DefaultHistory}
 }
 
 // applyScript applies the writes of several users of one partition, and
@@ -59,55 +77,76 @@ func NewStore(rdb redis.UniversalClient, partitions int, tombstoneTTL time.Durat
 // For each user it writes each field whose version is strictly newer than
 // the stored one, keeps the email and extension indices pointing at the
 // user (never removing another user's entry), keeps 'vmax' at the newest
-// version of any field (what the resync asks of every user), and makes
+// version of any Zoom fact (what the resync asks of every user), and makes
 // the record a tombstone (expiring) while its status is deleted. Derived
 // fields (dir_*, mapping: the directory link) do not move vmax and are
 // dropped for a user without a record, so a link never resurrects a user.
 //
-// KEYS[1] email index, KEYS[2] extension index, KEYS[3] partition members
-// set, KEYS[4] the partition's inbox stream, KEYS[5..] one hash per user —
-// all sharing the partition's hash tag, so one Cluster slot.
-// ARGV[1] account id, ARGV[2] tombstone TTL (ms), ARGV[3] consumer group,
-// ARGV[4] n = entries to acknowledge, ARGV[5..4+n] their ids, then per
-// user: user key, field count, and (field, version, value) triples.
+// In the same step it recomputes the user's effective status (the same
+// function as presence.Effective, kept in step by a test) and, when it
+// changed, records it (status, status_since, status_seq), appends it to
+// the user's history stream (trimmed to the history window), puts it in
+// the partition's outbox (one latest change per user: coalesced) and makes
+// the user due at every target, then rings the partition's doorbell. It
+// also keeps the freshness index (when presence was last confirmed) and
+// the open-calls index (when a call began) that the presence sweeper reads.
+//
+// KEYS: 1 email index, 2 extension index, 3 members set, 4 inbox stream,
+// 5 outbox hash, 6 freshness zset, 7 open-calls zset, 8 doorbell list,
+// 9..8+T the targets' due zsets, then per user: record hash, history
+// stream — all sharing the partition's hash tag, so one Cluster slot.
+// ARGV: 1 account id, 2 tombstone TTL (ms), 3 consumer group, 4 history
+// window (ms), 5 T, 6 n = entries to acknowledge, 7..6+n their ids, then
+// per user: user key, field count, and (field, version, value) triples.
 // Returns, per user, the number of fields written: 0 means every fact was
 // stale.
 var applyScript = redis.NewScript(`
 local account, ttl, group = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local nack = tonumber(ARGV[4])
+local historyMS, ntargets, nack = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local function reindex(index, user, old, new)
   if old and old ~= '' and old ~= new and redis.call('HGET', index, old) == user then
     redis.call('HDEL', index, old)
   end
   if new ~= '' then redis.call('HSET', index, new, user) end
 end
+local function derived(f) return f == 'mapping' or string.sub(f, 1, 4) == 'dir_' end
+-- presence.Effective, in Lua.
+local function effective(userStatus, callState, presence)
+  if userStatus == 'inactive' or userStatus == 'deleted' or userStatus == 'pending' then return 'offline' end
+  if callState == 'on_call' then return 'on_call' end
+  if presence and presence ~= '' then return presence end
+  return 'unknown'
+end
 local result = {}
-local a = 5 + nack
-for u = 5, #KEYS do
-  local rec = KEYS[u]
+local first = 9 + ntargets
+local a = 7 + nack
+for u = first, #KEYS, 2 do
+  local rec, hist = KEYS[u], KEYS[u+1]
   local user, nfields = ARGV[a], tonumber(ARGV[a+1])
   a = a + 2
   -- One read of everything the comparisons need, one write of the result:
   -- each redis.call costs about a microsecond, a user has a dozen fields.
-  local ask = {'vmax', 'email', 'extension', 'user_status'}
+  local ask = {'vmax', 'email', 'extension', 'user_status', 'presence', 'call_state', 'status', 'status_seq'}
+  local nfixed = #ask
   for i = a, a + 3*nfields - 1, 3 do ask[#ask+1] = 'v:' .. ARGV[i] end
   local cur = redis.call('HMGET', rec, unpack(ask))
   local vmax, email, ext, status = tonumber(cur[1] or '0'), cur[2], cur[3], cur[4]
-  -- Derived fields (the directory link: dir_*, mapping) are not news about
-  -- the Zoom user: they never move vmax, and never create a record.
+  local presence, callState = cur[5], cur[6]
   local derivedOnly = true
   for j = 0, nfields - 1 do
-    local f = ARGV[a + 3*j]
-    if f ~= 'mapping' and string.sub(f, 1, 4) ~= 'dir_' then derivedOnly = false end
+    if not derived(ARGV[a + 3*j]) then derivedOnly = false end
   end
-  if derivedOnly and not cur[1] then nfields = 0 end
+  local count = nfields
+  if derivedOnly and not cur[1] then count = 0 end
   local set = {}
-  for j = 0, nfields - 1 do
+  local newest = 0
+  local presenceAt, callAt = nil, nil
+  for j = 0, count - 1 do
     local i = a + 3*j
     local field, version, value = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2]
-    local current = cur[5 + j]
+    local current = cur[nfixed + 1 + j]
     if not current or version > tonumber(current) then
-      cur[5 + j] = ARGV[i+1] -- a later duplicate of the field compares with this one
+      cur[nfixed + 1 + j] = ARGV[i+1] -- a later duplicate of the field compares with this one
       if field == 'email' then
         reindex(KEYS[1], user, email and string.lower(email), string.lower(value))
         email = value
@@ -116,17 +155,41 @@ for u = 5, #KEYS do
         ext = value
       elseif field == 'user_status' then
         status = value
+      elseif field == 'presence' then
+        presence, presenceAt = value, math.floor(version / 2)
+      elseif field == 'call_state' then
+        callState, callAt = value, math.floor(version / 2)
       end
       set[#set+1] = field
       set[#set+1] = value
       set[#set+1] = 'v:' .. field
       set[#set+1] = ARGV[i+1]
-      if version > vmax and field ~= 'mapping' and string.sub(field, 1, 4) ~= 'dir_' then vmax = version end
+      if not derived(field) then
+        if version > vmax then vmax = version end
+        if version > newest then newest = version end
+      end
     end
   end
-  a = a + 3*tonumber(ARGV[a-1])
+  a = a + 3*nfields
   local applied = #set / 4
   if applied > 0 then
+    local eff = effective(status, callState, presence)
+    local prev = cur[7] or ''
+    if newest > 0 and eff ~= prev then
+      local at = math.floor(newest / 2)
+      local seq = tonumber(cur[8] or '0') + 1
+      set[#set+1] = 'status'; set[#set+1] = eff
+      set[#set+1] = 'status_since'; set[#set+1] = tostring(at)
+      set[#set+1] = 'status_seq'; set[#set+1] = tostring(seq)
+      redis.call('XADD', hist, 'MINID', '~', tostring(math.max(at - historyMS, 0)), '*', 'status', eff, 'previous', prev, 'at', tostring(at), 'seq', tostring(seq))
+      redis.call('PEXPIRE', hist, historyMS)
+      redis.call('HSET', KEYS[5], user, seq .. '|' .. eff .. '|' .. prev .. '|' .. at)
+      for t = 9, 8 + ntargets do redis.call('ZADD', KEYS[t], at, user) end
+      if ntargets > 0 then
+        redis.call('LPUSH', KEYS[8], '1')
+        redis.call('LTRIM', KEYS[8], 0, 0)
+      end
+    end
     set[#set+1] = 'key'; set[#set+1] = user
     set[#set+1] = 'account'; set[#set+1] = account
     set[#set+1] = 'vmax'; set[#set+1] = string.format('%d', vmax)
@@ -134,17 +197,37 @@ for u = 5, #KEYS do
     redis.call('SADD', KEYS[3], user)
     if status == 'deleted' then
       redis.call('PEXPIRE', rec, ttl)
+      redis.call('ZREM', KEYS[6], user)
+      redis.call('ZREM', KEYS[7], user)
     else
       redis.call('PERSIST', rec)
+      if presenceAt then
+        redis.call('HSET', rec, 'confirmed_at', tostring(presenceAt))
+      end
+      -- Only active users' presence is worth re-reading.
+      if status ~= 'active' then
+        redis.call('ZREM', KEYS[6], user)
+      elseif presenceAt then
+        redis.call('ZADD', KEYS[6], presenceAt, user)
+      else
+        redis.call('ZADD', KEYS[6], 'NX', 0, user) -- never confirmed: read it soon
+      end
+      if callAt then
+        if callState == 'on_call' then redis.call('ZADD', KEYS[7], callAt, user) else redis.call('ZREM', KEYS[7], user) end
+      end
     end
   end
   result[#result+1] = applied
 end
 if nack > 0 then
-  redis.call('XACK', KEYS[4], group, unpack(ARGV, 5, 4 + nack))
+  redis.call('XACK', KEYS[4], group, unpack(ARGV, 7, 6 + nack))
 end
 return result
 `)
+
+// scriptOwned fields are written by the apply script itself.
+var scriptOwned = map[string]bool{"key": true, "account": true, "vmax": true, FieldStatus: true,
+	FieldStatusSince: true, FieldStatusSeq: true, FieldConfirmedAt: true}
 
 // checkWrite refuses writes the script must never see.
 func checkWrite(w Write) error {
@@ -152,7 +235,7 @@ func checkWrite(w Write) error {
 		return errs.Errorf("zsync.Store.Apply", errs.Invalid, "write without account or user key")
 	}
 	for _, f := range w.Fields {
-		if f.Name == "" || strings.HasPrefix(f.Name, "v:") || f.Name == "key" || f.Name == "account" || f.Name == "vmax" {
+		if f.Name == "" || strings.HasPrefix(f.Name, "v:") || scriptOwned[f.Name] {
 			return errs.Errorf("zsync.Store.Apply", errs.Invalid, "field name %q is reserved", f.Name)
 		}
 	}
@@ -171,20 +254,24 @@ type partitionCall struct {
 
 func (s *Store) scriptArgs(c *partitionCall) ([]string, []any) {
 	k := s.keys
-	keys := make([]string, 0, 4+len(c.writes))
+	keys := make([]string, 0, 8+len(s.targets)+2*len(c.writes))
 	keys = append(keys, k.emailIndex(c.account, c.partition), k.extensionIndex(c.account, c.partition),
-		k.members(c.account, c.partition), k.inbox(c.account, c.partition))
-	n := 4 + len(c.ack)
+		k.members(c.account, c.partition), k.inbox(c.account, c.partition), k.outbox(c.account, c.partition),
+		k.freshness(c.account, c.partition), k.openCalls(c.account, c.partition), k.doorbell(c.account, c.partition))
+	for _, t := range s.targets {
+		keys = append(keys, k.due(c.account, c.partition, t))
+	}
+	n := 6 + len(c.ack)
 	for _, w := range c.writes {
 		n += 2 + 3*len(w.Fields)
 	}
 	args := make([]any, 0, n)
-	args = append(args, c.account, s.tombstoneTTL.Milliseconds(), ConsumerGroup, len(c.ack))
+	args = append(args, c.account, s.tombstoneTTL.Milliseconds(), ConsumerGroup, s.history.Milliseconds(), len(s.targets), len(c.ack))
 	for _, id := range c.ack {
 		args = append(args, id)
 	}
 	for _, w := range c.writes {
-		keys = append(keys, k.user(c.account, w.UserKey))
+		keys = append(keys, k.user(c.account, w.UserKey), k.history(c.account, w.UserKey))
 		args = append(args, w.UserKey, len(w.Fields))
 		for _, f := range w.Fields {
 			args = append(args, f.Name, int64(f.Version), f.Value)

@@ -22,6 +22,7 @@ import (
 	"github.com/zoomsync/zoomsync/internal/config"
 	"github.com/zoomsync/zoomsync/internal/secret"
 	"github.com/zoomsync/zoomsync/mapping"
+	"github.com/zoomsync/zoomsync/presence/target"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi"
 	"github.com/zoomsync/zoomsync/zoomapi/webhook"
@@ -75,7 +76,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		accounts[a.ID] = &account{cfg: a, client: c}
 	}
 
-	store := zsync.NewStore(rdb, zsync.DefaultPartitions, cfg.Resync.TombstoneTTL)
+	store := newStore(rdb, cfg)
 	inbox := zsync.NewInbox(rdb, zsync.InboxOptions{Logger: log})
 	hostname, _ := os.Hostname()
 	replica := opts.Replica
@@ -123,6 +124,25 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	mux.Handle("GET /v1/presence/{key}", auth(lookups.presence))
 	mux.Handle("GET /v1/users/{key}", auth(lookups.user))
 	mux.Handle("GET /v1/mapping/report", auth(lookups.report(mp != nil)))
+	mux.Handle("GET /v1/presence/{key}/history", auth(lookups.history))
+	targetsView := &targetsAPI{rdb: rdb, store: store, configs: cfg.Targets.Configs, accounts: ids, clock: clock}
+	mux.Handle("GET /v1/targets", auth(targetsView.serve))
+	zoomClients := map[string]*zoomapi.Client{}
+	for id, a := range accounts {
+		zoomClients[id] = a.client
+	}
+	sender, err := target.New(rdb, store, cfg.Targets.Configs, ids, target.Options{Owner: replica, Clock: clock, Logger: log, Zoom: zoomClients,
+		OnResult: func(t, result string, delay time.Duration) {
+			m.pushes.WithLabelValues(t, result).Inc()
+			if result == target.ResultDelivered {
+				m.pushLatency.WithLabelValues(t).Observe(delay.Seconds())
+			}
+			countPush(context.Background(), rdb, t, result)
+		}})
+	if err != nil {
+		return err
+	}
+	sweep := newSweeper(store, rdb, accounts, cfg.Presence, replica, clock, log, m)
 	mux.Handle("POST /v1/resync", requireToken(cfg.API.Tokens, http.HandlerFunc(resyncs.postResync)))
 	mux.Handle("GET /v1/resync/{run_id}", requireToken(cfg.API.Tokens, http.HandlerFunc(resyncs.getResync)))
 
@@ -157,6 +177,8 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	if mp != nil {
 		workers.Go(func() { mp.run(workCtx) })
 	}
+	workers.Go(func() { sender.Run(workCtx) })
+	workers.Go(func() { sweep.run(workCtx) })
 	if cfg.Resync.Enabled() {
 		sched := &scheduler{schedule: cfg.Resync.Schedule, clock: clock, logger: log,
 			start: func(ctx context.Context) error {

@@ -56,7 +56,7 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 		return err
 	}
 	defer closeRedis()
-	store := zsync.NewStore(rdb, zsync.DefaultPartitions, cfg.Resync.TombstoneTTL)
+	store := newStore(rdb, cfg)
 	progress := func(string, int) {}
 	if isTerminal(opts.Stderr) {
 		progress = func(account string, seen int) { fmt.Fprintf(opts.Stderr, "\r%s: %d users pulled…", account, seen) }
@@ -111,7 +111,7 @@ func Map(ctx context.Context, cfg *config.Config, stdout io.Writer, logger *slog
 		return err
 	}
 	defer closeRedis()
-	store := zsync.NewStore(rdb, zsync.DefaultPartitions, cfg.Resync.TombstoneTTL)
+	store := newStore(rdb, cfg)
 	if err := mapOnce(ctx, cfg, rdb, store, stdout, logger); err != nil {
 		return fmt.Errorf("zoomsync map: %w", err)
 	}
@@ -150,8 +150,8 @@ func Purge(ctx context.Context, cfg *config.Config, account string, stdout io.Wr
 	if err != nil {
 		return fmt.Errorf("zoomsync purge: %w (removed %d keys before the error)", err, rep.Total())
 	}
-	fmt.Fprintf(stdout, "purged account %s: %d keys removed (%d user records, %d index keys, %d streams, %d other)\n",
-		account, rep.Total(), rep.Users, rep.Indices, rep.Streams, rep.Other)
+	fmt.Fprintf(stdout, "purged account %s: %d keys removed (%d user records, %d index keys, %d streams, %d presence history/outbox keys, %d other)\n",
+		account, rep.Total(), rep.Users, rep.Indices, rep.Streams, rep.Presence, rep.Other)
 	return nil
 }
 

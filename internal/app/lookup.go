@@ -111,6 +111,9 @@ type presenceView struct {
 	AgentStatus *string         `json:"agent_status"`
 	UserStatus  string          `json:"user_status"`
 	Directory   *directoryView  `json:"directory"`
+	// ConfirmedAt is when Zoom last confirmed the presence (a webhook or a
+	// REST read): a status is never shown as fresher than this.
+	ConfirmedAt *string `json:"confirmed_at"`
 }
 
 type directoryView struct {
@@ -136,14 +139,26 @@ func displayName(f map[string]string) string {
 	return f[zsync.FieldDirDisplayName]
 }
 
+func msTime(s string) *string {
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || ms <= 0 {
+		return nil
+	}
+	t := time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
+	return &t
+}
+
 func presenceOf(r *zsync.Record) presenceView {
 	f := r.Fields
 	onCall := f[zsync.FieldCallState] == "on_call"
+	status := presence.Status(f[zsync.FieldStatus])
+	if status == "" { // recorded before effective statuses were kept
+		status = presence.Effective(presence.Sources{Presence: presence.Status(f[zsync.FieldPresence]), OnCall: onCall, UserStatus: f[zsync.FieldUserStatus]})
+	}
 	v := presenceView{
 		AccountID: r.Account, ZoomUserID: r.Key, Email: f[zsync.FieldEmail], DisplayName: displayName(f),
-		Status:     presence.Effective(presence.Sources{Presence: presence.Status(f[zsync.FieldPresence]), OnCall: onCall, UserStatus: f[zsync.FieldUserStatus]}),
-		ZoomStatus: f[zsync.FieldZoomStatus], Since: optional(f[zsync.FieldPresenceSince]), OnCall: onCall,
-		AgentStatus: optional(f[zsync.FieldAgentStatus]), UserStatus: f[zsync.FieldUserStatus],
+		Status: status, ZoomStatus: f[zsync.FieldZoomStatus], Since: msTime(f[zsync.FieldStatusSince]), OnCall: onCall,
+		AgentStatus: optional(f[zsync.FieldAgentStatus]), UserStatus: f[zsync.FieldUserStatus], ConfirmedAt: msTime(f[zsync.FieldConfirmedAt]),
 	}
 	if f[zsync.FieldDirID] != "" {
 		v.Directory = &directoryView{DN: f[zsync.FieldDirDN], UID: f[zsync.FieldDirUID], EmployeeNumber: f[zsync.FieldDirEmployeeNumber]}
@@ -184,6 +199,42 @@ func (l *lookup) presence(w http.ResponseWriter, req *http.Request) {
 	if r := l.one(w, req); r != nil {
 		writeJSON(w, http.StatusOK, presenceOf(r))
 	}
+}
+
+// history serves GET /v1/presence/{key}/history?since=RFC3339|duration:
+// the user's status changes since then (default: the last 24 hours).
+func (l *lookup) history(w http.ResponseWriter, req *http.Request) {
+	since := l.clock.Now().Add(-24 * time.Hour)
+	if q := req.URL.Query().Get("since"); q != "" {
+		if t, err := time.Parse(time.RFC3339, q); err == nil {
+			since = t
+		} else if d, err := time.ParseDuration(q); err == nil && d > 0 {
+			since = l.clock.Now().Add(-d)
+		} else {
+			apiError(w, http.StatusBadRequest, "bad_since", "since must be an RFC 3339 time (2026-12-01T08:00:00Z) or a duration (8h)")
+			return
+		}
+	}
+	r := l.one(w, req)
+	if r == nil {
+		return
+	}
+	changes, err := l.store.History(req.Context(), r.Account, r.Key, since)
+	if err != nil {
+		apiError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable")
+		return
+	}
+	type change struct {
+		Status   string    `json:"status"`
+		Previous string    `json:"previous_status"`
+		At       time.Time `json:"at"`
+		Seq      int64     `json:"seq"`
+	}
+	out := make([]change, len(changes))
+	for i, c := range changes {
+		out[i] = change{c.Status, c.Previous, c.At.UTC(), c.Seq}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"account_id": r.Account, "zoom_user_id": r.Key, "since": since.UTC(), "changes": out})
 }
 
 // versionView explains one field's version.

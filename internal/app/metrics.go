@@ -28,6 +28,10 @@ type metrics struct {
 	directoryEntries prometheus.Gauge
 	mappingRuns      *prometheus.CounterVec
 	mappingReport    *prometheus.GaugeVec
+
+	pushes        *prometheus.CounterVec
+	pushLatency   *prometheus.HistogramVec
+	presenceReads *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -56,7 +60,13 @@ func newMetrics() *metrics {
 		mappingReport: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zoomsync_mapping_users",
 			Help: "Mapping report sizes: matched, unmatched_users, unmatched_entries, conflicts, disabled_active."}, []string{"category"}),
 	}
-	m.reg.MustRegister(m.directoryReads, m.directoryEntries, m.mappingRuns, m.mappingReport)
+	m.pushes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoomsync_target_pushes_total",
+		Help: "Presence pushes by target and result: delivered, skipped, failed (retried), dead."}, []string{"target", "result"})
+	m.pushLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zoomsync_target_push_delay_seconds",
+		Help: "From a status change to its delivery at the target.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 16)}, []string{"target"})
+	m.presenceReads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoomsync_presence_rereads_total",
+		Help: "REST presence re-reads of users nothing confirmed lately, by account and result."}, []string{"account", "result"})
+	m.reg.MustRegister(m.directoryReads, m.directoryEntries, m.mappingRuns, m.mappingReport, m.pushes, m.pushLatency, m.presenceReads)
 	m.reg.MustRegister(m.webhooks, m.applied, m.apiRequests, m.api429, m.tokenFetch, m.pulls, m.pullSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -19,6 +19,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/zoomsync/zoomsync/internal/secret"
+	"github.com/zoomsync/zoomsync/presence/target"
 	"github.com/zoomsync/zoomsync/zoomapi"
 )
 
@@ -55,6 +56,11 @@ type raw struct {
 	APITokens   string `env:"ZOOMSYNC_API_TOKENS"`
 	TargetsFile string `env:"ZOOMSYNC_TARGETS_FILE"`
 
+	PresenceMaxAge   string `env:"ZOOMSYNC_PRESENCE_MAX_AGE, default=15m"`
+	PresenceReadRate string `env:"ZOOMSYNC_PRESENCE_READS_PER_SECOND, default=5"`
+	CallMaxDuration  string `env:"ZOOMSYNC_CALL_MAX_DURATION, default=4h"`
+	PresenceHistory  string `env:"ZOOMSYNC_PRESENCE_HISTORY, default=168h"`
+
 	ResyncSchedule    string `env:"ZOOMSYNC_RESYNC_SCHEDULE, default=0 2 * * *"`
 	MaxDeleteFraction string `env:"ZOOMSYNC_MAX_DELETE_FRACTION, default=0.05"`
 	TombstoneTTL      string `env:"ZOOMSYNC_TOMBSTONE_TTL, default=168h"`
@@ -71,8 +77,9 @@ type Config struct {
 	LDAP    LDAP
 	Mapping Mapping
 	API     API
-	Targets Targets
-	Resync  Resync
+	Targets  Targets
+	Presence Presence
+	Resync   Resync
 	Log     Log
 }
 
@@ -163,6 +170,30 @@ type API struct{ Tokens []secret.Secret }
 type Targets struct {
 	File    string
 	Entries []json.RawMessage
+	Configs []target.Config // Entries, parsed and checked by their type
+}
+
+// Names lists the targets' names.
+func (t Targets) Names() []string {
+	out := make([]string, len(t.Configs))
+	for i, c := range t.Configs {
+		out[i] = c.Name
+	}
+	return out
+}
+
+// Presence tunes the presence engine.
+type Presence struct {
+	// MaxAge: a user whose presence nothing confirmed for this long is
+	// re-read through the REST presence API.
+	MaxAge time.Duration
+	// ReadsPerSecond bounds those re-reads per account (Zoom's Medium
+	// label, shared with every other Medium call of the account).
+	ReadsPerSecond float64
+	// CallMax: a call without its end event is closed after this long.
+	CallMax time.Duration
+	// History: how long each user's status history is kept.
+	History time.Duration
 }
 
 // Resync holds the full-resync schedule and safety limits.
@@ -196,7 +227,7 @@ func Load(ctx context.Context, lookuper envconfig.Lookuper) (*Config, error) {
 	}
 	c := &Config{}
 	for _, step := range []func(*raw, *Config) error{
-		parseHTTP, parseRedis, parseZoom, parseLDAP, parseMapping, parseAPI, parseTargets, parseResync, parseLog,
+		parseHTTP, parseRedis, parseZoom, parseLDAP, parseMapping, parseAPI, parseTargets, parsePresence, parseResync, parseLog,
 	} {
 		if err := step(&r, c); err != nil {
 			return nil, err
@@ -457,7 +488,40 @@ func parseTargets(r *raw, c *Config) error {
 		}
 		names[*head.Name] = true
 	}
+	for i, e := range entries {
+		tc, err := target.ParseConfig(e)
+		if err != nil {
+			return bad("ZOOMSYNC_TARGETS_FILE", "entry %d: %v", i+1, err)
+		}
+		c.Targets.Configs = append(c.Targets.Configs, tc)
+	}
 	c.Targets.Entries = entries
+	return nil
+}
+
+func parsePresence(r *raw, c *Config) error {
+	var err error
+	dur := func(name, v string, least time.Duration) (time.Duration, error) {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d < least {
+			return 0, bad(name, "must be a duration of at least %s, got %q", least, v)
+		}
+		return d, nil
+	}
+	if c.Presence.MaxAge, err = dur("ZOOMSYNC_PRESENCE_MAX_AGE", r.PresenceMaxAge, time.Minute); err != nil {
+		return err
+	}
+	if c.Presence.CallMax, err = dur("ZOOMSYNC_CALL_MAX_DURATION", r.CallMaxDuration, time.Minute); err != nil {
+		return err
+	}
+	if c.Presence.History, err = dur("ZOOMSYNC_PRESENCE_HISTORY", r.PresenceHistory, time.Hour); err != nil {
+		return err
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(r.PresenceReadRate), 64)
+	if err != nil || f < 0 || f > 100 {
+		return bad("ZOOMSYNC_PRESENCE_READS_PER_SECOND", "must be a number from 0 (off) to 100, got %q", r.PresenceReadRate)
+	}
+	c.Presence.ReadsPerSecond = f
 	return nil
 }
 

@@ -70,7 +70,7 @@ func TestValidValues(t *testing.T) {
 	accounts := writeFile(t, "accounts.json", `[
 	  {"account_id":"A1","client_id":"c1","client_secret":"s1","webhook_secret_token":"w1","name":"EMEA"},
 	  {"account_id":"A2","client_id":"c2","client_secret":"s2","webhook_secret_token":"w2"}]`)
-	targets := writeFile(t, "targets.json", `[{"name":"pbx","type":"webhook","url":"http://x","secret":"s","status_map":{}}]`)
+	targets := writeFile(t, "targets.json", `[{"name":"pbx","type":"webhook","url":"http://x","secret":"s","status_map":{"available":"Available","on_call":"Busy"}}]`)
 	tlsFiles, err := testserver.GenerateTLS(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +125,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 	notPEM := writeFile(t, "ca.pem", "not a certificate")
 	targetsDup := writeFile(t, "t.json", `[{"name":"a","type":"webhook"},{"name":"a","type":"webhook"}]`)
 	targetsNoType := writeFile(t, "t2.json", `[{"name":"a"}]`)
+	targetsBadMap := writeFile(t, "t3.json", `[{"name":"a","type":"webhook","url":"http://x/","secret":"s","status_map":{"lunch":"Away"}}]`)
 	ldap := map[string]string{"LDAP_URL": "ldap://h", "LDAP_BASE_DN": "dc=x"}
 	with := func(base map[string]string, k, v string) map[string]string {
 		m := map[string]string{k: v}
@@ -175,6 +176,8 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"api token short", map[string]string{"ZOOMSYNC_API_TOKENS": "short"}, "ZOOMSYNC_API_TOKENS: every token must be at least 16 characters"},
 		{"targets missing", map[string]string{"ZOOMSYNC_TARGETS_FILE": "/nope.json"}, "ZOOMSYNC_TARGETS_FILE: cannot read"},
 		{"targets duplicate", map[string]string{"ZOOMSYNC_TARGETS_FILE": targetsDup}, `ZOOMSYNC_TARGETS_FILE: entry 2: target name "a" is used twice`},
+		{"target status map", map[string]string{"ZOOMSYNC_TARGETS_FILE": targetsBadMap}, `ZOOMSYNC_TARGETS_FILE: entry 1: target "a": status_map key "lunch" is not a status`},
+		{"presence max age", map[string]string{"ZOOMSYNC_PRESENCE_MAX_AGE": "5s"}, `ZOOMSYNC_PRESENCE_MAX_AGE: must be a duration of at least 1m0s`},
 		{"targets no type", map[string]string{"ZOOMSYNC_TARGETS_FILE": targetsNoType}, `ZOOMSYNC_TARGETS_FILE: entry 1: needs a string "name" and "type"`},
 		{"schedule", map[string]string{"ZOOMSYNC_RESYNC_SCHEDULE": "nightly"}, `ZOOMSYNC_RESYNC_SCHEDULE: must be a 5-field cron expression (UTC) or off, got "nightly"`},
 		{"schedule with seconds", map[string]string{"ZOOMSYNC_RESYNC_SCHEDULE": "0 0 2 * * *"}, "ZOOMSYNC_RESYNC_SCHEDULE:"},

@@ -1,0 +1,214 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+
+	"github.com/zoomsync/zoomsync/internal/config"
+	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/presence"
+	"github.com/zoomsync/zoomsync/presence/target"
+	zsync "github.com/zoomsync/zoomsync/sync"
+)
+
+// newStore is the store every command uses: status changes are queued for
+// the configured targets in the same step that makes them.
+func newStore(rdb redis.UniversalClient, cfg *config.Config) *zsync.Store {
+	return zsync.NewStore(rdb, zsync.DefaultPartitions, cfg.Resync.TombstoneTTL).WithPresence(cfg.Targets.Names(), cfg.Presence.History)
+}
+
+// sweeper keeps presence honest: users whose presence nothing confirmed
+// for Presence.MaxAge are re-read through the REST presence API (oldest
+// first, within Presence.ReadsPerSecond per account), and calls whose end
+// event never came are closed after Presence.CallMax. One replica sweeps
+// (a lease).
+type sweeper struct {
+	store    *zsync.Store
+	accounts map[string]*account
+	cfg      config.Presence
+	lease    *zsync.Lease
+	clock    clockwork.Clock
+	log      *slog.Logger
+	m        *metrics
+	limiters map[string]*rate.Limiter
+	every    time.Duration
+}
+
+func newSweeper(store *zsync.Store, rdb redis.UniversalClient, accounts map[string]*account, cfg config.Presence, replica string,
+	clock clockwork.Clock, log *slog.Logger, m *metrics) *sweeper {
+	s := &sweeper{store: store, accounts: accounts, cfg: cfg, clock: clock, log: log, m: m, limiters: map[string]*rate.Limiter{},
+		lease: zsync.NewLease(rdb, "presence-sweeper", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log}), every: 5 * time.Second}
+	for id := range accounts {
+		s.limiters[id] = rate.NewLimiter(rate.Limit(cfg.ReadsPerSecond), 1)
+	}
+	return s
+}
+
+func (s *sweeper) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		_, err := s.lease.Hold(ctx, func(ctx context.Context, _ zsync.Fence) error { return s.pass(ctx) })
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("presence sweep failed", slog.String("error", err.Error()))
+		}
+		select {
+		case <-ctx.Done():
+		case <-s.clock.After(s.every):
+		}
+	}
+}
+
+// pass sweeps every partition of every account once.
+func (s *sweeper) pass(ctx context.Context) error {
+	for id, a := range s.accounts {
+		for p := range s.store.Outbox().Partitions() {
+			if err := s.closeLongCalls(ctx, id, p); err != nil {
+				return err
+			}
+			if s.cfg.ReadsPerSecond == 0 {
+				continue
+			}
+			stop, err := s.reread(ctx, id, a, p)
+			if err != nil {
+				return err
+			}
+			if stop {
+				break // rate limited: the rest of this account waits for the next pass
+			}
+		}
+	}
+	return nil
+}
+
+func (s *sweeper) closeLongCalls(ctx context.Context, account string, p int) error {
+	now := s.clock.Now()
+	users, err := s.store.LongCalls(ctx, account, p, now.Add(-s.cfg.CallMax), 100)
+	if err != nil || len(users) == 0 {
+		return err
+	}
+	v := zsync.PullVersion(now)
+	ws := make([]zsync.Write, len(users))
+	for i, u := range users {
+		ws[i] = zsync.Write{Account: account, UserKey: u, Fields: []zsync.FieldWrite{{Name: zsync.FieldCallState, Version: v, Value: "idle"}}}
+		s.log.Warn("call closed: no end event within ZOOMSYNC_CALL_MAX_DURATION", slog.String("account_id", account), slog.String("user", u))
+	}
+	_, err = s.store.ApplyBatch(ctx, ws)
+	return err
+}
+
+// reread re-reads stale presence in one partition; stop reports that the
+// account's rate limit was reached.
+func (s *sweeper) reread(ctx context.Context, account string, a *account, p int) (stop bool, err error) {
+	users, err := s.store.Stale(ctx, account, p, s.clock.Now().Add(-s.cfg.MaxAge), 20)
+	if err != nil {
+		return false, err
+	}
+	for _, u := range users {
+		if strings.HasPrefix(u, "e:") { // a pending user without a Zoom id: nothing to read
+			if err := s.store.Touch(ctx, account, u, s.clock.Now()); err != nil {
+				return false, err
+			}
+			continue
+		}
+		if err := s.limiters[account].Wait(ctx); err != nil {
+			return true, nil
+		}
+		asked := s.clock.Now()
+		pr, _, err := a.client.Users.GetPresence(ctx, u)
+		switch {
+		case err == nil:
+			v := zsync.PullVersion(asked)
+			_, err = s.store.Apply(ctx, zsync.Write{Account: account, UserKey: u, Fields: []zsync.FieldWrite{
+				{Name: zsync.FieldZoomStatus, Version: v, Value: pr.Status},
+				{Name: zsync.FieldPresence, Version: v, Value: string(presence.ParseZoomStatus(pr.Status))}}})
+			if err != nil {
+				return false, err
+			}
+			// A newer webhook may have won every field; the read still
+			// confirmed the user now.
+			if err := s.store.Touch(ctx, account, u, asked); err != nil {
+				return false, err
+			}
+			s.m.presenceReads.WithLabelValues(account, "ok").Inc()
+		case errs.Is(errs.RateLimited, err):
+			s.m.presenceReads.WithLabelValues(account, "rate_limited").Inc()
+			return true, nil
+		case errs.Retryable(err):
+			s.m.presenceReads.WithLabelValues(account, "failed").Inc()
+			return true, nil
+		default: // not found, no permission (5411): do not ask again soon
+			s.m.presenceReads.WithLabelValues(account, "refused").Inc()
+			s.log.Info("presence read refused", slog.String("account_id", account), slog.String("user", u), slog.String("error", err.Error()))
+			if err := s.store.Touch(ctx, account, u, s.clock.Now()); err != nil {
+				return false, err
+			}
+		}
+	}
+	return false, nil
+}
+
+// targetsAPI serves GET /v1/targets.
+type targetsAPI struct {
+	rdb      redis.UniversalClient
+	store    *zsync.Store
+	configs  []target.Config
+	accounts []string
+	clock    clockwork.Clock
+}
+
+func targetCountsKey() string { return "zs:{targets}:counts" }
+
+// count records a push result across replicas (GET /v1/targets).
+func countPush(ctx context.Context, rdb redis.UniversalClient, targetName, result string) {
+	_ = rdb.HIncrBy(ctx, targetCountsKey(), targetName+":"+result, 1).Err()
+}
+
+func (t *targetsAPI) serve(w http.ResponseWriter, req *http.Request) {
+	counts, err := t.rdb.HGetAll(req.Context(), targetCountsKey()).Result()
+	if err != nil {
+		apiError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable")
+		return
+	}
+	type view struct {
+		Name             string   `json:"name"`
+		Type             string   `json:"type"`
+		Pending          int64    `json:"pending"`
+		OldestPendingAge *float64 `json:"oldest_pending_age_seconds"`
+		Delivered        int64    `json:"delivered"`
+		Failed           int64    `json:"failed"`
+		Skipped          int64    `json:"skipped"`
+		Dead             int64    `json:"dead"`
+	}
+	out := []view{}
+	for _, c := range t.configs {
+		v := view{Name: c.Name, Type: c.Type}
+		var oldest time.Time
+		for _, a := range t.accounts {
+			st, err := t.store.Outbox().Stats(req.Context(), a, c.Name)
+			if err != nil {
+				apiError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable")
+				return
+			}
+			v.Pending += st.Pending
+			v.Dead += st.Dead
+			if !st.Oldest.IsZero() && (oldest.IsZero() || st.Oldest.Before(oldest)) {
+				oldest = st.Oldest
+			}
+		}
+		if !oldest.IsZero() {
+			age := t.clock.Since(oldest).Seconds()
+			v.OldestPendingAge = &age
+		}
+		get := func(r string) int64 { n, _ := strconv.ParseInt(counts[c.Name+":"+r], 10, 64); return n }
+		v.Delivered, v.Failed, v.Skipped = get(target.ResultDelivered), get(target.ResultFailed), get(target.ResultSkipped)
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"targets": out})
+}

@@ -1,0 +1,109 @@
+package target
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/zoomsync/zoomsync/internal/secret"
+	"github.com/zoomsync/zoomsync/presence"
+)
+
+// Config is one entry of ZOOMSYNC_TARGETS_FILE.
+type Config struct {
+	Name      string            `json:"name"`
+	Type      string            `json:"type"` // webhook, zoom_contact_center
+	StatusMap map[string]string `json:"status_map"`
+	Filter    Filter            `json:"filter"`
+	// RateLimit is the most pushes per second this replica sends the
+	// target (0: unlimited).
+	RateLimit float64 `json:"rate_limit"`
+	// DampingMS: a status must hold this long before it is pushed, except
+	// on_call, which is pushed at once (0: off).
+	DampingMS int64 `json:"damping_ms"`
+	// DeadAfter: a change still failing after this long is dead-lettered
+	// (default 1h).
+	DeadAfter Duration `json:"dead_after"`
+	// Timeout bounds one push (default 5s).
+	Timeout Duration `json:"timeout"`
+
+	// webhook
+	URL    string        `json:"url"`
+	Secret secret.Secret `json:"secret"`
+}
+
+// Filter narrows the users a target receives; empty fields match all.
+type Filter struct {
+	Accounts    []string `json:"accounts"`
+	Groups      []string `json:"groups"`       // Zoom group ids
+	MatchedOnly bool     `json:"matched_only"` // only users linked to a directory entry
+}
+
+// Duration is a time.Duration written as "30s" in JSON.
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON reads "1h30m" or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		d.Duration = v
+		return err
+	}
+	var n float64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("want a duration like \"30s\"")
+	}
+	d.Duration = time.Duration(n * float64(time.Second))
+	return nil
+}
+
+// ParseConfig reads and checks one targets-file entry.
+func ParseConfig(raw json.RawMessage) (Config, error) {
+	var c Config
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, fmt.Errorf("target: %v", err)
+	}
+	bad := func(format string, args ...any) (Config, error) {
+		return c, fmt.Errorf("target %q: %s", c.Name, fmt.Sprintf(format, args...))
+	}
+	if len(c.StatusMap) == 0 {
+		return bad("status_map is empty: nothing would ever be pushed")
+	}
+	for k := range c.StatusMap {
+		if !slices.Contains(presence.Statuses, presence.Status(k)) {
+			return bad("status_map key %q is not a status (%v)", k, presence.Statuses)
+		}
+	}
+	if c.RateLimit < 0 || c.DampingMS < 0 {
+		return bad("rate_limit and damping_ms must be ≥ 0")
+	}
+	if c.DeadAfter.Duration == 0 {
+		c.DeadAfter.Duration = time.Hour
+	}
+	if c.Timeout.Duration == 0 {
+		c.Timeout.Duration = 5 * time.Second
+	}
+	switch c.Type {
+	case TypeWebhook:
+		u, err := url.Parse(c.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("url %q: want http(s)://host/path", c.URL)
+		}
+		if c.Secret.IsZero() {
+			return bad("secret is required (pushes are signed with it)")
+		}
+	case TypeZoomContactCenter:
+	default:
+		return bad("type %q: want %s or %s", c.Type, TypeWebhook, TypeZoomContactCenter)
+	}
+	return c, nil
+}
+
+// Target types.
+const (
+	TypeWebhook           = "webhook"
+	TypeZoomContactCenter = "zoom_contact_center"
+)

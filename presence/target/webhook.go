@@ -1,0 +1,103 @@
+package target
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/internal/secret"
+)
+
+// Webhook headers (SPEC §5).
+const (
+	HeaderTimestamp = "X-Zoomsync-Timestamp"
+	HeaderSignature = "X-Zoomsync-Signature"
+)
+
+// webhook POSTs signed JSON (SPEC §5).
+type webhook struct {
+	name   string
+	url    string
+	secret secret.Secret
+	client *http.Client
+	now    func() time.Time
+}
+
+// NewWebhook returns the webhook target of c.
+func NewWebhook(c Config, client *http.Client, now func() time.Time) Target {
+	if client == nil {
+		client = &http.Client{Timeout: c.Timeout.Duration}
+	}
+	return &webhook{name: c.Name, url: c.URL, secret: c.Secret, client: client, now: now}
+}
+
+// WebhookBody is the JSON a webhook target receives.
+type WebhookBody struct {
+	Event          string     `json:"event"`
+	Target         string     `json:"target"`
+	AccountID      string     `json:"account_id"`
+	ZoomUserID     string     `json:"zoom_user_id"`
+	Email          string     `json:"email"`
+	Directory      *Directory `json:"directory"`
+	Status         string     `json:"status"`
+	PreviousStatus string     `json:"previous_status"`
+	TargetStatus   string     `json:"target_status"`
+	Since          time.Time  `json:"since"`
+	Seq            int64      `json:"seq"`
+}
+
+// Sign is the signature of body at ts: "v1=" + hex HMAC-SHA256 over
+// "{ts}.{body}".
+func Sign(key string, ts int64, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(key))
+	fmt.Fprintf(mac, "%d.", ts)
+	mac.Write(body)
+	return "v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+func (w *webhook) Push(ctx context.Context, p Push) error {
+	const op = "target.webhook.Push"
+	body, err := json.Marshal(WebhookBody{Event: "presence.changed", Target: w.name, AccountID: p.AccountID, ZoomUserID: p.ZoomUserID,
+		Email: p.Email, Directory: p.Directory, Status: string(p.Status), PreviousStatus: string(p.Previous),
+		TargetStatus: p.TargetStatus, Since: p.Since.UTC(), Seq: p.Seq})
+	if err != nil {
+		return errs.E(op, errs.Permanent, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	if err != nil {
+		return errs.E(op, errs.Permanent, err)
+	}
+	ts := w.now().Unix()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "zoomsync")
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(HeaderSignature, Sign(w.secret.Reveal(), ts, body))
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return errs.E(op, errs.Transient, fmt.Errorf("POST %s: %w", w.url, err))
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode/100 == 2:
+		return nil
+	case resp.StatusCode == http.StatusTooManyRequests:
+		e := errs.E(op, errs.RateLimited, fmt.Errorf("POST %s: 429", w.url))
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			e.RetryAt = w.now().Add(time.Duration(s) * time.Second)
+		}
+		return e
+	default:
+		// SPEC §5: anything but 2xx is retried (until dead_after).
+		return errs.E(op, errs.Transient, fmt.Errorf("POST %s: %s", w.url, resp.Status))
+	}
+}

@@ -1,0 +1,319 @@
+package zsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Change is a user's latest status change, as queued by the apply script.
+type Change struct {
+	Seq      int64
+	Status   string
+	Previous string
+	At       time.Time // when the status began (the version time of the fact that caused it)
+}
+
+func parseChange(s string) (Change, bool) {
+	parts := strings.SplitN(s, "|", 4)
+	if len(parts) != 4 {
+		return Change{}, false
+	}
+	seq, err1 := strconv.ParseInt(parts[0], 10, 64)
+	at, err2 := strconv.ParseInt(parts[3], 10, 64)
+	if err1 != nil || err2 != nil {
+		return Change{}, false
+	}
+	return Change{Seq: seq, Status: parts[1], Previous: parts[2], At: time.UnixMilli(at)}, true
+}
+
+// Pending is what a target still owes one user.
+type Pending struct {
+	User     string
+	Change   Change
+	Sent     int64     // last seq delivered to the target
+	Failing  time.Time // first failure of the current change; zero if none
+	Attempts int
+}
+
+// Outbox is the durable per-partition queue of status changes to push to
+// each target (see the apply script): one latest change per user
+// (coalesced), a due schedule per target, delivery and failure state per
+// target and user. One sender owns a partition at a time (Own).
+type Outbox struct {
+	rdb  redis.UniversalClient
+	keys keyspace
+}
+
+// Outbox returns the outbox of the store's partitions.
+func (s *Store) Outbox() *Outbox { return &Outbox{rdb: s.rdb, keys: s.keys} }
+
+// Partitions is the number of partitions per account.
+func (o *Outbox) Partitions() int { return o.keys.partitions }
+
+// Wait blocks until a change is queued in the partition or timeout passes.
+func (o *Outbox) Wait(ctx context.Context, account string, p int, timeout time.Duration) error {
+	err := o.rdb.BLPop(ctx, timeout, o.keys.doorbell(account, p)).Err()
+	if err == nil || errors.Is(err, redis.Nil) {
+		return nil
+	}
+	return unavailable("zsync.Outbox.Wait", err)
+}
+
+// Due lists up to limit users whose delivery to target is due by now.
+func (o *Outbox) Due(ctx context.Context, account string, p int, target string, now time.Time, limit int) ([]string, error) {
+	users, err := o.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: o.keys.due(account, p, target), ByScore: true,
+		Start: "-inf", Stop: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, unavailable("zsync.Outbox.Due", err)
+	}
+	return users, nil
+}
+
+// Load reads what target owes each user (a user with nothing owed is
+// left out).
+func (o *Outbox) Load(ctx context.Context, account string, p int, target string, users []string) ([]Pending, error) {
+	if len(users) == 0 {
+		return nil, nil
+	}
+	var outs, sents, fails *redis.SliceCmd
+	_, err := o.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		outs = pl.HMGet(ctx, o.keys.outbox(account, p), users...)
+		sents = pl.HMGet(ctx, o.keys.sent(account, p, target), users...)
+		fails = pl.HMGet(ctx, o.keys.failing(account, p, target), users...)
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable("zsync.Outbox.Load", err)
+	}
+	var out []Pending
+	for i, u := range users {
+		s, _ := outs.Val()[i].(string)
+		c, ok := parseChange(s)
+		if !ok {
+			continue
+		}
+		pend := Pending{User: u, Change: c}
+		if v, _ := sents.Val()[i].(string); v != "" {
+			pend.Sent, _ = strconv.ParseInt(v, 10, 64)
+		}
+		if v, _ := fails.Val()[i].(string); v != "" {
+			first, n, _ := strings.Cut(v, "|")
+			ms, _ := strconv.ParseInt(first, 10, 64)
+			pend.Failing = time.UnixMilli(ms)
+			pend.Attempts, _ = strconv.Atoi(n)
+		}
+		out = append(out, pend)
+	}
+	return out, nil
+}
+
+// settleScript records that a change was delivered (or skipped, or
+// dead-lettered) and takes the user off the schedule unless a newer
+// change arrived meanwhile.
+// KEYS: 1 outbox, 2 sent, 3 failing, 4 due. ARGV: user, seq.
+var settleScript = redis.NewScript(`
+local seq = tonumber(ARGV[2])
+if seq > tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
+redis.call('HDEL', KEYS[3], ARGV[1])
+local out = redis.call('HGET', KEYS[1], ARGV[1])
+local latest = out and tonumber(string.match(out, '^(%d+)|')) or 0
+if latest <= seq then
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  return 1
+end
+return 0
+`)
+
+// Settle records that target has (or needs) nothing more for user up to
+// seq: delivered, or skipped by the target's map or filters.
+func (o *Outbox) Settle(ctx context.Context, account string, p int, target, user string, seq int64) error {
+	k := o.keys
+	err := settleScript.Run(ctx, o.rdb, []string{k.outbox(account, p), k.sent(account, p, target), k.failing(account, p, target), k.due(account, p, target)},
+		user, seq).Err()
+	if err != nil {
+		return unavailable("zsync.Outbox.Settle", err)
+	}
+	return nil
+}
+
+// Retry schedules another attempt at next and records the failure.
+func (o *Outbox) Retry(ctx context.Context, account string, p int, target, user string, next, firstFailure time.Time, attempts int) error {
+	k := o.keys
+	_, err := o.rdb.TxPipelined(ctx, func(pl redis.Pipeliner) error {
+		pl.ZAddXX(ctx, k.due(account, p, target), redis.Z{Score: float64(next.UnixMilli()), Member: user})
+		pl.HSet(ctx, k.failing(account, p, target), user, fmt.Sprintf("%d|%d", firstFailure.UnixMilli(), attempts))
+		return nil
+	})
+	if err != nil {
+		return unavailable("zsync.Outbox.Retry", err)
+	}
+	return nil
+}
+
+// Dead gives up on a change for target: it is recorded in the target's
+// dead letters with the reason and settled.
+func (o *Outbox) Dead(ctx context.Context, account string, p int, target string, pend Pending, reason string) error {
+	err := o.rdb.XAdd(ctx, &redis.XAddArgs{Stream: o.keys.deadOutbox(account, p, target), MaxLen: 10000, Approx: true,
+		Values: map[string]any{"user": pend.User, "seq": pend.Change.Seq, "status": pend.Change.Status,
+			"at": pend.Change.At.UnixMilli(), "attempts": pend.Attempts, "reason": reason}}).Err()
+	if err != nil {
+		return unavailable("zsync.Outbox.Dead", err)
+	}
+	return o.Settle(ctx, account, p, target, pend.User, pend.Change.Seq)
+}
+
+// TargetStats describe one target's outbox across an account.
+type TargetStats struct {
+	Pending int64
+	Oldest  time.Time // the oldest undelivered change; zero if none
+	Dead    int64
+}
+
+// Stats reads a target's pending count, oldest pending change and dead
+// letters over an account's partitions.
+func (o *Outbox) Stats(ctx context.Context, account, target string) (TargetStats, error) {
+	var st TargetStats
+	n := o.keys.partitions
+	cards, firsts, deads := make([]*redis.IntCmd, n), make([]*redis.StringSliceCmd, n), make([]*redis.IntCmd, n)
+	_, err := o.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		for p := 0; p < n; p++ {
+			cards[p] = pl.ZCard(ctx, o.keys.due(account, p, target))
+			firsts[p] = pl.ZRange(ctx, o.keys.due(account, p, target), 0, 0)
+			deads[p] = pl.XLen(ctx, o.keys.deadOutbox(account, p, target))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return st, unavailable("zsync.Outbox.Stats", err)
+	}
+	for p := 0; p < n; p++ {
+		st.Pending += cards[p].Val()
+		st.Dead += deads[p].Val()
+		if u := firsts[p].Val(); len(u) == 1 {
+			pend, err := o.Load(ctx, account, p, target, u)
+			if err == nil && len(pend) == 1 && (st.Oldest.IsZero() || pend[0].Change.At.Before(st.Oldest)) {
+				st.Oldest = pend[0].Change.At
+			}
+		}
+	}
+	return st, nil
+}
+
+// ownScript takes or extends a partition's outbox lease for owner.
+// KEYS: 1 lease. ARGV: owner, ttl ms.
+var ownScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == false or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`)
+
+// Own takes or renews the partition's sending lease for owner; false
+// means another replica sends it.
+func (o *Outbox) Own(ctx context.Context, account string, p int, owner string, ttl time.Duration) (bool, error) {
+	n, err := ownScript.Run(ctx, o.rdb, []string{o.keys.outboxLease(account, p)}, owner, ttl.Milliseconds()).Int()
+	if err != nil {
+		return false, unavailable("zsync.Outbox.Own", err)
+	}
+	return n == 1, nil
+}
+
+// releaseOwnScript drops the lease if owner holds it.
+var releaseOwnScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Release gives the partition up (shutdown), so another replica takes it
+// at once.
+func (o *Outbox) Release(ctx context.Context, account string, p int, owner string) error {
+	return releaseOwnScript.Run(ctx, o.rdb, []string{o.keys.outboxLease(account, p)}, owner).Err()
+}
+
+// History reads a user's status history since a time.
+func (s *Store) History(ctx context.Context, account, userKey string, since time.Time) ([]Change, error) {
+	start := "-"
+	if since.UnixMilli() > 0 {
+		start = strconv.FormatInt(since.UnixMilli(), 10)
+	}
+	msgs, err := s.rdb.XRange(ctx, s.keys.history(account, userKey), start, "+").Result()
+	if err != nil {
+		return nil, unavailable("zsync.Store.History", err)
+	}
+	out := make([]Change, 0, len(msgs))
+	for _, m := range msgs {
+		c := Change{}
+		c.Status, _ = m.Values["status"].(string)
+		c.Previous, _ = m.Values["previous"].(string)
+		at, _ := m.Values["at"].(string)
+		ms, _ := strconv.ParseInt(at, 10, 64)
+		c.At = time.UnixMilli(ms)
+		seq, _ := m.Values["seq"].(string)
+		c.Seq, _ = strconv.ParseInt(seq, 10, 64)
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Stale lists up to limit users of a partition whose presence was last
+// confirmed before cutoff (never-confirmed users first).
+func (s *Store) Stale(ctx context.Context, account string, p int, cutoff time.Time, limit int) ([]string, error) {
+	users, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.keys.freshness(account, p), ByScore: true,
+		Start: "-inf", Stop: "(" + strconv.FormatInt(cutoff.UnixMilli(), 10), Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, unavailable("zsync.Store.Stale", err)
+	}
+	return users, nil
+}
+
+// Touch marks a user's presence as checked at t without a change (a
+// re-read that failed for good, say), so the sweeper moves on.
+func (s *Store) Touch(ctx context.Context, account, userKey string, t time.Time) error {
+	err := s.rdb.ZAddXX(ctx, s.keys.freshness(account, s.keys.partition(userKey)), redis.Z{Score: float64(t.UnixMilli()), Member: userKey}).Err()
+	if err != nil {
+		return unavailable("zsync.Store.Touch", err)
+	}
+	return nil
+}
+
+// LongCalls lists users of a partition whose call began before cutoff.
+func (s *Store) LongCalls(ctx context.Context, account string, p int, cutoff time.Time, limit int) ([]string, error) {
+	users, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.keys.openCalls(account, p), ByScore: true,
+		Start: "-inf", Stop: "(" + strconv.FormatInt(cutoff.UnixMilli(), 10), Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, unavailable("zsync.Store.LongCalls", err)
+	}
+	return users, nil
+}
+
+
+// NextDue is when the partition's next delivery to target is due (zero:
+// nothing is scheduled).
+func (o *Outbox) NextDue(ctx context.Context, account string, p int, target string) (time.Time, error) {
+	z, err := o.rdb.ZRangeWithScores(ctx, o.keys.due(account, p, target), 0, 0).Result()
+	if err != nil {
+		return time.Time{}, unavailable("zsync.Outbox.NextDue", err)
+	}
+	if len(z) == 0 {
+		return time.Time{}, nil
+	}
+	return time.UnixMilli(int64(z[0].Score)), nil
+}
+
+// Defer moves a user's delivery to target to at, without counting a
+// failure (flap damping).
+func (o *Outbox) Defer(ctx context.Context, account string, p int, target, user string, at time.Time) error {
+	err := o.rdb.ZAddXX(ctx, o.keys.due(account, p, target), redis.Z{Score: float64(at.UnixMilli()), Member: user}).Err()
+	if err != nil {
+		return unavailable("zsync.Outbox.Defer", err)
+	}
+	return nil
+}
