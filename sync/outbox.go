@@ -294,7 +294,6 @@ func (s *Store) LongCalls(ctx context.Context, account string, p int, cutoff tim
 	return users, nil
 }
 
-
 // NextDue is when the partition's next delivery to target is due (zero:
 // nothing is scheduled).
 func (o *Outbox) NextDue(ctx context.Context, account string, p int, target string) (time.Time, error) {

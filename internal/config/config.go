@@ -71,16 +71,16 @@ type raw struct {
 
 // Config is the validated configuration.
 type Config struct {
-	HTTP    HTTP
-	Redis   Redis
-	Zoom    Zoom
-	LDAP    LDAP
-	Mapping Mapping
-	API     API
+	HTTP     HTTP
+	Redis    Redis
+	Zoom     Zoom
+	LDAP     LDAP
+	Mapping  Mapping
+	API      API
 	Targets  Targets
 	Presence Presence
 	Resync   Resync
-	Log     Log
+	Log      Log
 }
 
 // HTTP is the listener.
