@@ -205,7 +205,9 @@ func TestFilters(t *testing.T) {
 	c.Filter = Filter{Accounts: []string{"A"}, Groups: []string{"sales"}, MatchedOnly: true}
 	r := newRig(t, c)
 	v := zsync.WebhookVersion(1)
-	group := func(g string) zsync.FieldWrite { return zsync.FieldWrite{Name: zsync.FieldGroupIDs, Version: v, Value: `["` + g + `"]`} }
+	group := func(g string) zsync.FieldWrite {
+		return zsync.FieldWrite{Name: zsync.FieldGroupIDs, Version: v, Value: `["` + g + `"]`}
+	}
 	link := zsync.FieldWrite{Name: zsync.FieldDirID, Version: v, Value: "entry-1"}
 	r.set(t, "B", "other-account", "in_meeting", group("sales"), link)
 	r.set(t, "A", "other-group", "in_meeting", group("support"), link)
@@ -260,7 +262,6 @@ func TestOrderCoalescingAndRecovery(t *testing.T) {
 		t.Fatalf("%d pushes for 20 users' 5 changes each during an outage: not coalesced", len(got))
 	}
 }
-
 
 // TestContactCenterTargetWithRateLimits: agent statuses follow presence
 // through the fake Zoom's Contact Center API while it answers 429s (the
