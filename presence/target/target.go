@@ -79,7 +79,8 @@ func retryAt(now time.Time, attempts int, err error, jitter func(time.Duration) 
 	if t := errs.RetryAt(err); !t.IsZero() && t.After(now) {
 		return t
 	}
-	backoff := 200 * time.Millisecond << min(attempts, 6) // 0.2 s … 12.8 s
-	backoff = min(backoff, 10*time.Second)
-	return now.Add(backoff/2 + jitter(backoff))
+	// 0.2 s doubling to a 5 s cap, jittered over its upper half: a target
+	// back from an outage gets every user's latest status within seconds.
+	backoff := min(200*time.Millisecond<<min(attempts, 5), 5*time.Second)
+	return now.Add(backoff/2 + jitter(backoff/2))
 }

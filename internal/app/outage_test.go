@@ -1,0 +1,217 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zoomsync/zoomsync/internal/testserver"
+	"github.com/zoomsync/zoomsync/presence/target"
+	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
+)
+
+// pushReceiver is the target's far end: it answers 503 while down and
+// records every push it accepts, checking its signature.
+type pushReceiver struct {
+	srv  *httptest.Server
+	down atomic.Bool
+	mu   sync.Mutex
+	got  map[string][]target.WebhookBody // user → pushes accepted, in arrival order
+	bad  int
+	n    atomic.Int64
+}
+
+const pushSecret = "push-secret-0123456789"
+
+func newPushReceiver(t *testing.T) *pushReceiver {
+	r := &pushReceiver{got: map[string][]target.WebhookBody{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		if r.down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		ts, _ := strconv.ParseInt(req.Header.Get(target.HeaderTimestamp), 10, 64)
+		var b target.WebhookBody
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if !hmac.Equal([]byte(req.Header.Get(target.HeaderSignature)), []byte(target.Sign(pushSecret, ts, body))) || json.Unmarshal(body, &b) != nil {
+			r.bad++
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		r.got[b.ZoomUserID] = append(r.got[b.ZoomUserID], b)
+		r.n.Add(1)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+// TestTargetOutage: the target answers 503 for 30 s while 1,000 users
+// change status three times each; afterwards every user's latest status
+// arrives, in order per user, nothing lost, at most one duplicate per
+// user. With restart, the worker is SIGKILLed during the outage and
+// started again.
+func TestTargetOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two 30-second outages")
+	}
+	bin := filepath.Join(t.TempDir(), "zoomsync")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/zoomsync").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, restart := range []bool{false, true} {
+		t.Run(map[bool]string{false: "outage", true: "outage with SIGKILL and restart"}[restart], func(t *testing.T) {
+			t.Parallel()
+			runOutage(t, bin, restart)
+		})
+	}
+}
+
+func runOutage(t *testing.T, bin string, restart bool) {
+	const users, outage = 1000, 30 * time.Second
+	r := testserver.StartRedis(t, testserver.RedisOptions{AOF: true})
+	fake, acct := startFake(t, 1200)
+	var active []zoomfake.User
+	for _, u := range acct.Users() {
+		if u.Status == "active" && len(active) < users {
+			active = append(active, u)
+		}
+	}
+	if len(active) < users {
+		t.Fatalf("only %d active users", len(active))
+	}
+	rcv := newPushReceiver(t)
+	targets := filepath.Join(t.TempDir(), "targets.json")
+	statusMap := `{"available":"A","away":"W","in_meeting":"M","on_call":"C","dnd":"D","busy":"B","offline":"O","presenting":"P","in_calendar_event":"E","mobile_only":"X"}`
+	if err := os.WriteFile(targets, []byte(fmt.Sprintf(`[{"name":"pbx","type":"webhook","url":%q,"secret":%q,"status_map":%s,"dead_after":"10m"}]`,
+		rcv.srv.URL, pushSecret, statusMap)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := func() (*exec.Cmd, string) {
+		t.Helper()
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		cmd := exec.Command(bin, "serve")
+		cmd.Env = os.Environ()
+		env := serveEnv(fake, r.URL(), addr)
+		env["ZOOMSYNC_TARGETS_FILE"] = targets
+		env["ZOOMSYNC_PRESENCE_READS_PER_SECOND"] = "0" // only the webhooks below change presence
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		var logs bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		eventually(t, "serve ready", func() bool { return status("http://"+addr+"/readyz") == 200 })
+		return cmd, "http://" + addr
+	}
+	proc, base := start()
+
+	rcv.down.Store(true)
+	outageOver := time.After(outage)
+	statuses := [][]string{{"In_Meeting", "Available", "On_Phone_Call"}, {"Away", "Do_Not_Disturb", "In_Meeting"}, {"Available", "Busy", "Presenting"}}
+	want := map[string]string{}
+	canonical := map[string]string{"In_Meeting": "in_meeting", "Available": "available", "On_Phone_Call": "on_call", "Away": "away",
+		"Do_Not_Disturb": "dnd", "Busy": "busy", "Presenting": "presenting"}
+	for round := 0; round < 3; round++ {
+		var wg sync.WaitGroup
+		next := atomic.Int64{}
+		for g := 0; g < 16; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1)) - 1; i < users; i = int(next.Add(1)) - 1 {
+					u := active[i]
+					st := statuses[i%3][round]
+					ev, err := acct.PresenceEvent(u.ID, st)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if code, err := acct.Deliver(context.Background(), base+"/webhooks/zoom/"+acctID, ev); err != nil || code != 200 {
+						t.Errorf("webhook %d: %d %v", i, code, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		for i, u := range active {
+			want[u.ID] = canonical[statuses[i%3][round]]
+		}
+		if restart && round == 1 {
+			_ = proc.Process.Kill() // SIGKILL during the outage, mid-way through the changes
+			_ = proc.Wait()
+			_, base = start()
+		}
+	}
+	<-outageOver
+	rcv.down.Store(false)
+	recovered := time.Now()
+
+	latest := func() (missing int) {
+		rcv.mu.Lock()
+		defer rcv.mu.Unlock()
+		for u, st := range want {
+			got := rcv.got[u]
+			if len(got) == 0 || got[len(got)-1].Status != st {
+				missing++
+			}
+		}
+		return missing
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(90 * time.Second)
+	for m := latest(); m > 0; m = latest() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("%d of %d users' latest status never arrived", m, users)
+		}
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	dups, maxDups := 0, 0
+	for u, got := range rcv.got {
+		seen := map[int64]int{}
+		last := int64(0)
+		d := 0
+		for _, b := range got {
+			if b.Seq < last {
+				t.Fatalf("user %s: seq %d arrived after %d", u, b.Seq, last)
+			}
+			if seen[b.Seq]++; seen[b.Seq] > 1 {
+				d++
+			}
+			last = b.Seq
+		}
+		dups += d
+		maxDups = max(maxDups, d)
+	}
+	if maxDups > 1 || rcv.bad > 0 {
+		t.Fatalf("duplicates: %d in all, %d at most for one user (want ≤ 1); %d bad pushes", dups, maxDups, rcv.bad)
+	}
+	t.Logf("restart=%v: every user's latest status delivered %v after the target recovered; %d pushes for %d users, %d duplicates",
+		restart, time.Since(recovered).Round(time.Millisecond), rcv.n.Load(), users, dups)
+}
