@@ -107,3 +107,28 @@ func TestPulledUserWrite(t *testing.T) {
 		t.Fatalf("fields %v", fieldsOf(w))
 	}
 }
+
+// TestAggregatePresenceWinsOverAnApp: Zoom adds a per-device status
+// (payload.object.app) beside the aggregate presence_status; a user on
+// their phone in a meeting while the desktop idles is in a meeting.
+func TestAggregatePresenceWinsOverAnApp(t *testing.T) {
+	cases := []struct{ aggregate, app, want string }{
+		{"In_Meeting", "Available", "in_meeting"},
+		{"Available", "Do_Not_Disturb", "available"},
+		{"On_Phone_Call", "Away", "on_call"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.aggregate+"/"+tc.app, func(t *testing.T) {
+			body := `{"event":"user.presence_status_updated","event_ts":1700000000000,"payload":{"account_id":"A","object":{"id":"u1","email":"a@x.com",` +
+				`"date_time":"2023-11-14T22:13:20Z","presence_status":"` + tc.aggregate + `","app":{"type":"mobile","presence_status":"` + tc.app + `"}}}}`
+			ev, err := webhook.Decode([]byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, ok := EventWrite("A", ev)
+			if got := fieldsOf(w)[FieldPresence]; !ok || got != tc.want {
+				t.Fatalf("presence %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -113,6 +113,7 @@ func runOutage(t *testing.T, bin string, restart bool) {
 		env := serveEnv(fake, r.URL(), addr)
 		env["ZOOMSYNC_TARGETS_FILE"] = targets
 		env["ZOOMSYNC_PRESENCE_READS_PER_SECOND"] = "0" // only the webhooks below change presence
+		env["ZOOMSYNC_API_TOKENS"] = apiToken
 		for k, v := range env {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
@@ -189,6 +190,29 @@ func runOutage(t *testing.T, bin string, restart bool) {
 		case <-deadline:
 			t.Fatalf("%d of %d users' latest status never arrived", m, users)
 		}
+	}
+	// What operators see: the target's outbox drained, and a user's history.
+	var tv struct {
+		Targets []struct {
+			Name               string `json:"name"`
+			Pending, Delivered int64
+			Failed             int64
+		} `json:"targets"`
+	}
+	eventually(t, "the outbox drained", func() bool {
+		return getJSON(t, base+"/v1/targets", &tv) == 200 && len(tv.Targets) == 1 && tv.Targets[0].Pending == 0
+	})
+	if tv.Targets[0].Delivered < users || tv.Targets[0].Failed == 0 {
+		t.Errorf("GET /v1/targets: %+v", tv.Targets[0])
+	}
+	var hist struct {
+		Changes []struct {
+			Status string `json:"status"`
+		} `json:"changes"`
+	}
+	if code := getJSON(t, base+"/v1/presence/"+active[0].ID+"/history?since=1h", &hist); code != 200 || len(hist.Changes) < 3 ||
+		hist.Changes[len(hist.Changes)-1].Status != want[active[0].ID] {
+		t.Errorf("history of %s: %d %+v", active[0].ID, code, hist)
 	}
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()

@@ -1,0 +1,94 @@
+package app
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/jonboulle/clockwork"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/zoomsync/zoomsync/internal/config"
+	"github.com/zoomsync/zoomsync/internal/secret"
+	zsync "github.com/zoomsync/zoomsync/sync"
+	"github.com/zoomsync/zoomsync/zoomapi"
+	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
+)
+
+// TestSweeperRereadsStalePresenceAndClosesLostCalls: a user whose presence
+// nothing confirmed is read through the REST API; a user whose presence
+// was confirmed recently is left alone; a call whose end event never came
+// is closed after the maximum call length.
+func TestSweeperRereadsStalePresenceAndClosesLostCalls(t *testing.T) {
+	ctx := context.Background()
+	fake, acct := startFake(t, 20)
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	clock := clockwork.NewFakeClockAt(time.Now())
+	store := zsync.NewStore(rdb, 4, time.Hour).WithPresence(nil, time.Hour)
+	client, err := zoomapi.NewClient(zoomapi.Credentials{AccountID: acctID, ClientID: "cid", ClientSecret: secret.New("csecret")},
+		zoomapi.WithBaseURL(fake.APIBaseURL()), zoomapi.WithTokenURL(fake.TokenURL()), zoomapi.WithRateLimits(zoomapi.Unlimited()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var active []zoomfake.User
+	for _, u := range acct.Users() {
+		if u.Status == "active" {
+			active = append(active, u)
+		}
+	}
+	stale, fresh, caller := active[0], active[1], active[2]
+	for _, u := range []zoomfake.User{stale, fresh, caller} {
+		if err := acct.SetPresence(u.ID, "Do_Not_Disturb"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := zsync.PullVersion(clock.Now().Add(-time.Hour))
+	recent := zsync.WebhookVersion(clock.Now().Add(-time.Minute).UnixMilli())
+	writes := []zsync.Write{
+		{Account: acctID, UserKey: stale.ID, Fields: []zsync.FieldWrite{{Name: zsync.FieldUserStatus, Version: old, Value: "active"}}},
+		{Account: acctID, UserKey: fresh.ID, Fields: []zsync.FieldWrite{{Name: zsync.FieldUserStatus, Version: old, Value: "active"},
+			{Name: zsync.FieldPresence, Version: recent, Value: "available"}}},
+		{Account: acctID, UserKey: caller.ID, Fields: []zsync.FieldWrite{{Name: zsync.FieldUserStatus, Version: old, Value: "active"},
+			{Name: zsync.FieldPresence, Version: recent, Value: "available"},
+			{Name: zsync.FieldCallState, Version: zsync.WebhookVersion(clock.Now().Add(-5 * time.Hour).UnixMilli()), Value: "on_call"}}},
+	}
+	if _, err := store.ApplyBatch(ctx, writes); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := store.User(ctx, acctID, caller.ID); r.Fields[zsync.FieldStatus] != "on_call" {
+		t.Fatalf("caller starts %q", r.Fields[zsync.FieldStatus])
+	}
+	s := newSweeper(store, rdb, map[string]*account{acctID: {client: client}},
+		config.Presence{MaxAge: 15 * time.Minute, ReadsPerSecond: 100, CallMax: 4 * time.Hour}, "r1", clock, discard(), newMetrics())
+	if err := s.pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		user       zoomfake.User
+		status     string
+		confirmed  bool // confirmed_at moved to the sweep
+		zoomStatus string
+	}{
+		{stale, "dnd", true, "Do_Not_Disturb"},
+		{fresh, "available", false, ""},
+		{caller, "available", false, ""},
+	}
+	for _, tc := range cases {
+		r, err := store.User(ctx, acctID, tc.user.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Fields[zsync.FieldStatus] != tc.status || r.Fields[zsync.FieldZoomStatus] != tc.zoomStatus {
+			t.Errorf("%s: status %q zoom %q, want %q %q", tc.user.ID, r.Fields[zsync.FieldStatus], r.Fields[zsync.FieldZoomStatus], tc.status, tc.zoomStatus)
+		}
+		if got := r.Fields[zsync.FieldConfirmedAt] != "" && r.Versions[zsync.FieldPresence].Time().After(clock.Now().Add(-time.Second)); got != tc.confirmed {
+			t.Errorf("%s: confirmed by the sweep = %v, want %v", tc.user.ID, got, tc.confirmed)
+		}
+	}
+	if reads := fake.Stats().Requests["GET /users/{userId}/presence_status"]; reads != 1 {
+		t.Errorf("%d REST presence reads, want 1 (only the stale user)", reads)
+	}
+}
