@@ -59,7 +59,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	if len(cfg.Zoom.Accounts) == 0 {
 		return errors.New("zoomsync serve: no Zoom account configured (set ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET and ZOOM_WEBHOOK_SECRET_TOKEN, or ZOOMSYNC_ACCOUNTS_FILE)")
 	}
-	rdb, closeRedis, err := openRedis(cfg.Redis, log, len(cfg.Zoom.Accounts)*zsync.DefaultPartitions)
+	rdb, closeRedis, err := openRedis(cfg.Redis, log, 2*len(cfg.Zoom.Accounts)*partitions(cfg))
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 
 	store := newStore(rdb, cfg)
-	inbox := zsync.NewInbox(rdb, zsync.InboxOptions{Logger: log})
+	inbox := zsync.NewInbox(rdb, zsync.InboxOptions{Logger: log, Partitions: partitions(cfg)})
 	hostname, _ := os.Hostname()
 	replica := opts.Replica
 	if replica == "" {

@@ -22,14 +22,27 @@ import (
 // newStore is the store every command uses: status changes are queued for
 // the configured targets in the same step that makes them.
 func newStore(rdb redis.UniversalClient, cfg *config.Config) *zsync.Store {
-	return zsync.NewStore(rdb, zsync.DefaultPartitions, cfg.Resync.TombstoneTTL).WithPresence(cfg.Targets.Names(), cfg.Presence.History)
+	return zsync.NewStore(rdb, partitions(cfg), cfg.Resync.TombstoneTTL).WithPresence(cfg.Targets.Names(), cfg.Presence.History)
+}
+
+// partitions is how many partitions each account's users spread over. A
+// real Redis always gets the default (the keys depend on it, so it must
+// never change for a given Redis). The embedded one lives and dies with
+// the process, and being single-threaded, every blocked reader (an inbox
+// consumer and an outbox sender per partition) is woken by every command:
+// fewer partitions keep the demo quick.
+func partitions(cfg *config.Config) int {
+	if cfg.Redis.Embedded() {
+		return 2
+	}
+	return zsync.DefaultPartitions
 }
 
 // sweeper keeps presence honest: users whose presence nothing confirmed
 // for Presence.MaxAge are re-read through the REST presence API (oldest
 // first, within Presence.ReadsPerSecond per account), and calls whose end
 // event never came are closed after Presence.CallMax. One replica sweeps
-// (a lease).
+// (a lease), every second.
 type sweeper struct {
 	store    *zsync.Store
 	accounts map[string]*account
@@ -45,7 +58,7 @@ type sweeper struct {
 func newSweeper(store *zsync.Store, rdb redis.UniversalClient, accounts map[string]*account, cfg config.Presence, replica string,
 	clock clockwork.Clock, log *slog.Logger, m *metrics) *sweeper {
 	s := &sweeper{store: store, accounts: accounts, cfg: cfg, clock: clock, log: log, m: m, limiters: map[string]*rate.Limiter{},
-		lease: zsync.NewLease(rdb, "presence-sweeper", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log}), every: 5 * time.Second}
+		lease: zsync.NewLease(rdb, "presence-sweeper", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log}), every: time.Second}
 	for id := range accounts {
 		s.limiters[id] = rate.NewLimiter(rate.Limit(cfg.ReadsPerSecond), 1)
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -10,8 +11,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +28,7 @@ import (
 	"github.com/zoomsync/zoomsync/internal/config"
 	"github.com/zoomsync/zoomsync/internal/people"
 	"github.com/zoomsync/zoomsync/presence"
+	"github.com/zoomsync/zoomsync/presence/target"
 	"github.com/zoomsync/zoomsync/zoomapi/webhook"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
 )
@@ -98,12 +102,25 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 		return err
 	}
 	token := randomToken()
+	pbx, err := startDemoTarget(out)
+	if err != nil {
+		return err
+	}
+	defer pbx.Close()
+	targetsFile := filepath.Join(tmp, "targets.json")
+	if err := os.WriteFile(targetsFile, []byte(fmt.Sprintf(`[{"name":"demo-pbx","type":"webhook","url":%q,"secret":%q,
+		"status_map":{"available":"Available","away":"Away","in_meeting":"Busy","presenting":"Busy","on_call":"OnThePhone","dnd":"DoNotDisturb","offline":"Offline"}}]`,
+		pbx.URL, demoTargetSecret)), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "demo target \"demo-pbx\" (a webhook receiver that checks signatures and logs pushes): %s\n", pbx.URL)
 	cfg, err := config.Load(ctx, envconfig.MapLookuper(map[string]string{
 		"ZOOMSYNC_HTTP_ADDR": addr, "ZOOMSYNC_ACCOUNTS_FILE": accountsFile,
 		"ZOOM_API_BASE_URL": fake.APIBaseURL(), "ZOOM_OAUTH_TOKEN_URL": fake.TokenURL(),
 		"LDAP_URL": dir.URL(), "LDAP_BIND_DN": people.ServiceBindDN, "LDAP_BIND_PASSWORD": people.ServicePassword,
 		"LDAP_BASE_DN": people.UsersDN, "ZOOMSYNC_MATCH_RULES": "email=mail,employee_unique_id=employeeNumber",
 		"ZOOMSYNC_API_TOKENS": token, "ZOOMSYNC_RESYNC_SCHEDULE": "off",
+		"ZOOMSYNC_TARGETS_FILE": targetsFile, "ZOOMSYNC_PRESENCE_READS_PER_SECOND": "20",
 	}))
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -148,7 +165,7 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	fmt.Fprintf(out, "  curl -s -H 'Authorization: Bearer %s' %s/v1/presence/%s\n", token, base, sample)
 	fmt.Fprintf(out, "  curl -s -H 'Authorization: Bearer %s' %s/v1/presence/%s\n", token, base, people.At(3).UID)
 	fmt.Fprintf(out, "  curl -s -H 'Authorization: Bearer %s' %s/v1/mapping/report\n", token, base)
-	if body, code, err := api.get(ctx, "/v1/presence/"+sample); err == nil {
+	if body, code, err := api.presenceKnown(ctx, sample); err == nil {
 		fmt.Fprintf(out, "  → %d %s\n", code, body)
 	}
 
@@ -246,6 +263,47 @@ func (a *demoAPI) waitReady(ctx context.Context, out io.Writer) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// presenceKnown answers /v1/presence/{key} once the user's presence is
+// known (the sweeper reads never-confirmed users through the REST API
+// within seconds), or after 10 s whatever it is.
+func (a *demoAPI) presenceKnown(ctx context.Context, key string) (string, int, error) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		body, code, err := a.get(ctx, "/v1/presence/"+key)
+		if err != nil || !strings.Contains(body, `"status":"unknown"`) {
+			return body, code, err
+		}
+		select {
+		case <-ctx.Done():
+			return body, code, ctx.Err()
+		case <-deadline:
+			return body, code, nil
+		case <-tick.C:
+		}
+	}
+}
+
+const demoTargetSecret = "demo-target-secret-0123456789"
+
+// startDemoTarget is the demo's presence target: it verifies each push's
+// signature and prints it.
+func startDemoTarget(out io.Writer) (*httptest.Server, error) {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ts, _ := strconv.ParseInt(r.Header.Get(target.HeaderTimestamp), 10, 64)
+		if !hmac.Equal([]byte(r.Header.Get(target.HeaderSignature)), []byte(target.Sign(demoTargetSecret, ts, body))) {
+			fmt.Fprintf(out, "%s  demo-pbx   REFUSED a push with a bad signature\n", time.Now().Format("15:04:05"))
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var p target.WebhookBody
+		_ = json.Unmarshal(body, &p)
+		fmt.Fprintf(out, "%s  demo-pbx   ⇠ pushed %-34s %s → %s (sets %s, seq %d)\n", time.Now().Format("15:04:05"), p.Email, p.PreviousStatus, p.Status, p.TargetStatus, p.Seq)
+	})), nil
 }
 
 // watch prints the sample user's presence as the API answers it, every
