@@ -133,11 +133,30 @@ return 0
 // Settle records that target has (or needs) nothing more for user up to
 // seq: delivered, or skipped by the target's map or filters.
 func (o *Outbox) Settle(ctx context.Context, account string, p int, target, user string, seq int64) error {
+	_, err := o.settle(ctx, account, p, target, user, seq)
+	return err
+}
+
+func (o *Outbox) settle(ctx context.Context, account string, p int, target, user string, seq int64) (bool, error) {
 	k := o.keys
-	err := settleScript.Run(ctx, o.rdb, []string{k.outbox(account, p), k.sent(account, p, target), k.failing(account, p, target), k.due(account, p, target)},
-		user, seq).Err()
+	n, err := settleScript.Run(ctx, o.rdb, []string{k.outbox(account, p), k.sent(account, p, target), k.failing(account, p, target), k.due(account, p, target)},
+		user, seq).Int()
 	if err != nil {
-		return unavailable("zsync.Outbox.Settle", err)
+		return false, unavailable("zsync.Outbox.Settle", err)
+	}
+	return n == 1, nil
+}
+
+// SettleAndRepeat settles like Settle and, unless a newer change is
+// already due, schedules the user again at at (a target's keep-alive
+// re-push of the current status).
+func (o *Outbox) SettleAndRepeat(ctx context.Context, account string, p int, target, user string, seq int64, at time.Time) error {
+	removed, err := o.settle(ctx, account, p, target, user, seq)
+	if err != nil || !removed {
+		return err
+	}
+	if err := o.rdb.ZAddNX(ctx, o.keys.due(account, p, target), redis.Z{Score: float64(at.UnixMilli()), Member: user}).Err(); err != nil {
+		return unavailable("zsync.Outbox.SettleAndRepeat", err)
 	}
 	return nil
 }

@@ -28,6 +28,9 @@ type Config struct {
 	DeadAfter Duration `json:"dead_after"`
 	// Timeout bounds one push (default 5s).
 	Timeout Duration `json:"timeout"`
+	// KeepAlive re-pushes a user's current status this long after its last
+	// push (targets that forget, or expire, what they were told); 0: off.
+	KeepAlive Duration `json:"keepalive"`
 
 	// webhook
 	URL    string        `json:"url"`
@@ -77,8 +80,11 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 			return bad("status_map key %q is not a status (%v)", k, presence.Statuses)
 		}
 	}
-	if c.RateLimit < 0 || c.DampingMS < 0 {
-		return bad("rate_limit and damping_ms must be ≥ 0")
+	if c.RateLimit < 0 || c.DampingMS < 0 || c.KeepAlive.Duration < 0 {
+		return bad("rate_limit, damping_ms and keepalive must be ≥ 0")
+	}
+	if c.KeepAlive.Duration > 0 && c.KeepAlive.Duration < time.Second {
+		return bad("keepalive must be at least 1s")
 	}
 	if c.DeadAfter.Duration == 0 {
 		c.DeadAfter.Duration = time.Hour

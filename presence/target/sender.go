@@ -230,9 +230,11 @@ func (s *Sender) drain(ctx context.Context, account string, p int, t *configured
 // Redis errors (the round stops); push failures are scheduled retries.
 func (s *Sender) one(ctx context.Context, account string, p int, t *configured, pd zsync.Pending) error {
 	now := s.opts.Clock.Now()
-	if pd.Change.Seq <= pd.Sent {
+	if pd.Change.Seq <= pd.Sent && t.KeepAlive.Duration == 0 {
 		return s.outbox.Settle(ctx, account, p, t.Name, pd.User, pd.Change.Seq)
 	}
+	// (With a keep-alive, a due user whose change was delivered is due for
+	// its re-push: the current status goes out again.)
 	push, err := s.build(ctx, account, t.Name, pd)
 	if err != nil {
 		return err
@@ -259,6 +261,9 @@ func (s *Sender) one(ctx context.Context, account string, p int, t *configured, 
 	switch {
 	case err == nil:
 		s.result(t.Name, ResultDelivered, push.Since)
+		if t.KeepAlive.Duration > 0 {
+			return s.outbox.SettleAndRepeat(ctx, account, p, t.Name, pd.User, pd.Change.Seq, now.Add(t.KeepAlive.Duration))
+		}
 		return s.outbox.Settle(ctx, account, p, t.Name, pd.User, pd.Change.Seq)
 	case errors.Is(err, ErrSkip):
 		s.result(t.Name, ResultSkipped, push.Since)

@@ -314,3 +314,17 @@ func TestContactCenterTargetWithRateLimits(t *testing.T) {
 		t.Fatalf("zoomsync overrode the agent's own status: now %s", u.Agent.StatusID)
 	}
 }
+
+// TestKeepAliveRepushesTheCurrentStatus: with keepalive set, a delivered
+// status goes out again after the interval, unchanged.
+func TestKeepAliveRepushesTheCurrentStatus(t *testing.T) {
+	rcv := newReceiver(t)
+	c := webhookConfig("pbx", rcv.srv.URL)
+	c.KeepAlive.Duration = time.Second
+	r := newRig(t, c)
+	r.set(t, "A", "u1", "in_meeting")
+	got := rcv.waitFor(t, "a push and its keep-alive", func(b []WebhookBody) bool { return len(b) >= 2 })
+	if got[0].Seq != 1 || got[1].Seq != 1 || got[1].Status != "in_meeting" {
+		t.Fatalf("pushes %+v", got)
+	}
+}
