@@ -7,28 +7,95 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
 
 	"github.com/zoomsync/zoomsync/internal/secret"
 )
 
-// requireToken wraps h with bearer-token authentication: the token must
-// equal one of tokens (compared in constant time, each of them, so timing
-// does not tell which prefix matched). No tokens configured: everything
-// is refused.
-func requireToken(tokens []secret.Secret, h http.Handler) http.Handler {
+// apiGuard authenticates helpdesk API calls with bearer tokens and limits
+// each token's request rate.
+type apiGuard struct {
+	tokens   []secret.Secret
+	limiters []*rate.Limiter // per token; nil: unlimited
+}
+
+// newAPIGuard guards with tokens, each allowed perSecond requests (burst
+// twice that); perSecond 0 means unlimited.
+func newAPIGuard(tokens []secret.Secret, perSecond float64) *apiGuard {
+	g := &apiGuard{tokens: tokens, limiters: make([]*rate.Limiter, len(tokens))}
+	if perSecond > 0 {
+		for i := range g.limiters {
+			g.limiters[i] = rate.NewLimiter(rate.Limit(perSecond), max(1, int(2*perSecond)))
+		}
+	}
+	return g
+}
+
+// wrap requires a valid token (compared in constant time with each of
+// them, so timing does not tell which prefix matched) and the token's rate
+// limit. No tokens configured: everything is refused.
+func (g *apiGuard) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		match := 0
-		for _, t := range tokens {
-			match |= subtle.ConstantTimeCompare([]byte(got), []byte(t.Reveal()))
+		match := -1
+		for i, t := range g.tokens {
+			if subtle.ConstantTimeCompare([]byte(got), []byte(t.Reveal())) == 1 {
+				match = i
+			}
 		}
-		if !ok || match != 1 {
+		if !ok || match < 0 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="zoomsync"`)
 			apiError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required (ZOOMSYNC_API_TOKENS)")
 			return
 		}
+		if l := g.limiters[match]; l != nil && !l.Allow() {
+			w.Header().Set("Retry-After", "1")
+			apiError(w, http.StatusTooManyRequests, "rate_limited", "this token's request limit is reached (ZOOMSYNC_API_RATE_LIMIT); retry shortly")
+			return
+		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// jsonErrors turns the mux's own plain-text 404 and 405 answers into
+// SPEC §4's JSON errors.
+func jsonErrors(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&errorRewriter{ResponseWriter: w}, r)
+	})
+}
+
+type errorRewriter struct {
+	http.ResponseWriter
+	swallow bool
+}
+
+func (e *errorRewriter) WriteHeader(code int) {
+	if (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) && strings.HasPrefix(e.Header().Get("Content-Type"), "text/plain") {
+		e.swallow = true
+		e.Header().Del("X-Content-Type-Options")
+		if code == http.StatusNotFound {
+			apiError(e.ResponseWriter, code, "not_found", "no such endpoint (see /v1/openapi.json)")
+		} else {
+			apiError(e.ResponseWriter, code, "method_not_allowed", "this endpoint does not take "+"that method (see /v1/openapi.json)")
+		}
+		return
+	}
+	e.ResponseWriter.WriteHeader(code)
+}
+
+func (e *errorRewriter) Write(b []byte) (int, error) {
+	if e.swallow {
+		return len(b), nil
+	}
+	return e.ResponseWriter.Write(b)
+}
+
+// Flush lets streaming answers (Server-Sent Events) through.
+func (e *errorRewriter) Flush() {
+	if f, ok := e.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func apiError(w http.ResponseWriter, status int, code, msg string) {

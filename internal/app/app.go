@@ -120,7 +120,10 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		resyncs.afterRun = mp.refreshNow
 	}
 	lookups := &lookup{rdb: rdb, store: store, accounts: ids, clock: clock}
-	auth := func(h http.HandlerFunc) http.Handler { return requireToken(cfg.API.Tokens, h) }
+	guard := newAPIGuard(cfg.API.Tokens, cfg.API.RateLimit)
+	auth := func(h http.HandlerFunc) http.Handler { return guard.wrap(h) }
+	mux.Handle("GET /v1/presence", auth(lookups.bulk))
+	mux.HandleFunc("GET /v1/openapi.json", serveOpenAPI)
 	mux.Handle("GET /v1/presence/{key}", auth(lookups.presence))
 	mux.Handle("GET /v1/users/{key}", auth(lookups.user))
 	mux.Handle("GET /v1/mapping/report", auth(lookups.report(mp != nil)))
@@ -143,14 +146,14 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	sweep := newSweeper(store, rdb, accounts, cfg.Presence, replica, clock, log, m)
-	mux.Handle("POST /v1/resync", requireToken(cfg.API.Tokens, http.HandlerFunc(resyncs.postResync)))
-	mux.Handle("GET /v1/resync/{run_id}", requireToken(cfg.API.Tokens, http.HandlerFunc(resyncs.getResync)))
+	mux.Handle("POST /v1/resync", auth(resyncs.postResync))
+	mux.Handle("GET /v1/resync/{run_id}", auth(resyncs.getResync))
 
 	l, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("ZOOMSYNC_HTTP_ADDR %s: %w", cfg.HTTP.Addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: jsonErrors(mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	log.Info("zoomsync serving", slog.String("addr", l.Addr().String()), slog.Any("config", cfg))
 	if opts.Listening != nil {
 		opts.Listening(l.Addr().String())

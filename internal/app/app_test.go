@@ -55,6 +55,7 @@ func serveEnv(fake *zoomfake.Server, redisURL, addr string) map[string]string {
 		"ZOOMSYNC_RESYNC_SCHEDULE":  "off",
 		"ZOOMSYNC_ZOOM_PLAN":        "business",
 		"ZOOMSYNC_LOG_LEVEL":        "warn",
+		"ZOOMSYNC_API_RATE_LIMIT":   "0", // tests poll faster than a helpdesk would
 	}
 }
 

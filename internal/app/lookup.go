@@ -179,17 +179,8 @@ func (l *lookup) one(w http.ResponseWriter, req *http.Request) *zsync.Record {
 		apiError(w, http.StatusNotFound, "not_found", "no user has this Zoom id, email, extension, directory uid or employee number")
 		return nil
 	case len(recs) > 1:
-		type candidate struct {
-			AccountID  string `json:"account_id"`
-			ZoomUserID string `json:"zoom_user_id"`
-			Email      string `json:"email"`
-		}
-		c := make([]candidate, len(recs))
-		for i, r := range recs {
-			c[i] = candidate{r.Account, r.Key, r.Fields[zsync.FieldEmail]}
-		}
 		writeJSON(w, http.StatusConflict, map[string]any{"error": map[string]any{"code": "ambiguous",
-			"message": strconv.Itoa(len(recs)) + " users match this key; ask by Zoom user id", "candidates": c}})
+			"message": strconv.Itoa(len(recs)) + " users match this key; ask by Zoom user id", "candidates": candidates(recs)}})
 		return nil
 	}
 	return recs[0]
@@ -235,6 +226,55 @@ func (l *lookup) history(w http.ResponseWriter, req *http.Request) {
 		out[i] = change{c.Status, c.Previous, c.At.UTC(), c.Seq}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"account_id": r.Account, "zoom_user_id": r.Key, "since": since.UTC(), "changes": out})
+}
+
+// maxBulkKeys bounds GET /v1/presence?key=….
+const maxBulkKeys = 500
+
+// bulk serves GET /v1/presence?key=a&key=b…: an object keyed by the asked
+// keys; a key no user has maps to null, an ambiguous key to its error.
+func (l *lookup) bulk(w http.ResponseWriter, req *http.Request) {
+	keys := req.URL.Query()["key"]
+	switch {
+	case len(keys) == 0:
+		apiError(w, http.StatusBadRequest, "no_keys", "ask with ?key=…&key=… (Zoom id, email, extension, directory uid or employee number)")
+		return
+	case len(keys) > maxBulkKeys:
+		apiError(w, http.StatusBadRequest, "too_many_keys", "at most 500 keys per request")
+		return
+	}
+	out := make(map[string]any, len(keys))
+	for _, k := range keys {
+		recs, err := l.resolve(req.Context(), k)
+		if err != nil {
+			apiError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable")
+			return
+		}
+		switch len(recs) {
+		case 0:
+			out[k] = nil
+		case 1:
+			out[k] = presenceOf(recs[0])
+		default:
+			out[k] = map[string]any{"error": map[string]any{"code": "ambiguous", "message": strconv.Itoa(len(recs)) + " users match this key",
+				"candidates": candidates(recs)}}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type candidate struct {
+	AccountID  string `json:"account_id"`
+	ZoomUserID string `json:"zoom_user_id"`
+	Email      string `json:"email"`
+}
+
+func candidates(recs []*zsync.Record) []candidate {
+	c := make([]candidate, len(recs))
+	for i, r := range recs {
+		c[i] = candidate{r.Account, r.Key, r.Fields[zsync.FieldEmail]}
+	}
+	return c
 }
 
 // versionView explains one field's version.

@@ -54,6 +54,7 @@ type raw struct {
 
 	MatchRules  string `env:"ZOOMSYNC_MATCH_RULES, default=email=mail"`
 	APITokens   string `env:"ZOOMSYNC_API_TOKENS"`
+	APIRate     string `env:"ZOOMSYNC_API_RATE_LIMIT, default=100"`
 	TargetsFile string `env:"ZOOMSYNC_TARGETS_FILE"`
 
 	PresenceMaxAge   string `env:"ZOOMSYNC_PRESENCE_MAX_AGE, default=15m"`
@@ -163,7 +164,12 @@ type Mapping struct{ Rules []MatchRule }
 
 // API holds the helpdesk API's bearer tokens; none means every API call
 // answers 401.
-type API struct{ Tokens []secret.Secret }
+type API struct {
+	Tokens []secret.Secret
+	// RateLimit is each token's requests per second (burst: twice that);
+	// 0: unlimited.
+	RateLimit float64
+}
 
 // Targets holds the presence targets file's entries, checked for a unique
 // name and a type; each target type validates its own fields.
@@ -458,6 +464,11 @@ func parseAPI(r *raw, c *Config) error {
 		}
 		c.API.Tokens = append(c.API.Tokens, secret.New(t))
 	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(r.APIRate), 64)
+	if err != nil || f < 0 {
+		return bad("ZOOMSYNC_API_RATE_LIMIT", "must be requests per second per token (0: unlimited), got %q", r.APIRate)
+	}
+	c.API.RateLimit = f
 	return nil
 }
 
