@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -585,6 +586,20 @@ func splitList(s string) []string {
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Variables lists every environment variable zoomsync reads (the
+// deployment manifests' test checks theirs against it).
+func Variables() []string {
+	var out []string
+	t := reflect.TypeOf(raw{})
+	for i := 0; i < t.NumField(); i++ {
+		if tag := t.Field(i).Tag.Get("env"); tag != "" {
+			name, _, _ := strings.Cut(tag, ",")
+			out = append(out, name)
 		}
 	}
 	return out
