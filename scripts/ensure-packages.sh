@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests and benchmarks start
-# (redis-server, slapd, ldap-utils) when any of them is missing. Idempotent;
+# (redis-server, slapd, ldap-utils, and chromium for the board's browser
+# test) when any of them is missing. Idempotent;
 # does nothing when all are present. Needs root (or sudo) only to install.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 { command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ]; } || missing+=(slapd)
 command -v ldapsearch >/dev/null 2>&1 || missing+=(ldap-utils)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "ensure-packages: installing ${missing[*]}" >&2

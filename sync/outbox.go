@@ -335,3 +335,7 @@ func (o *Outbox) Defer(ctx context.Context, account string, p int, target, user 
 	}
 	return nil
 }
+
+// PresenceChannel is where the apply script announces every effective
+// status change ("account\tuser").
+const PresenceChannel = "zs:presence"

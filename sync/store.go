@@ -88,7 +88,8 @@ func NewStore(rdb redis.UniversalClient, partitions int, tombstoneTTL time.Durat
 // the user's history stream (trimmed to the history window), puts it in
 // the partition's outbox (one latest change per user: coalesced) and makes
 // the user due at every target, then rings the partition's doorbell. It
-// also keeps the freshness index (when presence was last confirmed) and
+// publishes the change on the zs:presence channel ("account\tuser") for
+// live views. It also keeps the freshness index (when presence was last confirmed) and
 // the open-calls index (when a call began) that the presence sweeper reads.
 //
 // KEYS: 1 email index, 2 extension index, 3 members set, 4 inbox stream,
@@ -185,6 +186,8 @@ for u = first, #KEYS, 2 do
       redis.call('PEXPIRE', hist, historyMS)
       redis.call('HSET', KEYS[5], user, seq .. '|' .. eff .. '|' .. prev .. '|' .. at)
       for t = 9, 8 + ntargets do redis.call('ZADD', KEYS[t], at, user) end
+      -- Live views (the board's stream) of every replica hear of it.
+      redis.call('PUBLISH', 'zs:presence', account .. '\t' .. user)
       if ntargets > 0 then
         redis.call('LPUSH', KEYS[8], '1')
         redis.call('LTRIM', KEYS[8], 0, 0)

@@ -123,6 +123,11 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	guard := newAPIGuard(cfg.API.Tokens, cfg.API.RateLimit)
 	auth := func(h http.HandlerFunc) http.Handler { return guard.wrap(h) }
 	mux.Handle("GET /v1/presence", auth(lookups.bulk))
+	mux.Handle("GET /v1/people", auth(lookups.people))
+	live := newHub(rdb, lookups, log)
+	mux.Handle("GET /v1/presence/stream", auth(live.stream))
+	mux.HandleFunc("GET /board", serveBoard)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/board", http.StatusFound) })
 	mux.HandleFunc("GET /v1/openapi.json", serveOpenAPI)
 	mux.Handle("GET /v1/presence/{key}", auth(lookups.presence))
 	mux.Handle("GET /v1/users/{key}", auth(lookups.user))
@@ -181,6 +186,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		workers.Go(func() { mp.run(workCtx) })
 	}
 	workers.Go(func() { sender.Run(workCtx) })
+	workers.Go(func() { live.run(workCtx) })
 	workers.Go(func() { sweep.run(workCtx) })
 	if cfg.Resync.Enabled() {
 		sched := &scheduler{schedule: cfg.Resync.Schedule, clock: clock, logger: log,
