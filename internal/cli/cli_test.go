@@ -70,7 +70,7 @@ func TestDemoRunsThePipeline(t *testing.T) {
 	for _, want := range []string{
 		"zoomsync serving at http://127.0.0.1:",
 		"ready: first full pull of every account done; 120 Zoom users linked to the directory: matched 116, unmatched Zoom users 3, unmatched directory people 5, conflicts 1",
-		"helpdesk API token: ", "curl -s -H 'Authorization: Bearer ",
+		"live presence board: http://127.0.0.1:", "helpdesk API token: ", "curl -s -H 'Authorization: Bearer ",
 		`→ 200 {"account_id":"demo-emea"`, `"directory":{"dn":"uid=u0000002,ou=people,dc=example,dc=com"`,
 		"user.presence_status_updated", "→ 200\n", "demo-pbx   ⇠ pushed", "demo stopped:", " 0 refused.",
 	} {

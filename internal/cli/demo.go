@@ -160,7 +160,8 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 		return err
 	}
 	sample := people.At(2).Mail
-	fmt.Fprintf(out, "\nhelpdesk API token: %s\n", token)
+	fmt.Fprintf(out, "\nlive presence board: %s/board (it asks for the token below once)\n", base)
+	fmt.Fprintf(out, "helpdesk API token: %s\n", token)
 	fmt.Fprintf(out, "try (by email, directory uid, employee number, extension or Zoom user id):\n")
 	fmt.Fprintf(out, "  curl -s -H 'Authorization: Bearer %s' %s/v1/presence/%s\n", token, base, sample)
 	fmt.Fprintf(out, "  curl -s -H 'Authorization: Bearer %s' %s/v1/presence/%s\n", token, base, people.At(3).UID)
