@@ -376,3 +376,105 @@ func ParseCount(meta map[string]string, category string) int {
 	n, _ := strconv.Atoi(meta["count:"+category])
 	return n
 }
+
+// Resolve finds the live records a helpdesk key names in one round trip
+// of index reads and one of record reads: a Zoom user id, an email (Zoom's,
+// or the linked directory entry's), a phone extension, a directory uid or
+// employee number.
+func (s *Store) Resolve(ctx context.Context, accounts []string, key string) ([]*Record, error) {
+	key = strings.TrimSpace(key)
+	if key == "" {
+		return nil, nil
+	}
+	email := strings.Contains(key, "@")
+	digits := key != "" && strings.Trim(key, "0123456789") == "" && len(key) <= 15
+	lower := strings.ToLower(key)
+	type probe struct {
+		account string
+		cmd     *redis.StringCmd
+		direct  bool // the key itself as a user key
+	}
+	var probes []probe
+	var mapped []*redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, a := range accounts {
+			if !email {
+				probes = append(probes, probe{account: a, cmd: p.HGet(ctx, s.keys.user(a, key), "vmax"), direct: true})
+			}
+			for part := 0; part < s.keys.partitions; part++ {
+				if email {
+					probes = append(probes, probe{account: a, cmd: p.HGet(ctx, s.keys.emailIndex(a, part), lower)})
+				}
+				if digits {
+					probes = append(probes, probe{account: a, cmd: p.HGet(ctx, s.keys.extensionIndex(a, part), key)})
+				}
+			}
+		}
+		for _, ix := range []string{"uid", "employee_number", "mail"} {
+			if ix == "mail" && !email {
+				continue
+			}
+			mapped = append(mapped, p.HGet(ctx, MapIndexKey(ix), lower))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, unavailable("zsync.Store.Resolve", err)
+	}
+	var refs []UserRef
+	seen := map[UserRef]bool{}
+	add := func(r UserRef) {
+		if !seen[r] {
+			seen[r] = true
+			refs = append(refs, r)
+		}
+	}
+	for _, pr := range probes {
+		v, err := pr.cmd.Result()
+		if err != nil || v == "" {
+			continue
+		}
+		if pr.direct {
+			add(UserRef{pr.account, key})
+		} else {
+			add(UserRef{pr.account, v})
+		}
+	}
+	for _, c := range mapped {
+		v, err := c.Result()
+		if err != nil {
+			continue
+		}
+		for _, s := range strings.Split(v, ",") {
+			if r, ok := ParseUserRef(s); ok {
+				add(r)
+			}
+		}
+	}
+	return s.Records(ctx, refs)
+}
+
+// Records reads several records in one round trip (missing ones are left
+// out).
+func (s *Store) Records(ctx context.Context, refs []UserRef) ([]*Record, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(refs))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, r := range refs {
+			cmds[i] = p.HGetAll(ctx, s.keys.user(r.Account, r.Key))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable("zsync.Store.Records", err)
+	}
+	var out []*Record
+	for i, c := range cmds {
+		if m := c.Val(); len(m) > 0 {
+			out = append(out, recordOf(refs[i].Account, refs[i].Key, m))
+		}
+	}
+	return out, nil
+}

@@ -407,6 +407,10 @@ func (s *Store) User(ctx context.Context, account, userKey string) (*Record, err
 	if len(m) == 0 {
 		return nil, ErrNotFound
 	}
+	return recordOf(account, userKey, m), nil
+}
+
+func recordOf(account, userKey string, m map[string]string) *Record {
 	r := &Record{Account: account, Key: userKey, Fields: map[string]string{}, Versions: map[string]Version{}}
 	for k, v := range m {
 		switch {
@@ -418,7 +422,7 @@ func (s *Store) User(ctx context.Context, account, userKey string) (*Record, err
 			r.Fields[k] = v
 		}
 	}
-	return r, nil
+	return r
 }
 
 // LookupEmail returns the keys of an account's users with this email (one

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -546,6 +547,101 @@ func BenchmarkPresenceEndToEnd(b *testing.B) {
 	b.ReportMetric(float64(lost), "lost")
 	b.ReportMetric(ms(acks[len(acks)/2]), "ref-ack-p50-ms")
 	b.ReportMetric(ms(acks[len(acks)*99/100]), "ref-ack-p99-ms")
+	cancel()
+	<-done
+}
+
+// BenchmarkPresenceLookup: GET /v1/presence/{email} through serve with 50
+// concurrent keep-alive clients, 100,000 users in redis-server:
+// requests/s and p99. Reference in the same run: redis-benchmark GET at
+// the same concurrency without pipelining. Goals: x-redis ≥ 0.5,
+// p99 ≤ 5 ms.
+func BenchmarkPresenceLookup(b *testing.B) {
+	const users, clients = 100_000, 50
+	r := testserver.StartRedis(b, testserver.RedisOptions{})
+	store := zsync.NewStore(r.Client(), zsync.DefaultPartitions, 7*24*time.Hour)
+	ctx := context.Background()
+	emails := make([]string, users)
+	for first := 0; first < users; first += 1000 {
+		ws := make([]zsync.Write, 0, 1000)
+		for i := first; i < first+1000; i++ {
+			p := testserver.PersonAt(i + 1)
+			emails[i] = p.Mail
+			v := zsync.PullVersion(time.Now())
+			ws = append(ws, zsync.Write{Account: acctID, UserKey: zoomfake.UserIDFor(acctID, i+1), Fields: []zsync.FieldWrite{
+				{Name: zsync.FieldEmail, Version: v, Value: p.Mail}, {Name: zsync.FieldUserStatus, Version: v, Value: "active"},
+				{Name: zsync.FieldFirstName, Version: v, Value: p.First}, {Name: zsync.FieldLastName, Version: v, Value: p.Last},
+				{Name: zsync.FieldPresence, Version: v, Value: "available"}, {Name: zsync.FieldZoomStatus, Version: v, Value: "Available"}}})
+		}
+		if _, err := store.ApplyBatch(ctx, ws); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fake, _ := startFakeB(b, 0)
+	env := serveEnv(fake, r.URL(), "127.0.0.1:0")
+	env["ZOOMSYNC_API_TOKENS"] = apiToken
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	base, done := startServe(sctx, loadConfig(b, env), "")
+	transport := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
+	client := &http.Client{Transport: transport}
+	const n = 100_000
+	b.ResetTimer()
+	var rps, refRPS, p99s, refP99s []float64
+	for it := 0; it < b.N; it++ {
+		lat := make([]time.Duration, n)
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		for g := 0; g < clients; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+					req, _ := http.NewRequest(http.MethodGet, base+"/v1/presence/"+emails[(i*7919)%users], nil)
+					req.Header.Set("Authorization", "Bearer "+apiToken)
+					t0 := time.Now()
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					lat[i] = time.Since(t0)
+					if resp.StatusCode != 200 {
+						b.Errorf("status %d", resp.StatusCode)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		rps = append(rps, float64(n)/time.Since(start).Seconds())
+		slices.Sort(lat)
+		p99s = append(p99s, float64(lat[n*99/100].Microseconds())/1000)
+		b.StopTimer()
+		out, err := exec.Command("redis-benchmark", "-h", "127.0.0.1", "-p", strings.TrimPrefix(r.Addr, "127.0.0.1:"),
+			"-c", fmt.Sprint(clients), "-n", "200000", "-t", "get", "-P", "1", "--csv").Output()
+		if err != nil {
+			b.Fatalf("redis-benchmark: %v", err)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Split(strings.ReplaceAll(line, `"`, ""), ","); len(f) >= 7 && f[0] == "GET" {
+				v, _ := strconv.ParseFloat(f[1], 64)
+				p, _ := strconv.ParseFloat(f[6], 64)
+				refRPS, refP99s = append(refRPS, v), append(refP99s, p)
+			}
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	med := func(x []float64) float64 { x = slices.Clone(x); slices.Sort(x); return x[len(x)/2] }
+	b.ReportMetric(med(rps), "requests/s")
+	b.ReportMetric(med(p99s), "p99-ms")
+	b.ReportMetric(med(refRPS), "ref-redis-get/s")
+	b.ReportMetric(med(refP99s), "ref-p99-ms")
+	b.ReportMetric(med(rps)/med(refRPS), "x-redis")
 	cancel()
 	<-done
 }

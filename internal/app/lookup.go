@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/presence"
 	zsync "github.com/zoomsync/zoomsync/sync"
 )
@@ -22,81 +22,77 @@ type lookup struct {
 	store    *zsync.Store
 	accounts []string
 	clock    clockwork.Clock
+
+	mu    sync.Mutex
+	cache map[string]resolved // key (lower case) → the one user it named
 }
 
 // resolve finds the users a key names: a Zoom user id, an email (Zoom's,
 // or the linked directory entry's), a phone extension, a directory uid or
 // employee number. Several distinct users mean the key is ambiguous.
+//
+// A key that named exactly one user is remembered for a few seconds, and
+// the remembered answer is used only if the record read still carries the
+// key (so an email moved to another user is noticed at once); what the
+// cache can delay, by at most its TTL, is noticing that a second user
+// took the same key.
 func (l *lookup) resolve(ctx context.Context, key string) ([]*zsync.Record, error) {
 	key = strings.TrimSpace(key)
-	if key == "" {
-		return nil, nil
-	}
-	var refs []zsync.UserRef
-	seen := map[zsync.UserRef]bool{}
-	add := func(account string, keys ...string) {
-		for _, k := range keys {
-			r := zsync.UserRef{Account: account, Key: k}
-			if !seen[r] {
-				seen[r] = true
-				refs = append(refs, r)
-			}
-		}
-	}
-	for _, a := range l.accounts {
-		add(a, key) // as a Zoom user id; kept below only if the record exists
-		if strings.Contains(key, "@") {
-			keys, err := l.store.LookupEmail(ctx, a, key)
-			if err != nil {
-				return nil, err
-			}
-			add(a, keys...)
-		}
-		if isExtension(key) {
-			keys, err := l.store.LookupExtension(ctx, a, key)
-			if err != nil {
-				return nil, err
-			}
-			add(a, keys...)
-		}
-	}
-	for _, index := range []string{"uid", "employee_number", "mail"} {
-		if index == "mail" && !strings.Contains(key, "@") {
-			continue
-		}
-		mapped, err := zsync.LookupMapped(ctx, l.rdb, index, key)
+	ck := strings.ToLower(key)
+	if ref, ok := l.cached(ck); ok {
+		recs, err := l.store.Records(ctx, []zsync.UserRef{ref})
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range mapped {
-			add(r.Account, r.Key)
+		if len(recs) == 1 && carries(recs[0], key) {
+			return recs, nil
 		}
 	}
-	var out []*zsync.Record
-	for _, r := range refs {
-		rec, err := l.store.User(ctx, r.Account, r.Key)
-		if errs.Is(errs.NotFound, err) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rec)
+	recs, err := l.store.Resolve(ctx, l.accounts, key)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	if len(recs) == 1 && carries(recs[0], key) {
+		l.remember(ck, zsync.UserRef{Account: recs[0].Account, Key: recs[0].Key})
+	}
+	return recs, nil
 }
 
-func isExtension(s string) bool {
-	if len(s) == 0 || len(s) > 15 {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
+// resolveTTL bounds how long a resolved key is remembered.
+const resolveTTL = 5 * time.Second
+
+type resolved struct {
+	ref     zsync.UserRef
+	expires time.Time
 }
+
+func (l *lookup) cached(k string) (zsync.UserRef, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.cache[k]
+	if !ok || l.clock.Now().After(e.expires) {
+		return zsync.UserRef{}, false
+	}
+	return e.ref, true
+}
+
+func (l *lookup) remember(k string, ref zsync.UserRef) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cache == nil || len(l.cache) > 200_000 {
+		l.cache = map[string]resolved{} // bounded: start over rather than grow
+	}
+	l.cache[k] = resolved{ref: ref, expires: l.clock.Now().Add(resolveTTL)}
+}
+
+// carries reports whether the record answers to key by itself.
+func carries(r *zsync.Record, key string) bool {
+	f := r.Fields
+	return r.Key == key || strings.EqualFold(f[zsync.FieldEmail], key) || (f[zsync.FieldExtension] != "" && f[zsync.FieldExtension] == key) ||
+		(f[zsync.FieldDirUID] != "" && strings.EqualFold(f[zsync.FieldDirUID], key)) ||
+		(f[zsync.FieldDirEmployeeNumber] != "" && strings.EqualFold(f[zsync.FieldDirEmployeeNumber], key))
+}
+
 
 // presenceView is the SPEC §4 answer of GET /v1/presence/{key}.
 type presenceView struct {
