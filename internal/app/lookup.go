@@ -93,7 +93,6 @@ func carries(r *zsync.Record, key string) bool {
 		(f[zsync.FieldDirEmployeeNumber] != "" && strings.EqualFold(f[zsync.FieldDirEmployeeNumber], key))
 }
 
-
 // presenceView is the SPEC §4 answer of GET /v1/presence/{key}.
 type presenceView struct {
 	AccountID   string          `json:"account_id"`
