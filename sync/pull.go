@@ -61,6 +61,14 @@ func (p *Puller) Pull(ctx context.Context) (PullSummary, error) {
 func (p *Puller) pull(ctx context.Context, onRow func(Write), opts ResyncOptions) (PullSummary, error) {
 	account := p.client.AccountID()
 	sum := PullSummary{Account: account, Started: p.clock.Now()}
+	// Phone extensions come from another API (its own rate limits): read
+	// them meanwhile. A record they reach first is completed by its user row.
+	var extensions chan struct{}
+	if !opts.DryRun {
+		extensions = make(chan struct{})
+		go func() { defer close(extensions); p.pullExtensions(ctx, account) }()
+		defer func() { <-extensions }() // whatever happens below, do not leave it writing
+	}
 	for page, err := range p.client.Users.AllStatuses(ctx, zoomapi.DefaultPageSize) {
 		if err != nil {
 			sum.Duration = p.clock.Since(sum.Started)
@@ -100,8 +108,8 @@ func (p *Puller) pull(ctx context.Context, onRow func(Write), opts ResyncOptions
 		}
 	}
 	sum.Complete = true
-	if !opts.DryRun {
-		p.pullExtensions(ctx, account)
+	if extensions != nil {
+		<-extensions
 	}
 	sum.Duration = p.clock.Since(sum.Started)
 	if opts.DryRun {
@@ -117,11 +125,13 @@ func (p *Puller) pull(ctx context.Context, onRow func(Write), opts ResyncOptions
 }
 
 // existing reports which writes' users already have a record.
+// A record the phone pass reached first (an extension only) does not count:
+// a user exists once a user row or event gave it a status.
 func (p *Puller) existing(ctx context.Context, ws []Write) ([]bool, error) {
-	cmds := make([]*redis.IntCmd, len(ws))
+	cmds := make([]*redis.BoolCmd, len(ws))
 	_, err := p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		for i, w := range ws {
-			cmds[i] = pl.Exists(ctx, p.store.keys.user(w.Account, w.UserKey))
+			cmds[i] = pl.HExists(ctx, p.store.keys.user(w.Account, w.UserKey), FieldUserStatus)
 		}
 		return nil
 	})
@@ -130,7 +140,7 @@ func (p *Puller) existing(ctx context.Context, ws []Write) ([]bool, error) {
 	}
 	out := make([]bool, len(ws))
 	for i, c := range cmds {
-		out[i] = c.Val() > 0
+		out[i] = c.Val()
 	}
 	return out, nil
 }

@@ -201,7 +201,8 @@ func TestPurgeRemovesOnlyThatAccount(t *testing.T) {
 		p := newPipeline(t, rdb, "c1")
 		for _, acct := range []string{"A", "AB"} { // AB shares a prefix with A
 			for i := 0; i < 20; i++ {
-				if _, err := p.store.Apply(ctx, Write{acct, "u" + string(rune('a'+i)), []FieldWrite{{FieldEmail, 1, "x" + string(rune('a'+i)) + "@e.com"}}}); err != nil {
+				if _, err := p.store.Apply(ctx, Write{acct, "u" + string(rune('a'+i)), []FieldWrite{{FieldEmail, 1, "x" + string(rune('a'+i)) + "@e.com"},
+					{FieldPresence, 1, "available"}}}); err != nil {
 					t.Fatal(err)
 				}
 			}

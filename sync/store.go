@@ -182,15 +182,19 @@ for u = first, #KEYS, 2 do
       set[#set+1] = 'status'; set[#set+1] = eff
       set[#set+1] = 'status_since'; set[#set+1] = tostring(at)
       set[#set+1] = 'status_seq'; set[#set+1] = tostring(seq)
-      redis.call('XADD', hist, 'MINID', '~', tostring(math.max(at - historyMS, 0)), '*', 'status', eff, 'previous', prev, 'at', tostring(at), 'seq', tostring(seq))
-      redis.call('PEXPIRE', hist, historyMS)
-      redis.call('HSET', KEYS[5], user, seq .. '|' .. eff .. '|' .. prev .. '|' .. at)
-      for t = 9, 8 + ntargets do redis.call('ZADD', KEYS[t], at, user) end
-      -- Live views (the board's stream) of every replica hear of it.
-      redis.call('PUBLISH', 'zs:presence', account .. '\t' .. user)
-      if ntargets > 0 then
-        redis.call('LPUSH', KEYS[8], '1')
-        redis.call('LTRIM', KEYS[8], 0, 0)
+      -- A new user of whom nothing is known yet ("" to unknown) is not news:
+      -- no history entry, nothing to push.
+      if prev ~= '' or eff ~= 'unknown' then
+        redis.call('XADD', hist, 'MINID', '~', tostring(math.max(at - historyMS, 0)), '*', 'status', eff, 'previous', prev, 'at', tostring(at), 'seq', tostring(seq))
+        redis.call('PEXPIRE', hist, historyMS)
+        redis.call('HSET', KEYS[5], user, seq .. '|' .. eff .. '|' .. prev .. '|' .. at)
+        for t = 9, 8 + ntargets do redis.call('ZADD', KEYS[t], at, user) end
+        -- Live views (the board's stream) of every replica hear of it.
+        redis.call('PUBLISH', 'zs:presence', account .. '\t' .. user)
+        if ntargets > 0 then
+          redis.call('LPUSH', KEYS[8], '1')
+          redis.call('LTRIM', KEYS[8], 0, 0)
+        end
       end
     end
     set[#set+1] = 'key'; set[#set+1] = user
