@@ -157,6 +157,39 @@ func (c *Consumer) readOnce(ctx context.Context, s stream) (int, error) {
 	return n, nil
 }
 
+// HandBack makes the entries this consumer read but has not acknowledged
+// (a read cut short by shutdown) claimable by the other replicas at once,
+// instead of after ClaimIdle: it marks them idle for an hour (XCLAIM
+// IDLE), which their next XAUTOCLAIM round (every ClaimEvery) takes.
+func (c *Consumer) HandBack(ctx context.Context, account string, partition int) (int, error) {
+	s := c.stream(account, partition)
+	pending, err := c.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: s.key, Group: ConsumerGroup, Start: "-", End: "+",
+		Count: 10000, Consumer: c.opts.Name}).Result()
+	if err != nil || len(pending) == 0 {
+		if err != nil && strings.Contains(err.Error(), "NOGROUP") {
+			err = nil
+		}
+		return 0, err
+	}
+	ids := make([]string, len(pending))
+	for i, p := range pending {
+		ids[i] = p.ID
+	}
+	err = c.rdb.Do(ctx, append([]any{"XCLAIM", s.key, ConsumerGroup, c.opts.Name, 0}, append(stringsToAny(ids), "IDLE", time.Hour.Milliseconds(), "JUSTID")...)...).Err()
+	if err != nil {
+		return 0, err
+	}
+	return len(ids), nil
+}
+
+func stringsToAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
 // claim takes over entries another consumer read but never acknowledged
 // (it crashed) and dead-letters entries delivered too often.
 func (c *Consumer) claim(ctx context.Context, s stream) error {
@@ -321,9 +354,14 @@ func (c *Consumer) process(ctx context.Context, s stream, msgs []redis.XMessage)
 		}
 	}
 	// On failure nothing is acknowledged and the entries are read again;
-	// what did land is versioned, so replaying it is harmless.
+	// what did land is versioned, so replaying it is harmless. A batch that
+	// was read is finished even when shutdown has begun (a few ms), so a
+	// stopping replica leaves nothing half-done for others to wait for.
 	if len(here) > 0 || len(ack) > 0 {
-		if _, err := c.store.ApplyAndAck(ctx, s.account, s.partition, here, ack); err != nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, err := c.store.ApplyAndAck(actx, s.account, s.partition, here, ack)
+		cancel()
+		if err != nil {
 			return err
 		}
 	}

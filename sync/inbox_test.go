@@ -263,3 +263,34 @@ func TestTrimKeepsUnfinishedEntries(t *testing.T) {
 		}
 	})
 }
+
+// TestHandBackMakesEntriesClaimableAtOnce: entries a stopping replica read
+// but did not acknowledge are taken by another replica's next claim round,
+// without waiting for the claim idle time.
+func TestHandBackMakesEntriesClaimableAtOnce(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		leaving := newPipeline(t, rdb, "leaving")
+		if err := leaving.inbox.Enqueue(ctx, presenceDelivery(t, "A", "u1", "In_Meeting", 1_800_000_000_000)); err != nil {
+			t.Fatal(err)
+		}
+		p := leaving.store.keys.partition("u1")
+		s := leaving.consumer.stream("A", p)
+		_ = leaving.consumer.ensureGroup(ctx, s)
+		if got, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: ConsumerGroup, Consumer: "leaving", Streams: []string{s.key, ">"}, Count: 10}).Result(); err != nil || len(got[0].Messages) != 1 {
+			t.Fatalf("read: %v %v", got, err)
+		}
+		if n, err := leaving.consumer.HandBack(ctx, "A", p); err != nil || n != 1 {
+			t.Fatalf("hand back: %d %v", n, err)
+		}
+		// The other replica claims with the production idle time (30 s).
+		staying := NewConsumer(rdb, leaving.store, leaving.inbox, ConsumerOptions{Name: "staying"})
+		if err := staying.claim(ctx, staying.stream("A", p)); err != nil {
+			t.Fatal(err)
+		}
+		r, err := leaving.store.User(ctx, "A", "u1")
+		if err != nil || r.Fields[FieldZoomStatus] != "In_Meeting" {
+			t.Fatalf("not applied by the other replica: %v %v", r, err)
+		}
+	})
+}

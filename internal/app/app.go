@@ -214,7 +214,22 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	stopWork()
 	workers.Wait()
-	log.Info("stopped")
+	// Entries this replica read but did not acknowledge go to the others
+	// now rather than after their 30 s claim idle time.
+	handCtx, handDone := context.WithTimeout(context.Background(), 5*time.Second)
+	handed := 0
+	for _, id := range ids {
+		for n := range inbox.Partitions() {
+			k, err := consumer.HandBack(handCtx, id, n)
+			if err != nil {
+				log.Warn("could not hand back unacknowledged inbox entries; others claim them after 30 s", slog.String("error", err.Error()))
+				break
+			}
+			handed += k
+		}
+	}
+	handDone()
+	log.Info("stopped", slog.Int("inbox_entries_handed_back", handed))
 	return nil
 }
 
