@@ -220,27 +220,7 @@ func TestCrashLosesNoAcknowledgedWebhook(t *testing.T) {
 			active = append(active, u)
 		}
 	}
-	start := func() (*exec.Cmd, string) {
-		t.Helper()
-		port, err := freePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		cmd := exec.Command(bin, "serve")
-		cmd.Env = os.Environ()
-		for k, v := range serveEnv(fake, r.URL(), addr) {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-		var logs bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &logs, &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		eventually(t, "serve ready", func() bool { return status("http://"+addr+"/readyz") == 200 })
-		return cmd, "http://" + addr
-	}
+	start := func() (*exec.Cmd, string) { return startServeBinary(t, bin, serveEnv(fake, r.URL(), "")) }
 	first, base := start()
 
 	const total = 5000
@@ -319,6 +299,32 @@ func TestCrashLosesNoAcknowledgedWebhook(t *testing.T) {
 			t.Fatalf("%d users lack an acknowledged webhook's state", m)
 		}
 	}
+}
+
+// startServeBinary starts the real binary's serve with env (its address
+// chosen here), waits until it is ready, and kills it at the end of the
+// test.
+func startServeBinary(t *testing.T, bin string, env map[string]string) (*exec.Cmd, string) {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	env["ZOOMSYNC_HTTP_ADDR"] = addr
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	eventually(t, "serve ready", func() bool { return status("http://"+addr+"/readyz") == 200 })
+	return cmd, "http://" + addr
 }
 
 func freePort() (int, error) {

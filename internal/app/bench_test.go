@@ -186,13 +186,12 @@ func startFakeB(b *testing.B, users int) (*zoomfake.Server, *zoomfake.Account) {
 	return fake, fake.AddAccount(zoomfake.AccountSpec{ID: acctID, ClientID: "cid", ClientSecret: "csecret", WebhookSecret: whSecret, Users: users})
 }
 
-// runResync runs the real binary's resync of the fake's account into a
-// flushed redis-server and returns its seconds and peak RSS (MB).
-func runResync(b *testing.B, bin string, env []string, r *testserver.Redis, users int) (secs, rssMB float64) {
+// runMeasured runs the real binary with args, fails unless it exits 0 and
+// prints want, and returns its seconds and peak RSS (MB).
+func runMeasured(b *testing.B, bin string, env []string, want string, args ...string) (secs, rssMB float64) {
 	b.Helper()
-	r.Client().FlushAll(context.Background()) // every run creates every record
 	start := time.Now()
-	cmd := exec.Command(bin, "resync")
+	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -201,13 +200,21 @@ func runResync(b *testing.B, bin string, env []string, r *testserver.Redis, user
 	}
 	peak := watchPeakRSS(cmd.Process.Pid)
 	if err := cmd.Wait(); err != nil {
-		b.Fatalf("resync: %v\n%s", err, out.String())
+		b.Fatalf("%v: %v\n%s", args, err, out.String())
 	}
 	secs = time.Since(start).Seconds()
-	if want := fmt.Sprintf("seen %d, created %d", users, users); !bytes.Contains(out.Bytes(), []byte(want)) {
+	if !bytes.Contains(out.Bytes(), []byte(want)) {
 		b.Fatalf("unexpected summary (want %q): %s", want, out.String())
 	}
 	return secs, <-peak
+}
+
+// runResync runs the real binary's resync of the fake's account into a
+// flushed redis-server and returns its seconds and peak RSS (MB).
+func runResync(b *testing.B, bin string, env []string, r *testserver.Redis, users int) (secs, rssMB float64) {
+	b.Helper()
+	r.Client().FlushAll(context.Background()) // every run creates every record
+	return runMeasured(b, bin, env, fmt.Sprintf("seen %d, created %d", users, users), "resync")
 }
 
 func resyncEnv(b *testing.B, users int) (string, []string, *testserver.Redis, *zoomfake.Server) {
@@ -373,23 +380,7 @@ func BenchmarkDirectoryMap100k(b *testing.B) {
 		env = append(env, "GOMEMLIMIT="+memLimit)
 	}
 	runMap := func() (secs, rss float64) {
-		start := time.Now()
-		cmd := exec.Command(bin, "map")
-		cmd.Env = env
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		peak := watchPeakRSS(cmd.Process.Pid)
-		if err := cmd.Wait(); err != nil {
-			b.Fatalf("map: %v\n%s", err, out.String())
-		}
-		secs = time.Since(start).Seconds()
-		if want := fmt.Sprintf("directory: %d entries; links: matched %d,", n, n); !bytes.Contains(out.Bytes(), []byte(want)) {
-			b.Fatalf("unexpected summary (want %q): %s", want, out.String())
-		}
-		return secs, <-peak
+		return runMeasured(b, bin, env, fmt.Sprintf("directory: %d entries; links: matched %d,", n, n), "map")
 	}
 	attrs := append(slices.Clone(profileAttributes), "entryUUID")
 	ldapsearch := func() float64 {

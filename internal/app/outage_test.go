@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"encoding/json"
@@ -102,29 +101,11 @@ func runOutage(t *testing.T, bin string, restart bool) {
 		t.Fatal(err)
 	}
 	start := func() (*exec.Cmd, string) {
-		t.Helper()
-		port, err := freePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		cmd := exec.Command(bin, "serve")
-		cmd.Env = os.Environ()
-		env := serveEnv(fake, r.URL(), addr)
+		env := serveEnv(fake, r.URL(), "")
 		env["ZOOMSYNC_TARGETS_FILE"] = targets
 		env["ZOOMSYNC_PRESENCE_READS_PER_SECOND"] = "0" // only the webhooks below change presence
 		env["ZOOMSYNC_API_TOKENS"] = apiToken
-		for k, v := range env {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-		var logs bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &logs, &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		eventually(t, "serve ready", func() bool { return status("http://"+addr+"/readyz") == 200 })
-		return cmd, "http://" + addr
+		return startServeBinary(t, bin, env)
 	}
 	proc, base := start()
 
