@@ -26,6 +26,12 @@ func backends(t *testing.T, test func(t *testing.T, rdb redis.UniversalClient, e
 		r := testserver.StartRedis(t, testserver.RedisOptions{})
 		test(t, r.Client(), nil)
 	})
+	// Three masters: every script and multi-key command must keep to one
+	// slot (hash tags), and every pipeline must work across nodes.
+	t.Run("redis-cluster", func(t *testing.T) {
+		c := testserver.StartCluster(t)
+		test(t, c.Client(t), nil)
+	})
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

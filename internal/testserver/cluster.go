@@ -1,0 +1,75 @@
+package testserver
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Cluster is a local Redis Cluster of three masters (no replicas), each a
+// redis-server started and stopped like StartRedis's.
+type Cluster struct {
+	Nodes []*Redis
+}
+
+// StartCluster starts three cluster-enabled redis-servers on loopback
+// ports and joins them with redis-cli --cluster create (slots split three
+// ways).
+func StartCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	c := &Cluster{}
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		dir := tb.TempDir()
+		n := StartRedis(tb, RedisOptions{Args: []string{"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+			"--cluster-node-timeout", "2000"}})
+		c.Nodes = append(c.Nodes, n)
+		addrs = append(addrs, n.Addr)
+	}
+	cli := lookBinary(tb, "redis-cli", "redis-tools")
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		tb.Fatalf("testserver: redis-cli --cluster create: %v\n%s", err, out)
+	}
+	// Wait until every node agrees the cluster is ok.
+	deadline := time.Now().Add(20 * time.Second)
+	for _, n := range c.Nodes {
+		client := redis.NewClient(&redis.Options{Addr: n.Addr})
+		for {
+			info, err := client.ClusterInfo(context.Background()).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				client.Close()
+				tb.Fatalf("testserver: cluster not ok within 20 s: %v %s", err, info)
+			}
+			t := time.NewTimer(50 * time.Millisecond)
+			<-t.C
+		}
+		client.Close()
+	}
+	return c
+}
+
+// Addrs lists the masters' addresses (ZOOMSYNC_REDIS_ADDRS).
+func (c *Cluster) Addrs() []string {
+	out := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		out[i] = n.Addr
+	}
+	return out
+}
+
+// Client returns a cluster client for tb.
+func (c *Cluster) Client(tb testing.TB) *redis.ClusterClient {
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
+	tb.Cleanup(func() { cc.Close() })
+	return cc
+}
