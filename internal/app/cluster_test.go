@@ -1,0 +1,96 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/zoomsync/zoomsync/internal/testserver"
+	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
+)
+
+// TestServeOnRedisCluster: serve with ZOOMSYNC_REDIS_ADDRS on a local
+// 3-master cluster: the first pull, a webhook applied, lookups, a resync
+// run through the API, and the live stream's publish/subscribe.
+func TestServeOnRedisCluster(t *testing.T) {
+	c := testserver.StartCluster(t)
+	fake, acct := startFake(t, 200)
+	env := serveEnv(fake, "", "127.0.0.1:0")
+	delete(env, "ZOOMSYNC_REDIS_URL")
+	env["ZOOMSYNC_REDIS_ADDRS"] = strings.Join(c.Addrs(), ",")
+	env["ZOOMSYNC_API_TOKENS"] = apiToken
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	base, done := startServe(ctx, loadConfig(t, env), "cluster-1")
+	if base == "" {
+		t.Fatal(<-done)
+	}
+	eventually(t, "ready on the cluster", func() bool { return status(base+"/readyz") == 200 })
+
+	u, _ := acct.User(zoomfake.UserIDFor(acctID, 4))
+	// Watch the live stream while the webhook lands.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/presence/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil || stream.StatusCode != 200 {
+		t.Fatalf("stream: %v", err)
+	}
+	defer stream.Body.Close()
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		var acc strings.Builder
+		for {
+			n, err := stream.Body.Read(buf)
+			acc.Write(buf[:n])
+			if strings.Contains(acc.String(), u.ID) {
+				got <- acc.String()
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	ev, err := acct.PresenceEvent(u.ID, "Presenting")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := acct.Deliver(ctx, base+"/webhooks/zoom/"+acctID, ev); err != nil || code != 200 {
+		t.Fatalf("webhook: %d %v", code, err)
+	}
+	var p presenceView
+	eventually(t, "the webhook applied", func() bool {
+		return getJSON(t, base+"/v1/presence/"+u.Email, &p) == 200 && p.Status == "presenting"
+	})
+	if s := <-got; !strings.Contains(s, `"status":"presenting"`) {
+		t.Fatalf("stream event: %s", s)
+	}
+	if code := getJSON(t, base+"/v1/presence/"+u.ID, &p); code != 200 {
+		t.Fatalf("by id: %d", code)
+	}
+	// A resync through the API, on the cluster.
+	preq, _ := http.NewRequest(http.MethodPost, base+"/v1/resync", nil)
+	preq.Header.Set("Authorization", "Bearer "+apiToken)
+	resp, err := http.DefaultClient.Do(preq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var run struct {
+		RunID string `json:"run_id"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&run)
+	resp.Body.Close()
+	eventually(t, "the resync run succeeds", func() bool {
+		var r struct {
+			Status string `json:"status"`
+		}
+		return getJSON(t, base+"/v1/resync/"+run.RunID, &r) == 200 && r.Status == "succeeded"
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
