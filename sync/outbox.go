@@ -339,3 +339,30 @@ func (o *Outbox) Defer(ctx context.Context, account string, p int, target, user 
 // PresenceChannel is where the apply script announces every effective
 // status change ("account\tuser").
 const PresenceChannel = "zs:presence"
+
+// replicasKey holds the live replicas: member → when its heartbeat
+// expires (Unix ms).
+const replicasKey = "zs:{replicas}"
+
+// Heartbeat records that owner is alive for ttl and returns how many
+// replicas are alive now (owner included). Work that is split among
+// replicas (the outbox partitions) is shared by this count.
+func (o *Outbox) Heartbeat(ctx context.Context, owner string, ttl time.Duration) (int, error) {
+	now := time.Now().UnixMilli()
+	var card *redis.IntCmd
+	_, err := o.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, replicasKey, redis.Z{Score: float64(now + ttl.Milliseconds()), Member: owner})
+		p.ZRemRangeByScore(ctx, replicasKey, "-inf", strconv.FormatInt(now, 10))
+		card = p.ZCard(ctx, replicasKey)
+		return nil
+	})
+	if err != nil {
+		return 0, unavailable("zsync.Outbox.Heartbeat", err)
+	}
+	return int(card.Val()), nil
+}
+
+// Leave removes owner from the live replicas (shutdown).
+func (o *Outbox) Leave(ctx context.Context, owner string) error {
+	return o.rdb.ZRem(ctx, replicasKey, owner).Err()
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -57,6 +58,11 @@ type Sender struct {
 	opts     Options
 	mu       sync.Mutex
 	jitter   *rand.Rand
+
+	// Partitions are shared among live replicas: each holds at most
+	// share of them (ceil of partitions ÷ replicas), owned counts its own.
+	share atomic.Int64
+	owned atomic.Int64
 }
 
 // New builds the sender of configs for the accounts.
@@ -113,13 +119,62 @@ func (s *Sender) Run(ctx context.Context) {
 	if len(s.targets) == 0 {
 		return
 	}
+	total := int64(len(s.accounts) * s.outbox.Partitions())
+	s.share.Store(total)
 	var wg conc.WaitGroup
+	wg.Go(func() { s.heartbeat(ctx, total) })
 	for _, a := range s.accounts {
 		for p := range s.outbox.Partitions() {
 			wg.Go(func() { s.runPartition(ctx, a, p) })
 		}
 	}
 	wg.Wait()
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	_ = s.outbox.Leave(lctx, s.opts.Owner)
+	cancel()
+}
+
+// heartbeat keeps this replica in the live set and its fair share of the
+// partitions current, so work spreads over replicas and moves within a
+// lease period when one stops or dies.
+func (s *Sender) heartbeat(ctx context.Context, total int64) {
+	for ctx.Err() == nil {
+		if live, err := s.outbox.Heartbeat(ctx, s.opts.Owner, s.opts.LeaseTTL); err == nil && live > 0 {
+			s.share.Store((total + int64(live) - 1) / int64(live))
+		}
+		select {
+		case <-ctx.Done():
+		case <-s.opts.Clock.After(s.opts.LeaseTTL / 3):
+		}
+	}
+}
+
+// reserve takes one of this replica's share of partitions (false: the
+// share is full); unreserve gives it back.
+func (s *Sender) reserve() bool {
+	for {
+		n := s.owned.Load()
+		if n >= s.share.Load() {
+			return false
+		}
+		if s.owned.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// overShare reports, at most once per excess partition, that this replica
+// holds more than its share and should let one go.
+func (s *Sender) overShare() bool {
+	for {
+		n := s.owned.Load()
+		if n <= s.share.Load() {
+			return false
+		}
+		if s.owned.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
 }
 
 func (s *Sender) runPartition(ctx context.Context, account string, p int) {
@@ -131,16 +186,33 @@ func (s *Sender) runPartition(ctx context.Context, account string, p int) {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			_ = s.outbox.Release(rctx, account, p, s.opts.Owner)
 			cancel()
+			s.owned.Add(-1)
 		}
 	}()
 	for ctx.Err() == nil {
+		if owned && s.overShare() {
+			// Another replica joined: hand this partition over.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			_ = s.outbox.Release(rctx, account, p, s.opts.Owner)
+			cancel()
+			owned = false
+		}
 		if now := clock.Now(); !owned || !now.Before(renewAt) {
+			wasOwned := owned
+			if !wasOwned && !s.reserve() {
+				select { // our share is full: look again later
+				case <-ctx.Done():
+				case <-clock.After(s.opts.LeaseTTL / 3):
+				}
+				continue
+			}
 			ok, err := s.outbox.Own(ctx, account, p, s.opts.Owner, s.opts.LeaseTTL)
 			if err != nil {
 				log.Warn("outbox lease: Redis unavailable", slog.String("error", err.Error()))
 			}
 			owned, renewAt = ok && err == nil, now.Add(s.opts.LeaseTTL/3)
 			if !owned {
+				s.owned.Add(-1) // the reservation (or the lease we held) is gone
 				select {
 				case <-ctx.Done():
 				case <-clock.After(s.opts.LeaseTTL / 3):

@@ -328,3 +328,51 @@ func TestKeepAliveRepushesTheCurrentStatus(t *testing.T) {
 		t.Fatalf("pushes %+v", got)
 	}
 }
+
+// TestPartitionsSpreadOverReplicas: two senders share the outbox
+// partitions evenly; when one stops, the other takes them all.
+func TestPartitionsSpreadOverReplicas(t *testing.T) {
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	store := zsync.NewStore(rdb, 8, time.Hour).WithPresence([]string{"pbx"}, time.Hour)
+	cfg := webhookConfig("pbx", "http://127.0.0.1:1/")
+	start := func(owner string) context.CancelFunc {
+		s, err := New(rdb, store, []Config{cfg}, []string{"A"}, Options{Owner: owner, LeaseTTL: 600 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); s.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		return func() { cancel(); <-done }
+	}
+	held := func() map[string]int {
+		out := map[string]int{}
+		for _, k := range rdb.Keys(context.Background(), "zs:{a:A:p:*}:outlease").Val() {
+			out[rdb.Get(context.Background(), k).Val()]++
+		}
+		return out
+	}
+	waitFor := func(what string, cond func(map[string]int) bool) {
+		t.Helper()
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		deadline := time.After(15 * time.Second)
+		for h := held(); !cond(h); h = held() {
+			select {
+			case <-tk.C:
+			case <-deadline:
+				t.Fatalf("%s: leases held %v", what, h)
+			}
+		}
+	}
+	stop1 := start("r1")
+	waitFor("one replica takes every partition", func(h map[string]int) bool { return h["r1"] == 8 })
+	stop2 := start("r2")
+	waitFor("two replicas share them evenly", func(h map[string]int) bool { return h["r1"] == 4 && h["r2"] == 4 })
+	stop1()
+	waitFor("the survivor takes them all", func(h map[string]int) bool { return h["r2"] == 8 })
+	stop2()
+}
