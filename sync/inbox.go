@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -25,6 +26,9 @@ type Inbox struct {
 	partitions int
 	logger     *slog.Logger
 	maxBatch   int
+
+	minReplicas    int
+	replicaTimeout time.Duration
 
 	reqs chan *appendReq
 	done chan struct{}
@@ -46,6 +50,11 @@ type InboxOptions struct {
 	Partitions int
 	MaxBatch   int // appends per pipeline; 0: 256
 	Logger     *slog.Logger
+	// MinReplicas: an append succeeds only once this many replicas have
+	// it (WAIT in the same pipeline, up to ReplicaTimeout, default 1 s).
+	// Not for Redis Cluster (WAIT would reach one node).
+	MinReplicas    int
+	ReplicaTimeout time.Duration
 }
 
 // NewInbox returns an inbox; call Run to start its writer.
@@ -59,7 +68,11 @@ func NewInbox(rdb redis.UniversalClient, opts InboxOptions) *Inbox {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.ReplicaTimeout <= 0 {
+		opts.ReplicaTimeout = time.Second
+	}
 	return &Inbox{rdb: rdb, keys: keyspace{partitions: opts.Partitions}, partitions: opts.Partitions, logger: opts.Logger, maxBatch: opts.MaxBatch,
+		minReplicas: opts.MinReplicas, replicaTimeout: opts.ReplicaTimeout,
 		reqs: make(chan *appendReq, opts.MaxBatch), done: make(chan struct{})}
 }
 
@@ -148,15 +161,31 @@ func (in *Inbox) flush(ctx context.Context, batch []*appendReq) {
 	}
 	in.flushes.Add(1)
 	cmds := make([]*redis.StringCmd, len(live))
+	var wait *redis.Cmd
 	_, err := in.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, r := range live {
 			cmds[i] = p.XAdd(ctx, &redis.XAddArgs{Stream: r.stream, Values: r.values})
 		}
+		if in.minReplicas > 0 {
+			// Same connection as the appends: WAIT counts replicas that
+			// have everything this connection wrote.
+			wait = p.Do(ctx, "WAIT", in.minReplicas, in.replicaTimeout.Milliseconds())
+		}
 		return nil
 	})
+	var notReplicated error
+	if wait != nil {
+		if n, werr := wait.Int(); werr != nil || n < in.minReplicas {
+			notReplicated = errs.Errorf("zsync.Inbox.Enqueue", errs.Unavailable, "only %d of %d replicas have the entries (ZOOMSYNC_REDIS_MIN_REPLICAS)", n, in.minReplicas)
+		}
+	}
 	for i, r := range live {
 		if e := cmds[i].Err(); e != nil {
 			r.err <- unavailable("zsync.Inbox.Enqueue", e)
+			continue
+		}
+		if notReplicated != nil {
+			r.err <- notReplicated // Zoom retries; the entry, if it survives, is a harmless duplicate
 			continue
 		}
 		r.err <- nil

@@ -77,7 +77,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 
 	store := newStore(rdb, cfg)
-	inbox := zsync.NewInbox(rdb, zsync.InboxOptions{Logger: log, Partitions: partitions(cfg)})
+	inbox := zsync.NewInbox(rdb, zsync.InboxOptions{Logger: log, Partitions: partitions(cfg), MinReplicas: cfg.Redis.MinReplicas})
 	hostname, _ := os.Hostname()
 	replica := opts.Replica
 	if replica == "" {

@@ -3,16 +3,23 @@ package app
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/zoomsync/zoomsync/internal/testserver"
+	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
 )
 
 // TestServeWithSentinelFailover: serve finds the master through three
-// Sentinels (ZOOMSYNC_REDIS_ADDRS + ZOOMSYNC_REDIS_MASTER_NAME); when the
-// master is killed and a Sentinel promotes the replica, serve follows it
-// by itself and webhooks are acknowledged and applied again.
+// Sentinels (ZOOMSYNC_REDIS_ADDRS + ZOOMSYNC_REDIS_MASTER_NAME) and
+// acknowledges a webhook only once a replica has it too
+// (ZOOMSYNC_REDIS_MIN_REPLICAS=1). Webhooks keep coming while the master
+// is SIGKILLed, a Sentinel promotes the replica and the old master comes
+// back as its replica: serve follows by itself, and every webhook it
+// acknowledged — before, during or after — is in the final state.
 func TestServeWithSentinelFailover(t *testing.T) {
 	s := testserver.StartSentinel(t)
 	fake, acct := startFake(t, 100)
@@ -20,6 +27,7 @@ func TestServeWithSentinelFailover(t *testing.T) {
 	delete(env, "ZOOMSYNC_REDIS_URL")
 	env["ZOOMSYNC_REDIS_ADDRS"] = strings.Join(s.Addrs(), ",")
 	env["ZOOMSYNC_REDIS_MASTER_NAME"] = testserver.MasterName
+	env["ZOOMSYNC_REDIS_MIN_REPLICAS"] = "1"
 	env["ZOOMSYNC_API_TOKENS"] = apiToken
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -28,33 +36,78 @@ func TestServeWithSentinelFailover(t *testing.T) {
 		t.Fatal(<-done)
 	}
 	eventually(t, "ready through Sentinel", func() bool { return status(base+"/readyz") == 200 })
-	u, _ := acct.User(zoomfake.UserIDFor(acctID, 4))
-	deliver := func(st string) int {
-		ev, err := acct.PresenceEvent(u.ID, st)
-		if err != nil {
-			t.Fatal(err)
+	var active []zoomfake.User
+	for _, u := range acct.Users() {
+		if u.Status == "active" {
+			active = append(active, u)
 		}
-		code, _ := acct.Deliver(ctx, base+"/webhooks/zoom/"+acctID, ev)
-		return code
 	}
-	var p presenceView
-	if code := deliver("Away"); code != 200 {
-		t.Fatalf("webhook before the failover: %d", code)
-	}
-	eventually(t, "applied before the failover", func() bool { return getJSON(t, base+"/v1/presence/"+u.Email, &p) == 200 && p.Status == "away" })
 
+	var mu sync.Mutex
+	var acks []acked
+	after := 0 // acknowledged since the failover
+	failedOver := false
+	stop := make(chan struct{})
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			u := active[i%len(active)]
+			ev, err := acct.PresenceEvent(u.ID, []string{"Away", "In_Meeting", "Available", "Do_Not_Disturb"}[i%4])
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if code, err := acct.Deliver(ctx, base+"/webhooks/zoom/"+acctID, ev); err == nil && code == 200 {
+				mu.Lock()
+				acks = append(acks, acked{u.ID, zsync.WebhookVersion(ev.TS)})
+				if failedOver {
+					after++
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+	eventually(t, "webhooks acknowledged before the failover", func() bool { mu.Lock(); defer mu.Unlock(); return len(acks) > 200 })
 	old, _ := s.MasterAddr(ctx)
 	s.Master.Kill()
 	eventually(t, "a Sentinel promotes the replica", func() bool {
 		a, err := s.MasterAddr(ctx)
 		return err == nil && a != old
 	})
-	// Until serve reconnects to the new master, webhooks answer 503 (Zoom
-	// retries); then they are taken and applied again.
-	eventually(t, "webhooks acknowledged after the failover", func() bool { return deliver("In_Meeting") == 200 })
-	eventually(t, "applied after the failover", func() bool {
-		return getJSON(t, base+"/v1/presence/"+u.Email, &p) == 200 && p.Status == "in_meeting"
+	mu.Lock()
+	failedOver = true
+	mu.Unlock()
+	// With no replica left, webhooks answer 503 (Zoom retries); the old
+	// master returns and Sentinel makes it the new master's replica.
+	s.Master.Restart()
+	eventually(t, "webhooks acknowledged again after the failover", func() bool { mu.Lock(); defer mu.Unlock(); return after > 50 })
+	close(stop)
+	<-sent
+
+	master, _ := s.MasterAddr(ctx)
+	rdb := redis.NewClient(&redis.Options{Addr: master})
+	defer rdb.Close()
+	store := zsync.NewStore(rdb, zsync.DefaultPartitions, 0)
+	newest := map[string]zsync.Version{}
+	for _, a := range acks {
+		newest[a.user] = max(newest[a.user], a.version)
+	}
+	eventually(t, "every acknowledged webhook in the state", func() bool {
+		for user, v := range newest {
+			rec, err := store.User(ctx, acctID, user)
+			if err != nil || rec.Versions[zsync.FieldZoomStatus] < v {
+				return false
+			}
+		}
+		return true
 	})
+	t.Logf("%d webhooks acknowledged (%d after the failover), all in the state", len(acks), after)
 	cancel()
 	<-done
 }

@@ -31,6 +31,7 @@ type raw struct {
 	RedisURL        string `env:"ZOOMSYNC_REDIS_URL"`
 	RedisAddrs      string `env:"ZOOMSYNC_REDIS_ADDRS"`
 	RedisMasterName string `env:"ZOOMSYNC_REDIS_MASTER_NAME"`
+	RedisReplicas   string `env:"ZOOMSYNC_REDIS_MIN_REPLICAS, default=0"`
 
 	ZoomAccountID     string `env:"ZOOM_ACCOUNT_ID"`
 	ZoomClientID      string `env:"ZOOM_CLIENT_ID"`
@@ -93,6 +94,9 @@ type Redis struct {
 	URL        secret.Secret // may carry a password
 	Addrs      []string      // Cluster, or Sentinel with MasterName
 	MasterName string
+	// MinReplicas: a webhook is acknowledged only once this many replicas
+	// have its inbox entry too (WAIT), so a failover cannot lose it.
+	MinReplicas int
 }
 
 // Embedded reports whether no Redis was configured.
@@ -286,6 +290,14 @@ func parseRedis(r *raw, c *Config) error {
 		}
 	}
 	c.Redis = Redis{URL: secret.New(r.RedisURL), Addrs: addrs, MasterName: r.RedisMasterName}
+	n, err := strconv.Atoi(strings.TrimSpace(r.RedisReplicas))
+	if err != nil || n < 0 || n > 5 {
+		return bad("ZOOMSYNC_REDIS_MIN_REPLICAS", "must be a whole number from 0 to 5, got %q", r.RedisReplicas)
+	}
+	if n > 0 && len(addrs) > 0 && r.RedisMasterName == "" {
+		return bad("ZOOMSYNC_REDIS_MIN_REPLICAS", "is not supported with Redis Cluster yet (it works with ZOOMSYNC_REDIS_URL or Sentinel)")
+	}
+	c.Redis.MinReplicas = n
 	return nil
 }
 
