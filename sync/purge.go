@@ -3,6 +3,7 @@ package zsync
 import (
 	"context"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -19,8 +20,19 @@ func (r PurgeReport) Total() int { return r.Users + r.Indices + r.Streams + r.Pr
 // compliance). On a Cluster every master is scanned.
 func Purge(ctx context.Context, rdb redis.UniversalClient, account string) (PurgeReport, error) {
 	var rep PurgeReport
+	var mu sync.Mutex // ForEachMaster runs scan on every master at once
 	patterns := []string{"zs:{a:" + account + ":*", "zs:{a:" + account + "}*"}
 	scan := func(ctx context.Context, c redis.Cmdable) error {
+		var local PurgeReport
+		defer func() {
+			mu.Lock()
+			rep.Users += local.Users
+			rep.Indices += local.Indices
+			rep.Streams += local.Streams
+			rep.Presence += local.Presence
+			rep.Other += local.Other
+			mu.Unlock()
+		}()
 		for _, pat := range patterns {
 			it := c.Scan(ctx, 0, pat, 1000).Iterator()
 			var batch []string
@@ -42,15 +54,15 @@ func Purge(ctx context.Context, rdb redis.UniversalClient, account string) (Purg
 				}
 				switch {
 				case strings.Contains(k, ":u:"):
-					rep.Users++
+					local.Users++
 				case strings.Contains(k, ":ix:") || strings.HasSuffix(k, ":members"):
-					rep.Indices++
+					local.Indices++
 				case strings.HasSuffix(k, ":inbox") || strings.HasSuffix(k, ":dead"):
-					rep.Streams++
+					local.Streams++
 				case strings.Contains(k, ":h:") || isPresenceKey(k):
-					rep.Presence++ // history, outbox, freshness
+					local.Presence++ // history, outbox, freshness
 				default:
-					rep.Other++
+					local.Other++
 				}
 			}
 		}
