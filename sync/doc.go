@@ -34,4 +34,23 @@
 // Lookups by email or extension read the partition's index hashes; a key
 // that could be in any partition (an email) is looked up in all of an
 // account's partitions in one pipeline.
+//
+// # One atomic step per batch
+//
+// A partition's inbox stream, records, indices, outbox, history and
+// freshness index share its hash tag. So the apply script, in one call,
+// writes a merged batch of facts, recomputes each user's effective status
+// (presence.Effective), appends a changed status to the user's history,
+// queues it in the outbox for every target (one latest change per user),
+// and acknowledges the inbox entries the batch came from. Invariants:
+//   - an inbox entry is acknowledged if and only if its facts were written
+//     (or found stale);
+//   - a status change is queued for the targets if and only if it was
+//     recorded;
+//   - derived fields (the directory link) never create a record and never
+//     count as news about the Zoom user (vmax).
+//
+// Work that needs one owner at a time uses Redis leases (Lease for the
+// resync, the mapping and the presence sweep; Outbox.Own per partition
+// for sending, shared among live replicas by Outbox.Heartbeat).
 package zsync
