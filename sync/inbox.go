@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,7 +53,8 @@ type InboxOptions struct {
 	Logger     *slog.Logger
 	// MinReplicas: an append succeeds only once this many replicas have
 	// it (WAIT in the same pipeline, up to ReplicaTimeout, default 1 s).
-	// Not for Redis Cluster (WAIT would reach one node).
+	// On a Redis Cluster each master's part of a batch waits for that
+	// master's replicas.
 	MinReplicas    int
 	ReplicaTimeout time.Duration
 }
@@ -160,9 +162,19 @@ func (in *Inbox) flush(ctx context.Context, batch []*appendReq) {
 		return
 	}
 	in.flushes.Add(1)
+	if cc, ok := in.rdb.(*redis.ClusterClient); ok && in.minReplicas > 0 {
+		in.flushByMaster(ctx, cc, live)
+		return
+	}
+	in.flushOn(ctx, in.rdb, live)
+}
+
+// flushOn sends one pipeline of XADDs (and the WAIT, when replicas are
+// required) through c and answers each caller.
+func (in *Inbox) flushOn(ctx context.Context, c redis.Cmdable, live []*appendReq) {
 	cmds := make([]*redis.StringCmd, len(live))
 	var wait *redis.Cmd
-	_, err := in.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, r := range live {
 			cmds[i] = p.XAdd(ctx, &redis.XAddArgs{Stream: r.stream, Values: r.values})
 		}
@@ -193,6 +205,27 @@ func (in *Inbox) flush(ctx context.Context, batch []*appendReq) {
 	if err != nil {
 		in.logger.Warn("inbox append failed; webhooks answered 503", slog.Int("batch", len(live)), slog.String("error", err.Error()))
 	}
+}
+
+// flushByMaster splits a batch by the Cluster master owning each stream
+// and sends each part, with its WAIT, on that master's connection: a WAIT
+// only counts the replicas of the node it reaches.
+func (in *Inbox) flushByMaster(ctx context.Context, cc *redis.ClusterClient, live []*appendReq) {
+	parts := map[*redis.Client][]*appendReq{}
+	for _, r := range live {
+		node, err := cc.MasterForKey(ctx, r.stream)
+		if err != nil {
+			r.err <- unavailable("zsync.Inbox.Enqueue", err)
+			continue
+		}
+		parts[node] = append(parts[node], r)
+	}
+	var wg sync.WaitGroup
+	for node, reqs := range parts {
+		wg.Add(1)
+		go func() { defer wg.Done(); in.flushOn(ctx, node, reqs) }()
+	}
+	wg.Wait()
 }
 
 func (in *Inbox) drainFailed() {

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/internal/testserver"
 	"github.com/zoomsync/zoomsync/zoomapi/webhook"
 )
 
@@ -293,4 +294,37 @@ func TestHandBackMakesEntriesClaimableAtOnce(t *testing.T) {
 			t.Fatalf("not applied by the other replica: %v %v", r, err)
 		}
 	})
+}
+
+// TestMinReplicasOnCluster: with replicas required, an append is
+// acknowledged on a cluster whose masters have a replica each, and
+// refused (unavailable: Zoom retries) on one whose masters have none.
+func TestMinReplicasOnCluster(t *testing.T) {
+	for _, tc := range []struct {
+		replicas int
+		ok       bool
+	}{{1, true}, {0, false}} {
+		t.Run(fmt.Sprintf("%d replicas per master", tc.replicas), func(t *testing.T) {
+			c := testserver.StartClusterWithReplicas(t, tc.replicas)
+			rdb := c.Client(t)
+			in := NewInbox(rdb, InboxOptions{MinReplicas: 1, ReplicaTimeout: 2 * time.Second})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); _ = in.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			var errc = make(chan error, 20)
+			for u := 0; u < 20; u++ { // users in several partitions, so several masters
+				go func() { errc <- in.Enqueue(ctx, presenceDelivery(t, "A", fmt.Sprintf("u%d", u), "Away", 1_800_000_000_000)) }()
+			}
+			for u := 0; u < 20; u++ {
+				err := <-errc
+				if tc.ok && err != nil {
+					t.Fatalf("append with a replica per master: %v", err)
+				}
+				if !tc.ok && !errs.Is(errs.Unavailable, err) {
+					t.Fatalf("append without replicas: %v, want unavailable", err)
+				}
+			}
+		})
+	}
 }

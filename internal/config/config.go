@@ -294,9 +294,6 @@ func parseRedis(r *raw, c *Config) error {
 	if err != nil || n < 0 || n > 5 {
 		return bad("ZOOMSYNC_REDIS_MIN_REPLICAS", "must be a whole number from 0 to 5, got %q", r.RedisReplicas)
 	}
-	if n > 0 && len(addrs) > 0 && r.RedisMasterName == "" {
-		return bad("ZOOMSYNC_REDIS_MIN_REPLICAS", "is not supported with Redis Cluster yet (it works with ZOOMSYNC_REDIS_URL or Sentinel)")
-	}
 	c.Redis.MinReplicas = n
 	return nil
 }

@@ -20,20 +20,24 @@ type Cluster struct {
 // StartCluster starts three cluster-enabled redis-servers on loopback
 // ports and joins them with redis-cli --cluster create (slots split three
 // ways).
-func StartCluster(tb testing.TB) *Cluster {
+func StartCluster(tb testing.TB) *Cluster { return StartClusterWithReplicas(tb, 0) }
+
+// StartClusterWithReplicas starts three masters with replicas replicas
+// each.
+func StartClusterWithReplicas(tb testing.TB, replicas int) *Cluster {
 	tb.Helper()
 	c := &Cluster{}
 	var addrs []string
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 3*(1+replicas); i++ {
 		dir := tb.TempDir()
 		n := StartRedis(tb, RedisOptions{Args: []string{"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
-			"--cluster-node-timeout", "2000"}})
+			"--cluster-node-timeout", "2000", "--repl-diskless-sync-delay", "0"}})
 		c.Nodes = append(c.Nodes, n)
 		addrs = append(addrs, n.Addr)
 	}
 	cli := lookBinary(tb, "redis-cli", "redis-tools")
 	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", itoa(replicas), "--cluster-yes")
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
 		tb.Fatalf("testserver: redis-cli --cluster create: %v\n%s", err, out)
 	}
@@ -58,7 +62,7 @@ func StartCluster(tb testing.TB) *Cluster {
 	return c
 }
 
-// Addrs lists the masters' addresses (ZOOMSYNC_REDIS_ADDRS).
+// Addrs lists the nodes' addresses (ZOOMSYNC_REDIS_ADDRS).
 func (c *Cluster) Addrs() []string {
 	out := make([]string, len(c.Nodes))
 	for i, n := range c.Nodes {
