@@ -314,7 +314,9 @@ func TestMinReplicasOnCluster(t *testing.T) {
 			defer func() { cancel(); <-done }()
 			var errc = make(chan error, 20)
 			for u := 0; u < 20; u++ { // users in several partitions, so several masters
-				go func() { errc <- in.Enqueue(ctx, presenceDelivery(t, "A", fmt.Sprintf("u%d", u), "Away", 1_800_000_000_000)) }()
+				go func() {
+					errc <- in.Enqueue(ctx, presenceDelivery(t, "A", fmt.Sprintf("u%d", u), "Away", 1_800_000_000_000))
+				}()
 			}
 			for u := 0; u < 20; u++ {
 				err := <-errc
