@@ -17,17 +17,9 @@ import (
 func TestServeOnRedisCluster(t *testing.T) {
 	c := testserver.StartCluster(t)
 	fake, acct := startFake(t, 200)
-	env := serveEnv(fake, "", "127.0.0.1:0")
-	delete(env, "ZOOMSYNC_REDIS_URL")
-	env["ZOOMSYNC_REDIS_ADDRS"] = strings.Join(c.Addrs(), ",")
-	env["ZOOMSYNC_API_TOKENS"] = apiToken
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	base, done := startServe(ctx, loadConfig(t, env), "cluster-1")
-	if base == "" {
-		t.Fatal(<-done)
-	}
-	eventually(t, "ready on the cluster", func() bool { return status(base+"/readyz") == 200 })
+	base, done := serveOnRedisAddrs(ctx, t, fake, c.Addrs(), nil)
 
 	u, _ := acct.User(zoomfake.UserIDFor(acctID, 4))
 	// Watch the live stream while the webhook lands.
@@ -93,4 +85,24 @@ func TestServeOnRedisCluster(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// serveOnRedisAddrs runs serve in-process against Redis at addrs (a
+// Cluster, or Sentinels when extra names ZOOMSYNC_REDIS_MASTER_NAME) and
+// waits until it is ready.
+func serveOnRedisAddrs(ctx context.Context, t *testing.T, fake *zoomfake.Server, addrs []string, extra map[string]string) (string, <-chan error) {
+	t.Helper()
+	env := serveEnv(fake, "", "127.0.0.1:0")
+	delete(env, "ZOOMSYNC_REDIS_URL")
+	env["ZOOMSYNC_REDIS_ADDRS"] = strings.Join(addrs, ",")
+	env["ZOOMSYNC_API_TOKENS"] = apiToken
+	for k, v := range extra {
+		env[k] = v
+	}
+	base, done := startServe(ctx, loadConfig(t, env), "replica-1")
+	if base == "" {
+		t.Fatal(<-done)
+	}
+	eventually(t, "serve ready", func() bool { return status(base+"/readyz") == 200 })
+	return base, done
 }

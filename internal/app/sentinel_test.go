@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"testing"
 
@@ -23,19 +22,10 @@ import (
 func TestServeWithSentinelFailover(t *testing.T) {
 	s := testserver.StartSentinel(t)
 	fake, acct := startFake(t, 100)
-	env := serveEnv(fake, "", "127.0.0.1:0")
-	delete(env, "ZOOMSYNC_REDIS_URL")
-	env["ZOOMSYNC_REDIS_ADDRS"] = strings.Join(s.Addrs(), ",")
-	env["ZOOMSYNC_REDIS_MASTER_NAME"] = testserver.MasterName
-	env["ZOOMSYNC_REDIS_MIN_REPLICAS"] = "1"
-	env["ZOOMSYNC_API_TOKENS"] = apiToken
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	base, done := startServe(ctx, loadConfig(t, env), "sentinel-1")
-	if base == "" {
-		t.Fatal(<-done)
-	}
-	eventually(t, "ready through Sentinel", func() bool { return status(base+"/readyz") == 200 })
+	base, done := serveOnRedisAddrs(ctx, t, fake, s.Addrs(), map[string]string{
+		"ZOOMSYNC_REDIS_MASTER_NAME": testserver.MasterName, "ZOOMSYNC_REDIS_MIN_REPLICAS": "1"})
 	var active []zoomfake.User
 	for _, u := range acct.Users() {
 		if u.Status == "active" {
