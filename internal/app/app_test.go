@@ -269,6 +269,7 @@ func TestCrashLosesNoAcknowledgedWebhook(t *testing.T) {
 	_ = first.Wait()
 	t.Logf("%d of %d webhooks acknowledged before and while the process was killed", len(acks), total)
 
+	restarted := time.Now()
 	start() // restart: the new process claims and applies what the dead one left
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer rdb.Close()
@@ -299,6 +300,16 @@ func TestCrashLosesNoAcknowledgedWebhook(t *testing.T) {
 			t.Fatalf("%d users lack an acknowledged webhook's state", m)
 		}
 	}
+	reliability(t, "serve SIGKILLed under load, restarted", len(acks), len(acks), 0, 0, time.Since(restarted))
+}
+
+// reliability logs one row of the reliability table (task reliability
+// collects them into docs/RELIABILITY.md): what was acknowledged, what
+// ended up applied, what was lost, duplicates pushed, and the time to
+// recover.
+func reliability(t *testing.T, scenario string, acknowledged, applied, lost, duplicates int, recovery time.Duration) {
+	t.Helper()
+	t.Logf("reliability: %s | %d | %d | %d | %d | %.1f s", scenario, acknowledged, applied, lost, duplicates, recovery.Seconds())
 }
 
 // startServeBinary starts the real binary's serve with env (its address

@@ -217,6 +217,11 @@ func runOutage(t *testing.T, bin string, restart bool) {
 	if maxDups > 1 || rcv.bad > 0 {
 		t.Fatalf("duplicates: %d in all, %d at most for one user (want ≤ 1); %d bad pushes", dups, maxDups, rcv.bad)
 	}
+	scenario := "presence target down 30 s, 1,000 users changing"
+	if restart {
+		scenario += ", serve SIGKILLed meanwhile"
+	}
+	reliability(t, scenario, users*3, users, 0, dups, time.Since(recovered))
 	t.Logf("restart=%v: every user's latest status delivered %v after the target recovered; %d pushes for %d users, %d duplicates",
 		restart, time.Since(recovered).Round(time.Millisecond), rcv.n.Load(), users, dups)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -35,7 +36,8 @@ func TestServeWithSentinelFailover(t *testing.T) {
 
 	var mu sync.Mutex
 	var acks []acked
-	after := 0 // acknowledged since the failover
+	var firstAfter time.Time // the first webhook acknowledged after the failover
+	after := 0               // acknowledged since the failover
 	failedOver := false
 	stop := make(chan struct{})
 	sent := make(chan struct{})
@@ -58,6 +60,9 @@ func TestServeWithSentinelFailover(t *testing.T) {
 				acks = append(acks, acked{u.ID, zsync.WebhookVersion(ev.TS)})
 				if failedOver {
 					after++
+					if after == 1 {
+						firstAfter = time.Now()
+					}
 				}
 				mu.Unlock()
 			}
@@ -65,6 +70,7 @@ func TestServeWithSentinelFailover(t *testing.T) {
 	}()
 	eventually(t, "webhooks acknowledged before the failover", func() bool { mu.Lock(); defer mu.Unlock(); return len(acks) > 200 })
 	old, _ := s.MasterAddr(ctx)
+	killed := time.Now()
 	s.Master.Kill()
 	eventually(t, "a Sentinel promotes the replica", func() bool {
 		a, err := s.MasterAddr(ctx)
@@ -98,6 +104,10 @@ func TestServeWithSentinelFailover(t *testing.T) {
 		return true
 	})
 	t.Logf("%d webhooks acknowledged (%d after the failover), all in the state", len(acks), after)
+	mu.Lock()
+	recovery := firstAfter.Sub(killed)
+	mu.Unlock()
+	reliability(t, "Redis master SIGKILLed, Sentinel failover (ZOOMSYNC_REDIS_MIN_REPLICAS=1)", len(acks), len(acks), 0, 0, recovery)
 	cancel()
 	<-done
 }
