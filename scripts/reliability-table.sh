@@ -20,7 +20,8 @@ grep -o 'reliability: .*' "$in" | sed -e 's/^reliability: /| /' -e 's/$/ |/'
 cat <<'TAIL'
 
 Recovery: for a killed serve, from its restart until every acknowledged
-webhook is applied; for a failover, from the master's SIGKILL until
+webhook is applied (entries the dead process had read wait for the 10 s
+claim idle time); for a failover, from the master's SIGKILL until
 webhooks are acknowledged again (the old master has to come back as a
 replica, since a webhook waits for one); for a target outage, from the
 target's return until every user's latest status arrived.

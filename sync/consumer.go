@@ -23,7 +23,7 @@ type ConsumerOptions struct {
 	Name          string        // this replica's consumer name (unique per replica)
 	Batch         int           // entries read per call; 0: 256
 	Block         time.Duration // XREADGROUP BLOCK; 0: 1s
-	ClaimIdle     time.Duration // entries pending longer are taken over (XAUTOCLAIM); 0: 30s
+	ClaimIdle     time.Duration // entries pending longer are taken over (XAUTOCLAIM); 0: 10s
 	ClaimEvery    time.Duration // how often to look for them; 0: 5s
 	MaxDeliveries int64         // deliveries before an entry is dead-lettered; 0: 5
 	Retention     time.Duration // acknowledged entries older than this are trimmed; 0: 24h
@@ -53,7 +53,10 @@ func NewConsumer(rdb redis.UniversalClient, store *Store, inbox *Inbox, opts Con
 		opts.Block = time.Second
 	}
 	if opts.ClaimIdle <= 0 {
-		opts.ClaimIdle = 30 * time.Second
+		// A dead replica's in-flight entries wait this long. Taking over a
+		// batch that is merely slow is harmless (the apply is versioned and
+		// atomic with its ack), so this can be short.
+		opts.ClaimIdle = 10 * time.Second
 	}
 	if opts.ClaimEvery <= 0 {
 		opts.ClaimEvery = 5 * time.Second

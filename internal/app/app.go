@@ -215,14 +215,14 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	stopWork()
 	workers.Wait()
 	// Entries this replica read but did not acknowledge go to the others
-	// now rather than after their 30 s claim idle time.
+	// now rather than after their 10 s claim idle time.
 	handCtx, handDone := context.WithTimeout(context.Background(), 5*time.Second)
 	handed := 0
 	for _, id := range ids {
 		for n := range inbox.Partitions() {
 			k, err := consumer.HandBack(handCtx, id, n)
 			if err != nil {
-				log.Warn("could not hand back unacknowledged inbox entries; others claim them after 30 s", slog.String("error", err.Error()))
+				log.Warn("could not hand back unacknowledged inbox entries; others claim them after 10 s", slog.String("error", err.Error()))
 				break
 			}
 			handed += k

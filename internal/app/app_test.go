@@ -289,7 +289,7 @@ func TestCrashLosesNoAcknowledgedWebhook(t *testing.T) {
 		return n
 	}
 	// Entries the killed process had read but not acknowledged are claimed
-	// by the new process once idle for ClaimIdle (30 s by default).
+	// by the new process once idle for ClaimIdle (10 s by default).
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(90 * time.Second)
