@@ -159,11 +159,12 @@ func LoadSnapshot(ctx context.Context, rdb redis.UniversalClient) (*directory.Sn
 	return snap, meta, nil
 }
 
-// ScanUsers calls fn for every live (not tombstoned) user of an account
-// with the values of the asked fields, in the order asked, a thousand
-// users per round trip. vals is reused between calls.
+// ScanUsers calls fn for every live (existing, not tombstoned) record of
+// an account with its status and the values of the asked fields, in the
+// order asked, a thousand records per round trip, so memory stays bounded
+// at a million users. vals is reused between calls.
 func (s *Store) ScanUsers(ctx context.Context, account string, fields []string, fn func(key, status string, vals []string)) error {
-	ask := append([]string{FieldUserStatus}, fields...)
+	ask := append([]string{"vmax", FieldUserStatus}, fields...)
 	vals := make([]string, len(fields))
 	for part := 0; part < s.keys.partitions; part++ {
 		members, err := s.rdb.SMembers(ctx, s.keys.members(account, part)).Result()
@@ -183,12 +184,13 @@ func (s *Store) ScanUsers(ctx context.Context, account string, fields []string, 
 			}
 			for i, c := range cmds {
 				v := c.Val()
-				status, _ := v[0].(string)
-				if status == "" || status == StatusDeleted {
+				vmax, _ := v[0].(string)
+				status, _ := v[1].(string)
+				if vmax == "" || status == StatusDeleted {
 					continue // expired (gone from the hash) or tombstone
 				}
 				for j := range vals {
-					vals[j], _ = v[j+1].(string)
+					vals[j], _ = v[j+2].(string)
 				}
 				fn(chunk[i], status, vals)
 			}
@@ -334,25 +336,6 @@ func listDigest(items []json.RawMessage) string {
 	return strconv.FormatUint(h.Sum64(), 16) + "/" + strconv.Itoa(len(items))
 }
 
-// LookupMapped returns the users linked to directory entries whose index
-// attribute (uid, employee_number) has this value.
-func LookupMapped(ctx context.Context, rdb redis.UniversalClient, index, value string) ([]UserRef, error) {
-	v, err := rdb.HGet(ctx, MapIndexKey(index), strings.ToLower(strings.TrimSpace(value))).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, unavailable("zsync.LookupMapped", err)
-	}
-	var out []UserRef
-	for _, s := range strings.Split(v, ",") {
-		if r, ok := ParseUserRef(s); ok {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
 // MappingReportPage reads one page of a report category and the counts
 // and metadata of the whole report.
 func MappingReportPage(ctx context.Context, rdb redis.UniversalClient, category string, offset, limit int64) ([]json.RawMessage, map[string]string, error) {
@@ -401,12 +384,14 @@ func (s *Store) Resolve(ctx context.Context, accounts []string, key string) ([]*
 			if !email {
 				probes = append(probes, probe{account: a, cmd: p.HGet(ctx, s.keys.user(a, key), "vmax"), direct: true})
 			}
-			for part := 0; part < s.keys.partitions; part++ {
-				if email {
-					probes = append(probes, probe{account: a, cmd: p.HGet(ctx, s.keys.emailIndex(a, part), lower)})
+			if email {
+				for _, c := range s.indexProbes(ctx, p, a, lower, s.keys.emailIndex) {
+					probes = append(probes, probe{account: a, cmd: c})
 				}
-				if digits {
-					probes = append(probes, probe{account: a, cmd: p.HGet(ctx, s.keys.extensionIndex(a, part), key)})
+			}
+			if digits {
+				for _, c := range s.indexProbes(ctx, p, a, key, s.keys.extensionIndex) {
+					probes = append(probes, probe{account: a, cmd: c})
 				}
 			}
 		}

@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/zoomapi"
@@ -153,37 +150,12 @@ func (p *Puller) confirm(ctx context.Context, account, key string, dryRun bool, 
 }
 
 // knownUsers returns every live record of the account with the newest
-// version of any of its facts. It reads two fields per user, a thousand
-// users per round trip, so memory stays bounded at a million users.
+// version of any of its facts.
 func (p *Puller) knownUsers(ctx context.Context, account string) (map[string]Version, error) {
 	known := map[string]Version{}
-	for part := 0; part < p.store.keys.partitions; part++ {
-		members, err := p.rdb.SMembers(ctx, p.store.keys.members(account, part)).Result()
-		if err != nil {
-			return nil, unavailable("zsync.Resync", err)
-		}
-		for chunk := range slices.Chunk(members, 1000) {
-			cmds := make([]*redis.SliceCmd, len(chunk))
-			_, err = p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
-				for i, m := range chunk {
-					cmds[i] = pl.HMGet(ctx, p.store.keys.user(account, m), FieldUserStatus, "vmax")
-				}
-				return nil
-			})
-			if err != nil {
-				return nil, unavailable("zsync.Resync", err)
-			}
-			for i, c := range cmds {
-				v := c.Val()
-				status, _ := v[0].(string)
-				vmax, _ := v[1].(string)
-				if vmax == "" || status == StatusDeleted { // expired tombstone or tombstone
-					continue
-				}
-				n, _ := strconv.ParseInt(vmax, 10, 64)
-				known[chunk[i]] = Version(n)
-			}
-		}
-	}
-	return known, nil
+	err := p.store.ScanUsers(ctx, account, []string{"vmax"}, func(key, _ string, v []string) {
+		n, _ := strconv.ParseInt(v[0], 10, 64)
+		known[key] = Version(n)
+	})
+	return known, err
 }

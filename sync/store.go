@@ -443,11 +443,9 @@ func (s *Store) LookupExtension(ctx context.Context, account, ext string) ([]str
 }
 
 func (s *Store) lookup(ctx context.Context, account, value string, index func(string, int) string) ([]string, error) {
-	cmds := make([]*redis.StringCmd, s.keys.partitions)
+	var cmds []*redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i := range cmds {
-			cmds[i] = p.HGet(ctx, index(account, i), value)
-		}
+		cmds = s.indexProbes(ctx, p, account, value, index)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -460,6 +458,16 @@ func (s *Store) lookup(ctx context.Context, account, value string, index func(st
 		}
 	}
 	return keys, nil
+}
+
+// indexProbes queues the read of value in an index of every partition of
+// an account (a value's partition is not known from the value).
+func (s *Store) indexProbes(ctx context.Context, p redis.Pipeliner, account, value string, index func(string, int) string) []*redis.StringCmd {
+	cmds := make([]*redis.StringCmd, s.keys.partitions)
+	for i := range cmds {
+		cmds[i] = p.HGet(ctx, index(account, i), value)
+	}
+	return cmds
 }
 
 // unavailable classifies a Redis failure.

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -170,19 +171,10 @@ func (l *lookup) people(w http.ResponseWriter, req *http.Request) {
 			continue
 		}
 		f := rec.Fields
-		p := person{presenceView: presenceOf(rec), Department: firstOf(f[zsync.FieldDirDepartment], f[zsync.FieldDept]),
+		p := person{presenceView: presenceOf(rec), Department: cmp.Or(f[zsync.FieldDirDepartment], f[zsync.FieldDept]),
 			Title: f[zsync.FieldDirTitle], Extension: f[zsync.FieldExtension]}
 		out = append(out, p)
 	}
 	slices.SortFunc(out, func(a, b person) int { return strings.Compare(a.DisplayName, b.DisplayName) })
 	writeJSON(w, http.StatusOK, map[string]any{"people": out})
-}
-
-func firstOf(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

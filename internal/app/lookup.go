@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -346,7 +347,7 @@ func (l *lookup) report(enabled bool) http.HandlerFunc {
 		}
 		cats := reportCategories
 		if c := q.Get("category"); c != "" {
-			if !contains(reportCategories, c) {
+			if !slices.Contains(reportCategories, c) {
 				apiError(w, http.StatusBadRequest, "bad_category", "category must be one of "+strings.Join(reportCategories, ", "))
 				return
 			}
@@ -383,13 +384,4 @@ func (l *lookup) report(enabled bool) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, out)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

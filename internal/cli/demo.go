@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -231,7 +232,7 @@ func (a *demoAPI) get(ctx context.Context, path string) (string, int, error) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return string(bytesTrimSpace(b)), resp.StatusCode, nil
+	return string(bytes.TrimRight(b, "\n ")), resp.StatusCode, nil
 }
 
 // waitReady waits for the first pulls (/readyz) and the first mapping.
@@ -362,13 +363,6 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
-}
-
-func bytesTrimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 func randomToken() string {
