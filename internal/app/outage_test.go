@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/hmac"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,11 +41,10 @@ func newPushReceiver(t *testing.T) *pushReceiver {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
-		ts, _ := strconv.ParseInt(req.Header.Get(target.HeaderTimestamp), 10, 64)
 		var b target.WebhookBody
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if !hmac.Equal([]byte(req.Header.Get(target.HeaderSignature)), []byte(target.Sign(pushSecret, ts, body))) || json.Unmarshal(body, &b) != nil {
+		if target.Verify(pushSecret, req.Header, body, time.Now(), time.Minute) != nil || json.Unmarshal(body, &b) != nil {
 			r.bad++
 			w.WriteHeader(http.StatusUnauthorized)
 			return

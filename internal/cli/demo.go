@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -15,7 +14,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -296,8 +294,7 @@ const demoTargetSecret = "demo-target-secret-0123456789"
 func startDemoTarget(out io.Writer) (*httptest.Server, error) {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		ts, _ := strconv.ParseInt(r.Header.Get(target.HeaderTimestamp), 10, 64)
-		if !hmac.Equal([]byte(r.Header.Get(target.HeaderSignature)), []byte(target.Sign(demoTargetSecret, ts, body))) {
+		if target.Verify(demoTargetSecret, r.Header, body, time.Now(), 5*time.Minute) != nil {
 			fmt.Fprintf(out, "%s  demo-pbx   REFUSED a push with a bad signature\n", time.Now().Format("15:04:05"))
 			w.WriteHeader(http.StatusUnauthorized)
 			return

@@ -162,3 +162,31 @@ func startFakeCC(t *testing.T, limits zoomfake.Limits, users int) (*zoomfake.Ser
 	}
 	return fake, client, acct
 }
+
+func TestVerify(t *testing.T) {
+	body := []byte(`{"event":"presence.changed"}`)
+	now := time.Unix(1_800_000_000, 0)
+	h := http.Header{}
+	h.Set(HeaderTimestamp, "1800000000")
+	h.Set(HeaderSignature, Sign("k", 1_800_000_000, body))
+	cases := []struct {
+		name string
+		key  string
+		body []byte
+		now  time.Time
+		ok   bool
+	}{
+		{"genuine", "k", body, now, true},
+		{"other key", "x", body, now, false},
+		{"body changed", "k", []byte(`{"event":"presence.changed "}`), now, false},
+		{"too old", "k", body, now.Add(6 * time.Minute), false},
+		{"from the future", "k", body, now.Add(-6 * time.Minute), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := Verify(tc.key, h, tc.body, tc.now, 5*time.Minute); (err == nil) != tc.ok {
+				t.Fatalf("Verify = %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}

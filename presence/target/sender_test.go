@@ -2,14 +2,12 @@ package target
 
 import (
 	"context"
-	"crypto/hmac"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,11 +40,9 @@ func newReceiver(t *testing.T) *receiver {
 	r := &receiver{t: t, notify: make(chan struct{}, 1)}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
-		ts, _ := strconv.ParseInt(req.Header.Get(HeaderTimestamp), 10, 64)
-		want := Sign(receiverSecret, ts, body)
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if !hmac.Equal([]byte(req.Header.Get(HeaderSignature)), []byte(want)) || time.Since(time.Unix(ts, 0)) > time.Minute {
+		if Verify(receiverSecret, req.Header, body, time.Now(), time.Minute) != nil {
 			r.bad = append(r.bad, string(body))
 			w.WriteHeader(401)
 			return

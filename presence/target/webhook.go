@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -62,6 +63,26 @@ func Sign(key string, ts int64, body []byte) string {
 	fmt.Fprintf(mac, "%d.", ts)
 	mac.Write(body)
 	return "v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// ErrBadSignature is Verify's answer to a push that is not genuine or too old.
+var ErrBadSignature = errors.New("target: bad or stale signature")
+
+// Verify is what a receiver does with a push: the signature must be Sign
+// of the raw body at the X-Zoomsync-Timestamp, compared in constant time,
+// and the timestamp within tolerance of now.
+func Verify(key string, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
+	ts, err := strconv.ParseInt(h.Get(HeaderTimestamp), 10, 64)
+	if err != nil {
+		return ErrBadSignature
+	}
+	if d := now.Sub(time.Unix(ts, 0)); d > tolerance || d < -tolerance {
+		return ErrBadSignature
+	}
+	if !hmac.Equal([]byte(h.Get(HeaderSignature)), []byte(Sign(key, ts, body))) {
+		return ErrBadSignature
+	}
+	return nil
 }
 
 func (w *webhook) Push(ctx context.Context, p Push) error {
