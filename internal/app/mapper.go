@@ -83,7 +83,26 @@ func (mp *mapper) refreshNow() {
 }
 
 func (mp *mapper) run(ctx context.Context) {
-	mp.cycle(ctx, true)
+	// A failed directory read is tried again soon rather than at the next
+	// refresh: after a tenth of the interval (at most 30 s), doubling up to
+	// the interval. A slapd restart or a domain controller failover costs
+	// seconds of staleness, not a refresh period.
+	var retry <-chan time.Time
+	var wait time.Duration
+	read := func() {
+		if mp.cycle(ctx, true) {
+			retry, wait = nil, 0
+			return
+		}
+		switch {
+		case wait == 0:
+			wait = min(mp.every/10, 30*time.Second)
+		default:
+			wait = min(2*wait, mp.every)
+		}
+		retry = mp.clock.After(wait)
+	}
+	read()
 	tick := mp.clock.NewTicker(mp.every)
 	defer tick.Stop()
 	for {
@@ -91,9 +110,12 @@ func (mp *mapper) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.Chan():
-			mp.cycle(ctx, true)
+			read()
+		case <-retry:
+			mp.log.Info("retrying the directory read after a failure", slog.Duration("waited", wait))
+			read()
 		case <-mp.refresh:
-			mp.cycle(ctx, true)
+			read()
 		case <-mp.dirty:
 			// Let a burst of user events land first.
 			select {
@@ -111,15 +133,19 @@ func (mp *mapper) run(ctx context.Context) {
 }
 
 // cycle runs one directory read (when read is set) and link computation
-// under the lease; another replica holding it does the work instead.
-func (mp *mapper) cycle(ctx context.Context, read bool) {
+// under the lease; another replica holding it does the work instead. It
+// reports false when the work failed (so a read is retried soon).
+func (mp *mapper) cycle(ctx context.Context, read bool) bool {
+	var readErr error
 	ran, err := mp.lease.Hold(ctx, func(ctx context.Context, _ zsync.Fence) error {
 		if !read {
 			_, _, err := mp.remap(ctx)
 			return err
 		}
-		// A failed read is logged and counted; the previous snapshot stays.
-		us, _, err := mp.readAndLoad(ctx)
+		// A failed read is logged and counted; the previous snapshot stays
+		// and users are linked against it.
+		us, rerr, err := mp.readAndLoad(ctx)
+		readErr = rerr
 		if err != nil {
 			return err
 		}
@@ -130,9 +156,11 @@ func (mp *mapper) cycle(ctx context.Context, read bool) {
 	case err != nil && ctx.Err() == nil:
 		mp.log.Error("mapping run failed; links unchanged", slog.String("error", err.Error()))
 		mp.m.mappingRuns.WithLabelValues("failed").Inc()
+		return false
 	case !ran && !read:
 		mp.markDirty() // the holder may have started before our change; look again later
 	}
+	return readErr == nil
 }
 
 // readDirectory reads the directory and stores the snapshot, unless the

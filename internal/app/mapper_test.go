@@ -141,3 +141,70 @@ func BenchmarkRemap100k(b *testing.B) {
 		}
 	}
 }
+
+// TestFailedDirectoryReadIsRetriedSoon: after a read that failed or was
+// refused, the mapper reads again after a tenth of the refresh interval,
+// not a whole interval later.
+func TestFailedDirectoryReadIsRetriedSoon(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	fake, err := dirfake.Start(dirfake.Options{People: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	dir, err := directory.New(directory.Config{URL: fake.URL(), BindDN: people.ServiceBindDN, BindPassword: secret.New(people.ServicePassword),
+		BaseDN: people.UsersDN}, directory.Options{Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := clockwork.NewFakeClock()
+	met := newMetrics()
+	mp := &mapper{rdb: rdb, store: zsync.NewStore(rdb, 4, 2*time.Hour), dir: dir, rules: []mapping.Rule{{ZoomField: "email", Attribute: "mail"}},
+		accounts: []string{"A"}, lease: zsync.NewLease(rdb, "mapping", zsync.LeaseOptions{Owner: "t", Clock: clock}), clock: clock,
+		log: discard(), m: met, maxDrop: 0.05, every: 10 * time.Minute, debounce: time.Millisecond,
+		dirty: make(chan struct{}, 1), refresh: make(chan struct{}, 1)}
+	reads := func(result string) float64 { return testutil.ToFloat64(met.directoryReads.WithLabelValues(result)) }
+	done := make(chan struct{})
+	go func() { defer close(done); mp.run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	// wait polls cond in real time; fake time moves step at a time so
+	// the mapper's timers fire in order.
+	wait := func(what string, step time.Duration, cond func() bool) time.Duration {
+		t.Helper()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		var advanced time.Duration
+		for deadline := time.After(20 * time.Second); !cond(); {
+			select {
+			case <-tick.C:
+				clock.Advance(step)
+				advanced += step
+			case <-deadline:
+				t.Fatalf("%s: not within 20 s", what)
+			}
+		}
+		return advanced
+	}
+	wait("the first read", 0, func() bool { return reads("ok") == 1 })
+	for i := 1; i <= 50; i++ {
+		fake.Remove(people.At(i).DN())
+	}
+	mp.refreshNow()
+	wait("the refused read", 0, func() bool { return reads("refused") == 1 })
+	for i := 1; i <= 50; i++ {
+		fake.Put(dirfake.Entry{DN: people.At(i).DN(), Attributes: people.At(i).Attributes()})
+	}
+	// The retry comes 30 s later (a tenth of the interval, at most 30 s),
+	// long before the 10-minute refresh.
+	if took := wait("the retried read", time.Second, func() bool { return reads("ok") == 2 }); took > 2*time.Minute {
+		t.Fatalf("the read was retried after %v of fake time", took)
+	}
+	if reads("refused") != 1 {
+		t.Fatalf("refused reads: %v", reads("refused"))
+	}
+}
