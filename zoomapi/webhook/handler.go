@@ -52,10 +52,18 @@ type HandlerOptions struct {
 	Clock     clockwork.Clock // nil: real time
 	Logger    *slog.Logger    // nil: discard
 	Tolerance time.Duration   // 0: DefaultTolerance
+	// EnqueueTimeout bounds the wait for the Sink (0: DefaultEnqueueTimeout).
+	EnqueueTimeout time.Duration
 	// OnOutcome, if set, is called once per request with the event name
 	// ("" when unknown) and one of the Outcome constants.
 	OnOutcome func(event, outcome string)
 }
+
+// DefaultEnqueueTimeout is how long a delivery waits for the Sink before
+// the answer is 503. Zoom counts a delivery not answered within 3 s as
+// failed and retries it, so a 200 after that is worth nothing, and a
+// handler stuck on a frozen Redis would hold connections for nothing.
+const DefaultEnqueueTimeout = 2500 * time.Millisecond
 
 // Handler serves POST /webhooks/zoom/{account_id} and POST /webhooks/zoom.
 type Handler struct {
@@ -69,6 +77,9 @@ func NewHandler(opts HandlerOptions) *Handler {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.EnqueueTimeout <= 0 {
+		opts.EnqueueTimeout = DefaultEnqueueTimeout
 	}
 	return &Handler{opts: opts}
 }
@@ -145,7 +156,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		RequestID:  r.Header.Get(HeaderRequestID),
 		TrackingID: r.Header.Get(HeaderTrackingID),
 	}
-	if err := h.opts.Sink.Enqueue(r.Context(), d); err != nil {
+	ctx, cancel := clockwork.WithTimeout(r.Context(), h.opts.Clock, h.opts.EnqueueTimeout)
+	defer cancel()
+	if err := h.opts.Sink.Enqueue(ctx, d); err != nil {
 		h.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "webhook not enqueued; answering 503 so Zoom retries",
 			slog.String("account_id", accountID), slog.String("event", ev.Name), slog.String("error", err.Error()))
 		h.answer(w, r, ev.Name, OutcomeUnavailable, http.StatusServiceUnavailable, "unavailable", "the event could not be stored; retry later")

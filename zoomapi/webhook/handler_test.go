@@ -36,9 +36,14 @@ type memorySink struct {
 	mu       sync.Mutex
 	got      []Delivery
 	failWith error
+	hang     bool // Enqueue waits for its context, like a frozen Redis
 }
 
-func (s *memorySink) Enqueue(_ context.Context, d Delivery) error {
+func (s *memorySink) Enqueue(ctx context.Context, d Delivery) error {
+	if s.hang {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failWith != nil {
@@ -125,6 +130,24 @@ func TestHandlerAcceptsVerifiedEventAfterEnqueue(t *testing.T) {
 				t.Fatalf("delivery %+v", d)
 			}
 		})
+	}
+}
+
+// TestHandlerAnswers503WhenTheSinkHangs: Zoom gives up on a delivery
+// after 3 s, so a sink that does not answer within EnqueueTimeout gets a
+// 503 (Zoom retries) rather than a connection held open.
+func TestHandlerAnswers503WhenTheSinkHangs(t *testing.T) {
+	b := setup(t)
+	b.sink.hang = true
+	done := make(chan *httptest.ResponseRecorder)
+	go func() { done <- b.post("/webhooks/zoom/"+testAccount, testSecret, presenceBody(testAccount)) }()
+	if err := b.clock.BlockUntilContext(context.Background(), 1); err != nil { // the enqueue deadline's timer
+		t.Fatal(err)
+	}
+	b.clock.Advance(DefaultEnqueueTimeout)
+	rec := <-done
+	if rec.Code != http.StatusServiceUnavailable || errorCode(t, rec) != "unavailable" {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
 }
 
