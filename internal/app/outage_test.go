@@ -7,9 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,10 +63,7 @@ func TestTargetOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two 30-second outages")
 	}
-	bin := filepath.Join(t.TempDir(), "zoomsync")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/zoomsync").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	for _, restart := range []bool{false, true} {
 		t.Run(map[bool]string{false: "outage", true: "outage with SIGKILL and restart"}[restart], func(t *testing.T) {
 			t.Parallel()
@@ -78,7 +73,11 @@ func TestTargetOutage(t *testing.T) {
 }
 
 func runOutage(t *testing.T, bin string, restart bool) {
-	const users, outage = 1000, 30 * time.Second
+	const users = 1000
+	outage := 30 * time.Second
+	if reliabilityLong() {
+		outage = 3 * time.Minute
+	}
 	r := testserver.StartRedis(t, testserver.RedisOptions{AOF: true})
 	fake, acct := startFake(t, 1200)
 	var active []zoomfake.User
@@ -91,12 +90,7 @@ func runOutage(t *testing.T, bin string, restart bool) {
 		t.Fatalf("only %d active users", len(active))
 	}
 	rcv := newPushReceiver(t)
-	targets := filepath.Join(t.TempDir(), "targets.json")
-	statusMap := `{"available":"A","away":"W","in_meeting":"M","on_call":"C","dnd":"D","busy":"B","offline":"O","presenting":"P","in_calendar_event":"E","mobile_only":"X"}`
-	if err := os.WriteFile(targets, []byte(fmt.Sprintf(`[{"name":"pbx","type":"webhook","url":%q,"secret":%q,"status_map":%s,"dead_after":"10m"}]`,
-		rcv.srv.URL, pushSecret, statusMap)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	targets := writeTargets(t, rcv)
 	start := func() (*exec.Cmd, string) {
 		env := serveEnv(fake, r.URL(), "")
 		env["ZOOMSYNC_TARGETS_FILE"] = targets
@@ -192,29 +186,11 @@ func runOutage(t *testing.T, bin string, restart bool) {
 		hist.Changes[len(hist.Changes)-1].Status != want[active[0].ID] {
 		t.Errorf("history of %s: %d %+v", active[0].ID, code, hist)
 	}
-	rcv.mu.Lock()
-	defer rcv.mu.Unlock()
-	dups, maxDups := 0, 0
-	for u, got := range rcv.got {
-		seen := map[int64]int{}
-		last := int64(0)
-		d := 0
-		for _, b := range got {
-			if b.Seq < last {
-				t.Fatalf("user %s: seq %d arrived after %d", u, b.Seq, last)
-			}
-			if seen[b.Seq]++; seen[b.Seq] > 1 {
-				d++
-			}
-			last = b.Seq
-		}
-		dups += d
-		maxDups = max(maxDups, d)
-	}
+	dups, maxDups := rcv.duplicates(t)
 	if maxDups > 1 || rcv.bad > 0 {
 		t.Fatalf("duplicates: %d in all, %d at most for one user (want ≤ 1); %d bad pushes", dups, maxDups, rcv.bad)
 	}
-	scenario := "presence target down 30 s, 1,000 users changing"
+	scenario := fmt.Sprintf("presence target down %v, 1,000 users changing", outage)
 	if restart {
 		scenario += ", serve SIGKILLed meanwhile"
 	}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -21,6 +22,7 @@ func openRedis(cfg config.Redis, logger *slog.Logger, blocking int) (redis.Unive
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	redis.SetLogger(redisLogger{logger}) // process-wide in go-redis
 	if cfg.Embedded() {
 		m, err := miniredis.Run()
 		if err != nil {
@@ -46,6 +48,15 @@ func openRedis(cfg config.Redis, logger *slog.Logger, blocking int) (redis.Unive
 	}
 	rdb := redis.NewUniversalClient(uo)
 	return rdb, func() { rdb.Close() }, nil
+}
+
+// redisLogger sends go-redis's own messages (pool dial failures,
+// reconnects, Sentinel switches) through slog as warnings, instead of its
+// default plain-text logger on stderr.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", slog.String("message", fmt.Sprintf(format, v...)))
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
