@@ -31,6 +31,11 @@ type ConsumerOptions struct {
 	Logger        *slog.Logger
 	// Applied, if set, is told about every applied batch (metrics, tests).
 	Applied func(stream string, entries, users int)
+	// Prefer, if set, says whether this replica is the preferred reader of
+	// a partition (Members.Prefers). Others do not block on its stream:
+	// they read it every StandbyPoll and take what was left.
+	Prefer      func(account string, partition int) bool
+	StandbyPoll time.Duration // 0: 500ms
 }
 
 // Consumer applies inbox entries to the store. Every replica runs one; the
@@ -66,6 +71,9 @@ func NewConsumer(rdb redis.UniversalClient, store *Store, inbox *Inbox, opts Con
 	}
 	if opts.Retention <= 0 {
 		opts.Retention = 24 * time.Hour
+	}
+	if opts.StandbyPoll <= 0 {
+		opts.StandbyPoll = 500 * time.Millisecond
 	}
 	if opts.Clock == nil {
 		opts.Clock = clockwork.NewRealClock()
@@ -112,7 +120,15 @@ func (c *Consumer) Run(ctx context.Context, account string, partition int) error
 			}
 		}
 		if err == nil {
-			_, err = c.readOnce(ctx, s)
+			preferred := c.opts.Prefer == nil || c.opts.Prefer(account, partition)
+			var n int
+			n, err = c.readOnce(ctx, s, preferred)
+			if err == nil && n == 0 && !preferred {
+				select { // standing by: look again later
+				case <-ctx.Done():
+				case <-c.opts.Clock.After(c.opts.StandbyPoll):
+				}
+			}
 		}
 		if err == nil || ctx.Err() != nil {
 			backoff = 100 * time.Millisecond
@@ -139,11 +155,15 @@ func (c *Consumer) ensureGroup(ctx context.Context, s stream) error {
 	return nil
 }
 
-// readOnce reads new entries for this consumer, applies them and says how
-// many it read.
-func (c *Consumer) readOnce(ctx context.Context, s stream) (int, error) {
+// readOnce reads new entries for this consumer (waiting for some up to
+// Block when block is set), applies them and says how many it read.
+func (c *Consumer) readOnce(ctx context.Context, s stream, block bool) (int, error) {
+	wait := c.opts.Block
+	if !block {
+		wait = -1 // no BLOCK argument: answer at once
+	}
 	res, err := c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: ConsumerGroup, Consumer: c.opts.Name,
-		Streams: []string{s.key, ">"}, Count: int64(c.opts.Batch), Block: c.opts.Block}).Result()
+		Streams: []string{s.key, ">"}, Count: int64(c.opts.Batch), Block: wait}).Result()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}

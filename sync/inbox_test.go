@@ -61,7 +61,7 @@ func (p *pipeline) drain(t *testing.T, account string) {
 		}
 		for {
 			before, _ := p.rdb.XInfoGroups(ctx, s.key).Result()
-			if _, err := p.consumer.readOnce(ctx, s); err != nil {
+			if _, err := p.consumer.readOnce(ctx, s, true); err != nil {
 				t.Fatal(err)
 			}
 			after, _ := p.rdb.XInfoGroups(ctx, s.key).Result()
@@ -210,7 +210,7 @@ func TestPoisonEntriesAreDeadLettered(t *testing.T) {
 		stream := s.key
 		_ = p.consumer.ensureGroup(ctx, s)
 		rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{"account": "A", "body": "{not json"}})
-		if _, err := p.consumer.readOnce(ctx, s); err != nil {
+		if _, err := p.consumer.readOnce(ctx, s, true); err != nil {
 			t.Fatal(err)
 		}
 		dead := p.inbox.keys.deadLetters("A", 0)

@@ -83,8 +83,12 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	if replica == "" {
 		replica = fmt.Sprintf("%s-%d", hostname, os.Getpid())
 	}
+	// Each inbox partition has a preferred reader among the live replicas
+	// (the others stand by): reads in large batches however many replicas
+	// run.
+	members := zsync.NewMembers(rdb, replica, zsync.MembersOptions{Clock: clock, Logger: log})
 	consumer := zsync.NewConsumer(rdb, store, inbox, zsync.ConsumerOptions{
-		Name: replica, Clock: clock, Logger: log,
+		Name: replica, Clock: clock, Logger: log, Prefer: members.Prefers,
 		Applied: func(stream string, entries, _ int) { m.applied.WithLabelValues(stream).Add(float64(entries)) },
 	})
 	ready := newReadiness(rdb, accounts)
@@ -169,6 +173,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	defer stopWork()
 	var workers conc.WaitGroup
 	workers.Go(func() { _ = inbox.Run(workCtx) })
+	workers.Go(func() { members.Run(workCtx) })
 	for id := range accounts {
 		for n := range inbox.Partitions() {
 			workers.Go(func() { _ = consumer.Run(workCtx, id, n) })

@@ -62,7 +62,7 @@ func serveEnv(fake *zoomfake.Server, redisURL, addr string) map[string]string {
 
 // eventually polls cond every 5 ms for up to 30 s: for conditions that
 // depend on another process or a network round trip.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -320,7 +320,7 @@ func reliability(t *testing.T, scenario string, acknowledged, applied, lost, dup
 // startServeBinary starts the real binary's serve with env (its address
 // chosen here), waits until it is ready, and kills it at the end of the
 // test.
-func startServeBinary(t *testing.T, bin string, env map[string]string) (*exec.Cmd, string) {
+func startServeBinary(t testing.TB, bin string, env map[string]string) (*exec.Cmd, string) {
 	t.Helper()
 	port, err := freePort()
 	if err != nil {

@@ -488,7 +488,7 @@ func TestReplicaKilledOthersTakeOver(t *testing.T) {
 }
 
 // buildBinary builds the zoomsync binary once per test.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "zoomsync")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/zoomsync").CombinedOutput(); err != nil {

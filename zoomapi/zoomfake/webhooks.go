@@ -138,7 +138,14 @@ func Sign(secretToken string, timestamp int64, body []byte) string {
 	return "v0=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-var deliveryClient = &http.Client{Timeout: 10 * time.Second}
+// deliveryClient keeps connections to a receiver open between deliveries
+// (Go's default keeps two per host, so concurrent tests would open and
+// close a connection per event and run out of ports).
+var deliveryClient = &http.Client{Timeout: 10 * time.Second, Transport: func() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
+}()}
 
 // Deliver POSTs ev to url signed with the account's webhook secret, with
 // the headers Zoom sends, and returns the answer's status code.
