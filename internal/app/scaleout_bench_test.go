@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -57,10 +58,42 @@ func BenchmarkScaleOut(b *testing.B) {
 			_ = p.Wait()
 		}
 	}
+	// CPU seconds used by the three Redis masters (INFO cpu) and by the
+	// serve processes (/proc/PID/stat): per event, the capacity arithmetic
+	// of docs/CAPACITY.md.
+	redisCPU := func() float64 {
+		total := 0.0
+		for _, n := range c.Nodes {
+			info, _ := n.Client().Info(context.Background(), "cpu").Result()
+			for _, line := range strings.Split(info, "\n") {
+				for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+					if v, ok := strings.CutPrefix(strings.TrimSpace(line), k); ok {
+						var f float64
+						fmt.Sscan(v, &f)
+						total += f
+					}
+				}
+			}
+		}
+		return total
+	}
+	serveCPU := func(procs []*exec.Cmd) float64 {
+		total := 0.0
+		for _, p := range procs {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Process.Pid))
+			f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+2:])
+			var user, sys float64
+			fmt.Sscan(f[11], &user)
+			fmt.Sscan(f[12], &sys)
+			total += (user + sys) / 100 // clock ticks
+		}
+		return total
+	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders, MaxConnsPerHost: senders}, Timeout: 10 * time.Second}
 	// run loads the replicas at bases and returns events/s (acknowledged
 	// events over the time until all were applied) and each replica's
 	// applies.
+	var serveUS, redisUS []float64 // CPU µs per event, single replica
 	run := func(bases []string) (float64, []int) {
 		before := make([]int, len(bases))
 		for i, base := range bases {
@@ -109,7 +142,10 @@ func BenchmarkScaleOut(b *testing.B) {
 	var singles, triples, minShares, maxShares []float64
 	for b.Loop() {
 		procs, bases := start(1)
+		r0, s0, a0 := redisCPU(), serveCPU(procs), appliedTotal(b, bases[0])
 		single, _ := run(bases)
+		events := float64(appliedTotal(b, bases[0]) - a0)
+		serveUS, redisUS = append(serveUS, 1e6*(serveCPU(procs)-s0)/events), append(redisUS, 1e6*(redisCPU()-r0)/events)
 		stop(procs)
 		procs, bases = start(3)
 		triple, applied := run(bases)
@@ -131,6 +167,8 @@ func BenchmarkScaleOut(b *testing.B) {
 	b.ReportMetric(median(triples)/median(singles), "x-one")
 	b.ReportMetric(median(minShares), "min-share-%")
 	b.ReportMetric(median(maxShares), "max-share-%")
+	b.ReportMetric(median(serveUS), "serve-cpu-us/ev")
+	b.ReportMetric(median(redisUS), "redis-cpu-us/ev")
 	b.ReportMetric(0, "ns/op")
 }
 
