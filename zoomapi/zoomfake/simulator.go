@@ -57,6 +57,9 @@ func (s *Simulator) Run(ctx context.Context) error {
 			continue
 		}
 		status, derr := s.a.Deliver(ctx, s.opts.URL, ev)
+		if ctx.Err() != nil {
+			return nil // stopped mid-delivery: not the receiver's refusal
+		}
 		s.mu.Lock()
 		s.sent++
 		if derr == nil && status/100 == 2 {
