@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,8 +28,14 @@ import (
 // acknowledged one is applied, for each, in the same run; and each of the
 // three replicas' share of the applies (the inbox consumer groups decide
 // who applies what; each partition has a preferred reader, see
-// zsync.Members). Goal: three replicas keep ≥ 0.9× the single
-// replica's throughput on this 2-core machine, each doing 33% ± 10%.
+// zsync.Members). Goal: three replicas keep ≥ 0.9× the single replica's
+// throughput on this 2-core machine, each doing 33% ± 10%.
+//
+// The three replicas run with GOMAXPROCS=1, their share of the machine's
+// cores: what Go sets by itself in a container whose CPU limit is that
+// share (three replicas sharing two cores get ~0.66 CPU each). Without it
+// three Go schedulers each think they own both cores and spin against
+// each other; that run is reported too (x-one-unlimited).
 func BenchmarkScaleOut(b *testing.B) {
 	const users, senders, length = 2000, 48, 8 * time.Second
 	bin := buildBinary(b)
@@ -39,12 +47,15 @@ func BenchmarkScaleOut(b *testing.B) {
 			active = append(active, u)
 		}
 	}
-	start := func(n int) (procs []*exec.Cmd, bases []string) {
+	start := func(n, maxprocs int) (procs []*exec.Cmd, bases []string) {
 		for range n {
 			env := serveEnv(fake, "", "")
 			delete(env, "ZOOMSYNC_REDIS_URL")
 			env["ZOOMSYNC_REDIS_ADDRS"] = strings.Join(c.Addrs(), ",")
 			env["ZOOMSYNC_PRESENCE_READS_PER_SECOND"] = "0"
+			if maxprocs > 0 {
+				env["GOMAXPROCS"] = strconv.Itoa(maxprocs)
+			}
 			p, base := startServeBinary(b, bin, env)
 			procs, bases = append(procs, p), append(bases, base)
 		}
@@ -139,17 +150,21 @@ func BenchmarkScaleOut(b *testing.B) {
 		return float64(acked.Load()) / time.Since(began).Seconds(), applied
 	}
 
-	var singles, triples, minShares, maxShares []float64
+	var singles, triples, unlimiteds, minShares, maxShares []float64
 	for b.Loop() {
-		procs, bases := start(1)
+		procs, bases := start(1, 0)
 		r0, s0, a0 := redisCPU(), serveCPU(procs), appliedTotal(b, bases[0])
 		single, _ := run(bases)
 		events := float64(appliedTotal(b, bases[0]) - a0)
 		serveUS, redisUS = append(serveUS, 1e6*(serveCPU(procs)-s0)/events), append(redisUS, 1e6*(redisCPU()-r0)/events)
 		stop(procs)
-		procs, bases = start(3)
+		procs, bases = start(3, max(1, runtime.NumCPU()/3))
 		triple, applied := run(bases)
 		stop(procs)
+		procs, bases = start(3, 0)
+		unlimited, _ := run(bases)
+		stop(procs)
+		unlimiteds = append(unlimiteds, unlimited)
 		total := 0
 		for _, a := range applied {
 			total += a
@@ -160,11 +175,13 @@ func BenchmarkScaleOut(b *testing.B) {
 		}
 		singles, triples = append(singles, single), append(triples, triple)
 		minShares, maxShares = append(minShares, slices.Min(shares)), append(maxShares, slices.Max(shares))
-		b.Logf("one replica %.0f events/s; three %.0f events/s (%.2f×), applies split %v", single, triple, triple/single, shares)
+		b.Logf("one replica %.0f events/s; three %.0f events/s (%.2f×), applies split %v; three without GOMAXPROCS %.0f events/s (%.2f×)",
+			single, triple, triple/single, shares, unlimited, unlimited/single)
 	}
 	b.ReportMetric(median(singles), "one-ev/s")
 	b.ReportMetric(median(triples), "three-ev/s")
 	b.ReportMetric(median(triples)/median(singles), "x-one")
+	b.ReportMetric(median(unlimiteds)/median(singles), "x-one-unlimited")
 	b.ReportMetric(median(minShares), "min-share-%")
 	b.ReportMetric(median(maxShares), "max-share-%")
 	b.ReportMetric(median(serveUS), "serve-cpu-us/ev")
