@@ -14,8 +14,8 @@ section=$(mktemp)
   echo
   echo '<details><summary>Samples every 30 s</summary>'
   echo
-  echo '| at | RSS MB | heap in use MB | goroutines | acknowledged | refused | resyncs | inbox lag |'
-  echo '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
+  echo '| at | RSS MB | heap in use MB | goroutines | acknowledged | refused | resyncs | inbox lag | Redis used MB (inbox kept 1 h) |'
+  echo '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
   grep -o 'soak-sample: .*' "$in" | sed -e 's/^soak-sample: /| /' -e 's/$/ |/'
   echo
   echo '</details>'

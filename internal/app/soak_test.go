@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -84,7 +85,7 @@ func TestSoak(t *testing.T) {
 		rssMB              float64
 		goroutines, acked  int
 		resyncs, lag, pend int
-		heapMB             float64
+		heapMB, redisMB    float64
 		failures           int
 	}
 	var samples []sample
@@ -97,12 +98,12 @@ func TestSoak(t *testing.T) {
 		s := sample{at: time.Since(began).Round(time.Second), rssMB: rssMB(proc.Process.Pid), goroutines: metricInt(m, "go_goroutines"),
 			acked: load.acknowledged(), resyncs: metricInt(m, `zoomsync_full_pulls_total{account="`+acctID+`",result="complete"}`),
 			lag: metricSum(m, "zoomsync_inbox_lag_entries"), pend: metricSum(m, "zoomsync_inbox_pending_entries"),
-			heapMB: float64(metricInt(m, "go_memstats_heap_inuse_bytes")) / (1 << 20)}
+			heapMB: float64(metricInt(m, "go_memstats_heap_inuse_bytes")) / (1 << 20), redisMB: redisUsedMB(t, r)}
 		load.mu.Lock()
 		s.failures = load.failures
 		load.mu.Unlock()
 		samples = append(samples, s)
-		t.Logf("soak-sample: %v | %.1f | %.1f | %d | %d | %d | %d | %d", s.at, s.rssMB, s.heapMB, s.goroutines, s.acked, s.failures, s.resyncs, s.lag)
+		t.Logf("soak-sample: %v | %.1f | %.1f | %d | %d | %d | %d | %d | %.0f", s.at, s.rssMB, s.heapMB, s.goroutines, s.acked, s.failures, s.resyncs, s.lag, s.redisMB)
 	}
 	acknowledged, _ := load.settle(t, store) // stops the load first
 	rcv.delivered(t, store, active)
@@ -113,7 +114,7 @@ func TestSoak(t *testing.T) {
 	resyncs := samples[len(samples)-1].resyncs
 	// Warm-up: the first sixth. Compare its end with the last sixth.
 	k := max(len(samples)/6, 1)
-	warm, last := samples[k:2*k], samples[len(samples)-k:]
+	warm, last := samples[min(k, len(samples)-1):min(2*k, len(samples))], samples[len(samples)-k:]
 	med := func(ss []sample, f func(sample) float64) float64 {
 		v := make([]float64, len(ss))
 		for i, s := range ss {
@@ -136,6 +137,22 @@ func TestSoak(t *testing.T) {
 	if gLast > gWarm+20 {
 		t.Errorf("goroutines grew: %.0f after warm-up, %.0f at the end", gWarm, gLast)
 	}
+}
+
+// redisUsedMB is redis-server's used_memory in MB.
+func redisUsedMB(t *testing.T, r *testserver.Redis) float64 {
+	info, err := r.Client().Info(context.Background(), "memory").Result()
+	if err != nil {
+		t.Logf("INFO memory: %v", err)
+		return 0
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return n / (1 << 20)
+		}
+	}
+	return 0
 }
 
 // rssMB is a process's resident set (VmRSS) in MB.
