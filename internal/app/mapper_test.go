@@ -20,6 +20,22 @@ import (
 	zsync "github.com/zoomsync/zoomsync/sync"
 )
 
+// testMapper is a mapper of account "A" by email=mail over the directory
+// at url, with its metrics.
+func testMapper(t *testing.T, rdb redis.UniversalClient, url string, clock clockwork.Clock, every time.Duration) (*mapper, *metrics) {
+	t.Helper()
+	dir, err := directory.New(directory.Config{URL: url, BindDN: people.ServiceBindDN, BindPassword: secret.New(people.ServicePassword),
+		BaseDN: people.UsersDN}, directory.Options{Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	met := newMetrics()
+	return &mapper{rdb: rdb, store: zsync.NewStore(rdb, 4, 2*time.Hour), dir: dir, rules: []mapping.Rule{{ZoomField: "email", Attribute: "mail"}},
+		accounts: []string{"A"}, lease: zsync.NewLease(rdb, "mapping", zsync.LeaseOptions{Owner: "t", Clock: clock}), clock: clock,
+		log: discard(), m: met, maxDrop: 0.05, every: every, debounce: time.Millisecond,
+		dirty: make(chan struct{}, 1), refresh: make(chan struct{}, 1)}, met
+}
+
 // TestDirectorySafetyRules: a directory that shrinks past the delete
 // fraction, comes back empty, or cannot be reached changes no link; a
 // small, believable change does.
@@ -43,16 +59,7 @@ func TestDirectorySafetyRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fake.Close()
-	dir, err := directory.New(directory.Config{URL: fake.URL(), BindDN: people.ServiceBindDN, BindPassword: secret.New(people.ServicePassword),
-		BaseDN: people.UsersDN}, directory.Options{Attempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := clockwork.NewRealClock()
-	met := newMetrics()
-	mp := &mapper{rdb: rdb, store: store, dir: dir, rules: []mapping.Rule{{ZoomField: "email", Attribute: "mail"}}, accounts: []string{"A"},
-		lease: zsync.NewLease(rdb, "mapping", zsync.LeaseOptions{Owner: "t", Clock: clock}), clock: clock, log: discard(), m: met,
-		maxDrop: 0.05, every: time.Hour, debounce: time.Millisecond, dirty: make(chan struct{}, 1), refresh: make(chan struct{}, 1)}
+	mp, met := testMapper(t, rdb, fake.URL(), clockwork.NewRealClock(), time.Hour)
 	matched := func() int {
 		n := 0
 		for i := 1; i <= 100; i++ {
@@ -156,17 +163,8 @@ func TestFailedDirectoryReadIsRetriedSoon(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fake.Close()
-	dir, err := directory.New(directory.Config{URL: fake.URL(), BindDN: people.ServiceBindDN, BindPassword: secret.New(people.ServicePassword),
-		BaseDN: people.UsersDN}, directory.Options{Attempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := clockwork.NewFakeClock()
-	met := newMetrics()
-	mp := &mapper{rdb: rdb, store: zsync.NewStore(rdb, 4, 2*time.Hour), dir: dir, rules: []mapping.Rule{{ZoomField: "email", Attribute: "mail"}},
-		accounts: []string{"A"}, lease: zsync.NewLease(rdb, "mapping", zsync.LeaseOptions{Owner: "t", Clock: clock}), clock: clock,
-		log: discard(), m: met, maxDrop: 0.05, every: 10 * time.Minute, debounce: time.Millisecond,
-		dirty: make(chan struct{}, 1), refresh: make(chan struct{}, 1)}
+	mp, met := testMapper(t, rdb, fake.URL(), clock, 10*time.Minute)
 	reads := func(result string) float64 { return testutil.ToFloat64(met.directoryReads.WithLabelValues(result)) }
 	done := make(chan struct{})
 	go func() { defer close(done); mp.run(ctx) }()

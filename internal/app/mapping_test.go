@@ -17,27 +17,15 @@ import (
 const apiToken = "test-token-0123456789abcdef"
 
 // getJSON GETs url with the API token and decodes the answer.
-func getJSON(t *testing.T, url string, out any) int {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Authorization", "Bearer "+apiToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if out != nil {
-		_ = json.Unmarshal(b, out)
-	}
-	return resp.StatusCode
-}
+func getJSON(t *testing.T, url string, out any) int { return callJSON(t, http.MethodGet, url, out) }
 
 // postJSON POSTs to url (no body) with the API token and decodes the
 // answer.
-func postJSON(t *testing.T, url string, out any) int {
+func postJSON(t *testing.T, url string, out any) int { return callJSON(t, http.MethodPost, url, out) }
+
+func callJSON(t *testing.T, method, url string, out any) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url, nil)
+	req, _ := http.NewRequest(method, url, nil)
 	req.Header.Set("Authorization", "Bearer "+apiToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

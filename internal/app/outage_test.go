@@ -15,7 +15,6 @@ import (
 
 	"github.com/zoomsync/zoomsync/internal/testserver"
 	"github.com/zoomsync/zoomsync/presence/target"
-	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
 )
 
 // pushReceiver is the target's far end: it answers 503 while down and
@@ -80,15 +79,7 @@ func runOutage(t *testing.T, bin string, restart bool) {
 	}
 	r := testserver.StartRedis(t, testserver.RedisOptions{AOF: true})
 	fake, acct := startFake(t, 1200)
-	var active []zoomfake.User
-	for _, u := range acct.Users() {
-		if u.Status == "active" && len(active) < users {
-			active = append(active, u)
-		}
-	}
-	if len(active) < users {
-		t.Fatalf("only %d active users", len(active))
-	}
+	active := activeUsers(t, acct, users)
 	rcv := newPushReceiver(t)
 	targets := writeTargets(t, rcv)
 	start := func() (*exec.Cmd, string) {

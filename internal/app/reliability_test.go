@@ -210,6 +210,27 @@ func (l *webhookLoad) settle(t *testing.T, store *zsync.Store) (acknowledged, ap
 	return len(l.acks), len(l.acks)
 }
 
+// serveReady runs serve in-process on r until the test ends (API token
+// set, presence re-reads off, extra env on top), waits until it is ready,
+// and returns its base URL and a store reading its state.
+func serveReady(t *testing.T, fake *zoomfake.Server, r *testserver.Redis, extra map[string]string) (string, *zsync.Store) {
+	t.Helper()
+	env := serveEnv(fake, r.URL(), "127.0.0.1:0")
+	env["ZOOMSYNC_API_TOKENS"] = apiToken
+	env["ZOOMSYNC_PRESENCE_READS_PER_SECOND"] = "0"
+	for k, v := range extra {
+		env[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	base, done := startServe(ctx, loadConfig(t, env), "replica-1")
+	if base == "" {
+		t.Fatal(<-done)
+	}
+	eventually(t, "serve ready", func() bool { return status(base+"/readyz") == 200 })
+	return base, zsync.NewStore(r.Client(), zsync.DefaultPartitions, 168*time.Hour)
+}
+
 // activeUsers are the first n active users of acct.
 func activeUsers(t *testing.T, acct *zoomfake.Account, n int) []zoomfake.User {
 	t.Helper()
@@ -317,14 +338,7 @@ func TestRedisPausedUnderLoad(t *testing.T) {
 	fake, acct := startFake(t, 600)
 	users := activeUsers(t, acct, 500)
 	rcv := newPushReceiver(t)
-	env := serveEnv(fake, r.URL(), "127.0.0.1:0")
-	env["ZOOMSYNC_TARGETS_FILE"] = writeTargets(t, rcv)
-	env["ZOOMSYNC_PRESENCE_READS_PER_SECOND"] = "0"
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	base, _ := startServe(ctx, loadConfig(t, env), "replica-1")
-	eventually(t, "serve ready", func() bool { return status(base+"/readyz") == 200 })
-	store := zsync.NewStore(r.Client(), zsync.DefaultPartitions, 168*time.Hour)
+	base, store := serveReady(t, fake, r, map[string]string{"ZOOMSYNC_TARGETS_FILE": writeTargets(t, rcv)})
 
 	load := startWebhookLoad(t, acct, users, []string{base}, 8)
 	eventually(t, "webhooks acknowledged before the pause", func() bool { return load.acknowledged() > 500 })
@@ -510,14 +524,8 @@ func TestResyncThroughZoomErrorStorm(t *testing.T) {
 	r := testserver.StartRedis(t, testserver.RedisOptions{AOF: true})
 	fake, acct := startFake(t, 3000)
 	users := activeUsers(t, acct, 2000)
-	env := serveEnv(fake, r.URL(), "127.0.0.1:0")
-	env["ZOOMSYNC_API_TOKENS"] = apiToken
-	env["ZOOMSYNC_PRESENCE_READS_PER_SECOND"] = "0"
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	base, _ := startServe(ctx, loadConfig(t, env), "replica-1")
-	eventually(t, "serve ready", func() bool { return status(base+"/readyz") == 200 })
-	store := zsync.NewStore(r.Client(), zsync.DefaultPartitions, 168*time.Hour)
+	base, store := serveReady(t, fake, r, nil)
+	ctx := context.Background()
 
 	// What changed in Zoom since the first pull (webhooks missed).
 	webhookUsers, changed := users[:500], users[500:]
@@ -700,18 +708,9 @@ func TestSlapdRestartedDuringDirectoryRead(t *testing.T) {
 	proxy := startMidReadProxy(t, strings.TrimPrefix(slapd.URL, "ldap://"), 200<<10)
 	r := testserver.StartRedis(t, testserver.RedisOptions{})
 	fake, _ := startFake(t, n)
-	env := serveEnv(fake, r.URL(), "127.0.0.1:0")
-	for k, v := range map[string]string{"LDAP_URL": "ldap://" + proxy.ln.Addr().String(), "LDAP_BIND_DN": testserver.ServiceBindDN,
+	base, _ := serveReady(t, fake, r, map[string]string{"LDAP_URL": "ldap://" + proxy.ln.Addr().String(), "LDAP_BIND_DN": testserver.ServiceBindDN,
 		"LDAP_BIND_PASSWORD": testserver.ServicePassword, "LDAP_BASE_DN": testserver.UsersDN, "ZOOMSYNC_MATCH_RULES": "email=mail",
-		"ZOOMSYNC_API_TOKENS": apiToken, "ZOOMSYNC_DIRECTORY_REFRESH": "1m", "ZOOMSYNC_PRESENCE_READS_PER_SECOND": "0"} {
-		env[k] = v
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	base, done := startServe(ctx, loadConfig(t, env), "r1")
-	if base == "" {
-		t.Fatal(<-done)
-	}
+		"ZOOMSYNC_DIRECTORY_REFRESH": "1m"})
 	var rep reportCounts
 	eventually(t, "every user linked", func() bool {
 		return getJSON(t, base+"/v1/mapping/report", &rep) == 200 && rep.Counts["matched"] > 0 && rep.Counts["unmatched_users"] == 0
