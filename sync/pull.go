@@ -18,7 +18,7 @@ type PullSummary struct {
 	Pages    int
 	Seen     int
 	Created  int // records that did not exist before
-	Updated  int // records with at least one newer field
+	Updated  int // existing records with at least one value changed (a pull that only confirms values counts nothing)
 	Started  time.Time
 	Duration time.Duration
 	Complete bool // every page of every status was read
@@ -89,7 +89,10 @@ func (p *Puller) pull(ctx context.Context, onRow func(Write), opts ResyncOptions
 		if opts.DryRun {
 			continue
 		}
-		existed, err := p.existing(ctx, writes)
+		// Read before the write, to tell a created user from an updated one
+		// and an update from a confirmation (a pull re-writes every field
+		// with its newer version; "updated" counts users whose values moved).
+		existed, changed, err := p.existing(ctx, writes)
 		if err != nil {
 			return sum, err
 		}
@@ -102,7 +105,7 @@ func (p *Puller) pull(ctx context.Context, onRow func(Write), opts ResyncOptions
 			switch {
 			case n > 0 && !existed[i]:
 				sum.Created++
-			case n > 0:
+			case n > 0 && changed[i]:
 				sum.Updated++
 			}
 		}
@@ -127,22 +130,34 @@ func (p *Puller) pull(ctx context.Context, onRow func(Write), opts ResyncOptions
 // existing reports which writes' users already have a record.
 // A record the phone pass reached first (an extension only) does not count:
 // a user exists once a user row or event gave it a status.
-func (p *Puller) existing(ctx context.Context, ws []Write) ([]bool, error) {
-	cmds := make([]*redis.BoolCmd, len(ws))
-	_, err := p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+func (p *Puller) existing(ctx context.Context, ws []Write) (existed, changed []bool, err error) {
+	cmds := make([]*redis.SliceCmd, len(ws))
+	_, err = p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		for i, w := range ws {
-			cmds[i] = pl.HExists(ctx, p.store.keys.user(w.Account, w.UserKey), FieldUserStatus)
+			fields := make([]string, 0, len(w.Fields)+1)
+			fields = append(fields, FieldUserStatus)
+			for _, f := range w.Fields {
+				fields = append(fields, f.Name)
+			}
+			cmds[i] = pl.HMGet(ctx, p.store.keys.user(w.Account, w.UserKey), fields...)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, unavailable("zsync.Puller.existing", err)
+		return nil, nil, unavailable("zsync.Puller.existing", err)
 	}
-	out := make([]bool, len(ws))
+	existed, changed = make([]bool, len(ws)), make([]bool, len(ws))
 	for i, c := range cmds {
-		out[i] = c.Val()
+		vals := c.Val()
+		existed[i] = len(vals) > 0 && vals[0] != nil
+		for j, f := range ws[i].Fields {
+			if cur, _ := vals[j+1].(string); cur != f.Value {
+				changed[i] = true
+				break
+			}
+		}
 	}
-	return out, nil
+	return existed, changed, nil
 }
 
 // LastCompletePull returns when the account's last complete pull ended,

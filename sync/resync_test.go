@@ -62,6 +62,34 @@ func (b *resyncBundle) status(t *testing.T, key string) string {
 	return r.Fields[FieldUserStatus]
 }
 
+// TestPullCountsWhatChanged: a pull counts created users and users whose
+// values changed; one that only confirms what Redis holds counts nothing
+// (its newer versions are written all the same).
+func TestPullCountsWhatChanged(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		b := setupResync(t, rdb, 100)
+		ctx := context.Background()
+		sum, err := b.puller.Pull(ctx)
+		if err != nil || sum.Created != 100 || sum.Updated != 0 {
+			t.Fatalf("first pull %+v %v", sum, err)
+		}
+		sum, err = b.puller.Pull(ctx)
+		if err != nil || sum.Seen != 100 || sum.Created != 0 || sum.Updated != 0 {
+			t.Fatalf("a pull with nothing new %+v %v", sum, err)
+		}
+		for _, u := range b.acct.Users()[:2] {
+			if _, err := b.acct.UpdateUser(u.ID, func(u *zoomfake.User) { u.Dept = "Moved" }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.acct.CreateUser(zoomfake.User{Email: "new@example.com"})
+		sum, err = b.puller.Pull(ctx)
+		if err != nil || sum.Created != 1 || sum.Updated != 2 {
+			t.Fatalf("after two changes and a hire %+v %v", sum, err)
+		}
+	})
+}
+
 func TestResyncDeletesAConfirmedDeletion(t *testing.T) {
 	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
 		b := setupResync(t, rdb, 100)
