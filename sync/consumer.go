@@ -71,8 +71,8 @@ func NewConsumer(rdb redis.UniversalClient, store *Store, inbox *Inbox, opts Con
 	}
 	if opts.Retention <= 0 {
 		// Acknowledged entries are kept only to look at during an incident:
-		// each costs ~0.7 KB of Redis memory, so at 2,000 events/s a day's
-		// worth would be 120 GB (docs/CAPACITY.md).
+		// each costs ~0.5 KB of Redis memory, so at 2,000 events/s a day's
+		// worth would be ~85 GB (docs/CAPACITY.md).
 		opts.Retention = time.Hour
 	}
 	if opts.StandbyPoll <= 0 {
