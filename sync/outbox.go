@@ -245,6 +245,19 @@ func (o *Outbox) Own(ctx context.Context, account string, p int, owner string, t
 	return n == 1, nil
 }
 
+// Holder returns who holds the partition's sending lease ("" when nobody
+// does).
+func (o *Outbox) Holder(ctx context.Context, account string, p int) (string, error) {
+	h, err := o.rdb.Get(ctx, o.keys.outboxLease(account, p)).Result()
+	if err == redis.Nil {
+		return "", nil
+	}
+	if err != nil {
+		return "", unavailable("zsync.Outbox.Holder", err)
+	}
+	return h, nil
+}
+
 // releaseOwnScript drops the lease if owner holds it.
 var releaseOwnScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end

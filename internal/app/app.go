@@ -15,6 +15,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/sourcegraph/conc"
 
@@ -154,6 +155,11 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoomsync_outbox_partitions_owned",
+			Help: "Outbox partitions this replica sends presence for."}, func() float64 { o, _ := sender.Partitions(); return float64(o) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoomsync_outbox_partitions_share",
+			Help: "Outbox partitions this replica may hold: its share among the live replicas."}, func() float64 { _, s := sender.Partitions(); return float64(s) }))
 	sweep := newSweeper(store, rdb, accounts, cfg.Presence, replica, clock, log, m)
 	mux.Handle("POST /v1/resync", auth(resyncs.postResync))
 	mux.Handle("GET /v1/resync/{run_id}", auth(resyncs.getResync))

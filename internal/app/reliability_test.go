@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net"
 	"net/http"
@@ -286,7 +287,7 @@ func (r *pushReceiver) duplicates(t *testing.T) (dups, maxDups int) {
 
 // delivered waits until the receiver's last push for every user in users
 // carries the effective status in state: the target ends up right.
-func (r *pushReceiver) delivered(t *testing.T, store *zsync.Store, users []zoomfake.User) {
+func (r *pushReceiver) delivered(t *testing.T, rdb redis.UniversalClient, store *zsync.Store, users []zoomfake.User) {
 	t.Helper()
 	ctx := context.Background()
 	wrong := func() (n int, example string) {
@@ -301,7 +302,10 @@ func (r *pushReceiver) delivered(t *testing.T, store *zsync.Store, users []zoomf
 			got := r.got[u.ID]
 			if want := rec.Fields[zsync.FieldStatus]; want != "" && (len(got) == 0 || got[len(got)-1].Status != want) {
 				n++
-				example = u.ID + " wants " + want
+				example = u.ID + " wants " + want + " seq " + rec.Fields[zsync.FieldStatusSeq]
+				if len(got) > 0 {
+					example += fmt.Sprintf("; last pushed %s seq %d of %d pushes", got[len(got)-1].Status, got[len(got)-1].Seq, len(got))
+				}
 			}
 		}
 		return n, example
@@ -311,13 +315,31 @@ func (r *pushReceiver) delivered(t *testing.T, store *zsync.Store, users []zoomf
 	defer tick.Stop()
 	for n, ex := wrong(); n > 0; n, ex = wrong() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d users' latest status never reached the target (e.g. %s)", n, ex)
+			t.Fatalf("%d users' latest status never reached the target (e.g. %s)\n%s", n, ex, outboxState(rdb, strings.Fields(ex)[0]))
 		}
 		<-tick.C
 	}
 	if r.bad > 0 {
 		t.Fatalf("%d pushes with a bad signature or body", r.bad)
 	}
+}
+
+// outboxState describes the outbox partition of user (for a failure
+// message): its sending lease, the user's due time, what was sent.
+func outboxState(rdb redis.UniversalClient, user string) string {
+	h := fnv.New32a()
+	h.Write([]byte(user))
+	tag := fmt.Sprintf("zs:{a:%s:p:%02d}", acctID, h.Sum32()%zsync.DefaultPartitions)
+	ctx := context.Background()
+	lease, _ := rdb.Get(ctx, tag+":outlease").Result()
+	ttl, _ := rdb.PTTL(ctx, tag+":outlease").Result()
+	due, _ := rdb.ZScore(ctx, tag+":due:pbx", user).Result()
+	dueCount, _ := rdb.ZCard(ctx, tag+":due:pbx").Result()
+	sent, _ := rdb.HGet(ctx, tag+":sent:pbx", user).Result()
+	out, _ := rdb.HGet(ctx, tag+":out", user).Result()
+	replicas, _ := rdb.ZRangeWithScores(ctx, "zs:{replicas}", 0, -1).Result()
+	return fmt.Sprintf("%s: lease %q (ttl %v), user due at %.0f (now %d; %d due), sent seq %s, outbox %q; live senders %v",
+		tag, lease, ttl, due, time.Now().UnixMilli(), dueCount, sent, out, replicas)
 }
 
 // TestRedisPausedUnderLoad: redis-server is frozen with SIGSTOP (a
@@ -353,7 +375,7 @@ func TestRedisPausedUnderLoad(t *testing.T) {
 	recovery := load.recovered(t, store, resumed, 60*time.Second)
 	eventually(t, "webhooks acknowledged after the pause", func() bool { return load.ackedSince(resumed) > 500 })
 	acknowledged, applied := load.settle(t, store)
-	rcv.delivered(t, store, users)
+	rcv.delivered(t, r.Client(), store, users)
 	dups, _ := rcv.duplicates(t)
 	reliability(t, fmt.Sprintf("redis-server frozen %v (SIGSTOP/SIGCONT) under webhook load, target pushing", pause), acknowledged, applied, 0, dups, recovery)
 }
@@ -413,7 +435,7 @@ func TestClusterMasterKilledUnderLoad(t *testing.T) {
 	recovery := load.recovered(t, store, killed, 90*time.Second)
 	eventually(t, "webhooks acknowledged after the failover", func() bool { return load.ackedSince(killed.Add(recovery)) > 500 })
 	acknowledged, applied := load.settle(t, store)
-	rcv.delivered(t, store, users)
+	rcv.delivered(t, c.Client(t), store, users)
 	dups, _ := rcv.duplicates(t)
 	t.Logf("replica promoted %v after the kill", promoted.Round(time.Millisecond))
 	reliability(t, "Redis Cluster master SIGKILLed under webhook load, replica promoted (ZOOMSYNC_REDIS_MIN_REPLICAS=1), target pushing",
@@ -494,7 +516,17 @@ func TestReplicaKilledOthersTakeOver(t *testing.T) {
 	claimed := time.Since(killed)
 	eventually(t, "webhooks acknowledged after the kill", func() bool { return load.ackedSince(killed.Add(recovery)) > 500 })
 	acknowledged, applied := load.settle(t, store)
-	rcv.delivered(t, store, users)
+	t.Cleanup(func() { // what each survivor's sender held, when a target ended stale
+		if t.Failed() {
+			for i, b := range bases {
+				if i != 1 {
+					m := metricsText(t, b)
+					t.Logf("replica %d: owned %d share %d", i, metricInt(m, "zoomsync_outbox_partitions_owned"), metricInt(m, "zoomsync_outbox_partitions_share"))
+				}
+			}
+		}
+	})
+	rcv.delivered(t, rdb, store, users)
 	dups, _ := rcv.duplicates(t)
 	t.Logf("state right again %v after the kill; the dead replica's %d pending inbox entries claimed by the others after %v",
 		recovery.Round(time.Millisecond), left, claimed.Round(time.Millisecond))

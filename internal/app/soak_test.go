@@ -106,7 +106,7 @@ func TestSoak(t *testing.T) {
 		t.Logf("soak-sample: %v | %.1f | %.1f | %d | %d | %d | %d | %d | %.0f", s.at, s.rssMB, s.heapMB, s.goroutines, s.acked, s.failures, s.resyncs, s.lag, s.redisMB)
 	}
 	acknowledged, _ := load.settle(t, store) // stops the load first
-	rcv.delivered(t, store, active)
+	rcv.delivered(t, r.Client(), store, active)
 	dups, _ := rcv.duplicates(t)
 
 	m := metricsText(t, base)

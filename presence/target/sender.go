@@ -63,6 +63,11 @@ type Sender struct {
 	// share of them (ceil of partitions ÷ replicas), owned counts its own.
 	share atomic.Int64
 	owned atomic.Int64
+	// kick is closed (and replaced) by the heartbeat when this replica has
+	// room for more partitions: loops waiting for room look again at once
+	// instead of at their next timer.
+	kickMu sync.Mutex
+	kick   chan struct{}
 }
 
 // New builds the sender of configs for the accounts.
@@ -93,6 +98,7 @@ func New(rdb redis.UniversalClient, store *zsync.Store, configs []Config, accoun
 		}
 		s.add(c, t)
 	}
+	s.kick = make(chan struct{})
 	return s, nil
 }
 
@@ -142,12 +148,33 @@ func (s *Sender) heartbeat(ctx context.Context, total int64) {
 		if live, err := s.outbox.Heartbeat(ctx, s.opts.Owner, s.opts.LeaseTTL); err == nil && live > 0 {
 			s.share.Store((total + int64(live) - 1) / int64(live))
 		}
+		if s.owned.Load() < s.share.Load() {
+			s.kickAll() // room for more: partitions nobody sends get taken now
+		}
 		select {
 		case <-ctx.Done():
 		case <-s.opts.Clock.After(s.opts.LeaseTTL / 3):
 		}
 	}
 }
+
+// kicked returns the channel the next kick closes.
+func (s *Sender) kicked() <-chan struct{} {
+	s.kickMu.Lock()
+	defer s.kickMu.Unlock()
+	return s.kick
+}
+
+func (s *Sender) kickAll() {
+	s.kickMu.Lock()
+	close(s.kick)
+	s.kick = make(chan struct{})
+	s.kickMu.Unlock()
+}
+
+// Partitions reports how many outbox partitions this replica sends for
+// now and how many it may hold (its share of the live replicas').
+func (s *Sender) Partitions() (owned, share int64) { return s.owned.Load(), s.share.Load() }
 
 // reserve takes one of this replica's share of partitions (false: the
 // share is full); unreserve gives it back.
@@ -199,12 +226,22 @@ func (s *Sender) runPartition(ctx context.Context, account string, p int) {
 		}
 		if now := clock.Now(); !owned || !now.Before(renewAt) {
 			wasOwned := owned
-			if !wasOwned && !s.reserve() {
-				select { // our share is full: look again later
-				case <-ctx.Done():
-				case <-clock.After(s.opts.LeaseTTL / 3):
+			kick := s.kicked()
+			if !wasOwned {
+				// Only a partition nobody holds competes for this replica's
+				// room: a reservation for one another replica holds would
+				// fail at Own, and loops that woke a moment after it would
+				// find the room taken — the same ones, every round, while a
+				// free partition went unsent.
+				holder, err := s.outbox.Holder(ctx, account, p)
+				if (err == nil && holder != "" && holder != s.opts.Owner) || !s.reserve() {
+					select { // held elsewhere, or our share is full: look again later, or when there is room
+					case <-ctx.Done():
+					case <-clock.After(s.opts.LeaseTTL / 3):
+					case <-kick:
+					}
+					continue
 				}
-				continue
 			}
 			ok, err := s.outbox.Own(ctx, account, p, s.opts.Owner, s.opts.LeaseTTL)
 			if err != nil {
@@ -216,6 +253,7 @@ func (s *Sender) runPartition(ctx context.Context, account string, p int) {
 				select {
 				case <-ctx.Done():
 				case <-clock.After(s.opts.LeaseTTL / 3):
+				case <-kick:
 				}
 				continue
 			}
