@@ -10,6 +10,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
+	"github.com/sourcegraph/conc"
 	"golang.org/x/time/rate"
 
 	"github.com/zoomsync/zoomsync/internal/config"
@@ -41,13 +42,16 @@ func partitions(cfg *config.Config) int {
 // sweeper keeps presence honest: users whose presence nothing confirmed
 // for Presence.MaxAge are re-read through the REST presence API (oldest
 // first, within Presence.ReadsPerSecond per account), and calls whose end
-// event never came are closed after Presence.CallMax. One replica sweeps
-// (a lease), every second.
+// event never came are closed after Presence.CallMax. Each account is
+// swept every second by one replica at a time, under its own lease held
+// while that replica lives: the account's Zoom rate budget is spent by
+// one limiter, accounts spread over the replicas, and a dead replica's
+// accounts move to the others within the lease's TTL.
 type sweeper struct {
 	store    *zsync.Store
 	accounts map[string]*account
 	cfg      config.Presence
-	lease    *zsync.Lease
+	leases   map[string]*zsync.Lease
 	clock    clockwork.Clock
 	log      *slog.Logger
 	m        *metrics
@@ -58,18 +62,40 @@ type sweeper struct {
 func newSweeper(store *zsync.Store, rdb redis.UniversalClient, accounts map[string]*account, cfg config.Presence, replica string,
 	clock clockwork.Clock, log *slog.Logger, m *metrics) *sweeper {
 	s := &sweeper{store: store, accounts: accounts, cfg: cfg, clock: clock, log: log, m: m, limiters: map[string]*rate.Limiter{},
-		lease: zsync.NewLease(rdb, "presence-sweeper", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log}), every: time.Second}
+		leases: map[string]*zsync.Lease{}, every: time.Second}
 	for id := range accounts {
 		s.limiters[id] = rate.NewLimiter(rate.Limit(cfg.ReadsPerSecond), 1)
+		s.leases[id] = zsync.NewLease(rdb, "presence-sweeper:"+id, zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log})
 	}
 	return s
 }
 
 func (s *sweeper) run(ctx context.Context) {
+	var wg conc.WaitGroup
+	for id, a := range s.accounts {
+		wg.Go(func() { s.runAccount(ctx, id, a) })
+	}
+	wg.Wait()
+}
+
+// runAccount sweeps one account every second while this replica holds
+// the account's lease, and tries to take it every second otherwise.
+func (s *sweeper) runAccount(ctx context.Context, id string, a *account) {
 	for ctx.Err() == nil {
-		_, err := s.lease.Hold(ctx, func(ctx context.Context, _ zsync.Fence) error { return s.pass(ctx) })
+		_, err := s.leases[id].Hold(ctx, func(ctx context.Context, _ zsync.Fence) error {
+			for {
+				if err := s.passAccount(ctx, id, a); err != nil {
+					return err
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-s.clock.After(s.every):
+				}
+			}
+		})
 		if err != nil && ctx.Err() == nil {
-			s.log.Warn("presence sweep failed", slog.String("error", err.Error()))
+			s.log.Warn("presence sweep failed", slog.String("account_id", id), slog.String("error", err.Error()))
 		}
 		select {
 		case <-ctx.Done():
@@ -81,20 +107,28 @@ func (s *sweeper) run(ctx context.Context) {
 // pass sweeps every partition of every account once.
 func (s *sweeper) pass(ctx context.Context) error {
 	for id, a := range s.accounts {
-		for p := range s.store.Outbox().Partitions() {
-			if err := s.closeLongCalls(ctx, id, p); err != nil {
-				return err
-			}
-			if s.cfg.ReadsPerSecond == 0 {
-				continue
-			}
-			stop, err := s.reread(ctx, id, a, p)
-			if err != nil {
-				return err
-			}
-			if stop {
-				break // rate limited: the rest of this account waits for the next pass
-			}
+		if err := s.passAccount(ctx, id, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// passAccount sweeps every partition of one account once.
+func (s *sweeper) passAccount(ctx context.Context, id string, a *account) error {
+	for p := range s.store.Outbox().Partitions() {
+		if err := s.closeLongCalls(ctx, id, p); err != nil {
+			return err
+		}
+		if s.cfg.ReadsPerSecond == 0 {
+			continue
+		}
+		stop, err := s.reread(ctx, id, a, p)
+		if err != nil {
+			return err
+		}
+		if stop {
+			break // rate limited: the rest of this account waits for the next pass
 		}
 	}
 	return nil

@@ -92,3 +92,41 @@ func TestSweeperRereadsStalePresenceAndClosesLostCalls(t *testing.T) {
 		t.Errorf("%d REST presence reads, want 1 (only the stale user)", reads)
 	}
 }
+
+// TestSweepersShareAccounts: with two replicas and two accounts, each
+// account is swept by one replica at a time (its rate budget spent by one
+// limiter); when a replica stops, the other takes its accounts at once.
+func TestSweepersShareAccounts(t *testing.T) {
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	store := zsync.NewStore(rdb, 4, time.Hour).WithPresence(nil, time.Hour)
+	accounts := map[string]*account{"A": {}, "B": {}}
+	cfg := config.Presence{ReadsPerSecond: 0, CallMax: time.Hour, MaxAge: time.Hour}
+	clock := clockwork.NewRealClock()
+	ctx1, stop1 := context.WithCancel(context.Background())
+	ctx2, stop2 := context.WithCancel(context.Background())
+	defer stop2()
+	var done1, done2 = make(chan struct{}), make(chan struct{})
+	s1 := newSweeper(store, rdb, accounts, cfg, "r1", clock, discard(), newMetrics())
+	s2 := newSweeper(store, rdb, accounts, cfg, "r2", clock, discard(), newMetrics())
+	s1.every, s2.every = 5*time.Millisecond, 5*time.Millisecond
+	go func() { defer close(done1); s1.run(ctx1) }()
+	go func() { defer close(done2); s2.run(ctx2) }()
+	defer func() { stop2(); <-done2 }()
+	holders := func() map[string]string {
+		out := map[string]string{}
+		for id, l := range s1.leases {
+			f, err := l.Holder(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[id] = f.Owner
+		}
+		return out
+	}
+	eventually(t, "both accounts swept", func() bool { h := holders(); return h["A"] != "" && h["B"] != "" })
+	stop1()
+	<-done1
+	eventually(t, "r2 sweeps both after r1 stopped", func() bool { h := holders(); return h["A"] == "r2" && h["B"] == "r2" })
+}
