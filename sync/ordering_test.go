@@ -53,6 +53,9 @@ func TestOrderingConvergesWithARunningPull(t *testing.T) {
 				pulls++
 			}
 		}()
+		// Stop the pulls however the test ends: a t.Fatal below must not
+		// leave the goroutine reporting into a finished test.
+		defer func() { stopPulls(); wg.Wait() }()
 
 		var history []zoomfake.Event
 		for step := 0; step < 6; step++ {
