@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -209,10 +208,7 @@ func TestCrashLosesNoAcknowledgedWebhook(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs two processes")
 	}
-	bin := filepath.Join(t.TempDir(), "zoomsync")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/zoomsync").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	r := testserver.StartRedis(t, testserver.RedisOptions{AOF: true})
 	fake, acct := startFake(t, 1000)
 	var active []zoomfake.User
@@ -382,19 +378,7 @@ func TestTwoReplicasApplyEachEventOnce(t *testing.T) {
 	applied := func() int {
 		total := 0
 		for _, b := range bases {
-			resp, err := http.Get(b + "/metrics")
-			if err != nil {
-				return -1
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			for _, line := range strings.Split(string(body), "\n") {
-				if strings.HasPrefix(line, "zoomsync_inbox_entries_applied_total{") {
-					var v float64
-					fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
-					total += int(v)
-				}
-			}
+			total += appliedTotal(t, b)
 		}
 		return total
 	}

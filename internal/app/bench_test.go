@@ -219,10 +219,7 @@ func runResync(b *testing.B, bin string, env []string, r *testserver.Redis, user
 
 func resyncEnv(b *testing.B, users int) (string, []string, *testserver.Redis, *zoomfake.Server) {
 	b.Helper()
-	bin := filepath.Join(b.TempDir(), "zoomsync")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/zoomsync").CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(b)
 	r := testserver.StartRedis(b, testserver.RedisOptions{})
 	fake, _ := startFakeB(b, users)
 	env := os.Environ()
@@ -358,10 +355,7 @@ func BenchmarkDirectoryMap100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	bin := filepath.Join(b.TempDir(), "zoomsync")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/zoomsync").CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(b)
 	fake, _ := startFakeB(b, 0)
 	env := os.Environ()
 	for k, v := range serveEnv(fake, r.URL(), "127.0.0.1:0") {

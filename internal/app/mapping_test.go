@@ -181,7 +181,7 @@ employeeNumber: 900005
 	}
 }
 
-func metricsText(t *testing.T, base string) string {
+func metricsText(t testing.TB, base string) string {
 	t.Helper()
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {

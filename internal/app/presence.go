@@ -104,16 +104,6 @@ func (s *sweeper) runAccount(ctx context.Context, id string, a *account) {
 	}
 }
 
-// pass sweeps every partition of every account once.
-func (s *sweeper) pass(ctx context.Context) error {
-	for id, a := range s.accounts {
-		if err := s.passAccount(ctx, id, a); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // passAccount sweeps every partition of one account once.
 func (s *sweeper) passAccount(ctx context.Context, id string, a *account) error {
 	for p := range s.store.Outbox().Partitions() {

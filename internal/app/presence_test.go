@@ -63,7 +63,7 @@ func TestSweeperRereadsStalePresenceAndClosesLostCalls(t *testing.T) {
 	}
 	s := newSweeper(store, rdb, map[string]*account{acctID: {client: client}},
 		config.Presence{MaxAge: 15 * time.Minute, ReadsPerSecond: 100, CallMax: 4 * time.Hour}, "r1", clock, discard(), newMetrics())
-	if err := s.pass(ctx); err != nil {
+	if err := s.passAccount(ctx, acctID, s.accounts[acctID]); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,18 +77,27 @@ func startWebhookLoad(t *testing.T, acct *zoomfake.Account, users []zoomfake.Use
 					return
 				default:
 				}
-				i := int(l.next.Add(1))
-				u := users[i%len(users)]
-				ev, err := acct.PresenceEvent(u.ID, presenceCycle[(i/len(users))%len(presenceCycle)])
-				if err != nil {
-					t.Error(err)
+				if !l.send(t, int(l.next.Add(1))) {
 					return
 				}
-				l.deliver(i, u.ID, ev)
 			}
 		}()
 	}
 	return l
+}
+
+// send delivers the i-th event of the load: the users in turn, each
+// cycling through presenceCycle. It reports false when no event could be
+// made (the test has failed).
+func (l *webhookLoad) send(t *testing.T, i int) bool {
+	u := l.users[i%len(l.users)]
+	ev, err := l.acct.PresenceEvent(u.ID, presenceCycle[(i/len(l.users))%len(presenceCycle)])
+	if err != nil {
+		t.Error(err)
+		return false
+	}
+	l.deliver(i, u.ID, ev)
+	return true
 }
 
 func (l *webhookLoad) deliver(i int, user string, ev zoomfake.Event) {
@@ -748,7 +756,7 @@ func TestSlapdRestartedDuringDirectoryRead(t *testing.T) {
 		return getJSON(t, base+"/v1/mapping/report", &rep) == 200 && rep.Counts["matched"] > 0 && rep.Counts["unmatched_users"] == 0
 	})
 	before := rep.Counts["matched"]
-	okReads := func() int { return metricValue(t, base, `zoomsync_directory_reads_total{result="ok"}`) }
+	okReads := func() int { return metricInt(metricsText(t, base), `zoomsync_directory_reads_total{result="ok"}`) }
 	readsBefore := okReads()
 
 	// Watch the links while the fault happens: none may drop.
@@ -792,7 +800,7 @@ func TestSlapdRestartedDuringDirectoryRead(t *testing.T) {
 	}
 	recovery := time.Since(restarted)
 	t.Logf("%d reads failed for good (0: the directory client's own retry got through); a complete read %v after the restart",
-		metricValue(t, base, `zoomsync_directory_reads_total{result="failed"}`), recovery.Round(time.Millisecond))
+		metricInt(metricsText(t, base), `zoomsync_directory_reads_total{result="failed"}`), recovery.Round(time.Millisecond))
 	close(watching)
 	<-watched
 	eventually(t, "links after the restart", func() bool {
@@ -804,16 +812,4 @@ func TestSlapdRestartedDuringDirectoryRead(t *testing.T) {
 		t.Fatalf("links: %d before, %d after, %d lowest meanwhile", before, after, lowest.Load())
 	}
 	reliability(t, fmt.Sprintf("slapd restarted during a directory read of %d entries (links before / after)", n), before, after, lost, -1, recovery)
-}
-
-// metricValue reads one sample of serve's /metrics (0 when absent).
-func metricValue(t *testing.T, base, sample string) int {
-	t.Helper()
-	for _, line := range strings.Split(metricsText(t, base), "\n") {
-		if v, ok := strings.CutPrefix(line, sample+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return int(f)
-		}
-	}
-	return 0
 }

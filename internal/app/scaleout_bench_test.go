@@ -208,21 +208,7 @@ func postSigned(client *http.Client, url string, ev zoomfake.Event) int {
 
 // appliedTotal is serve's zoomsync_inbox_entries_applied_total, summed.
 func appliedTotal(tb testing.TB, base string) int {
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	total := 0.0
-	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, "zoomsync_inbox_entries_applied_total{") {
-			var v float64
-			fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
-			total += v
-		}
-	}
-	return int(total)
+	return metricSum(metricsText(tb, base), "zoomsync_inbox_entries_applied_total")
 }
 
 func median(xs []float64) float64 {

@@ -69,13 +69,9 @@ func TestSoak(t *testing.T) {
 		go func() {
 			defer load.wg.Done()
 			for i := range tokens {
-				u := active[i%len(active)]
-				ev, err := acct.PresenceEvent(u.ID, presenceCycle[(i/len(active))%len(presenceCycle)])
-				if err != nil {
-					t.Error(err)
+				if !load.send(t, i) {
 					return
 				}
-				load.deliver(i, u.ID, ev)
 			}
 		}()
 	}
