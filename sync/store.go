@@ -347,45 +347,55 @@ func (s *Store) ApplyAndAck(ctx context.Context, account string, partition int, 
 	return out, nil
 }
 
-// run sends the calls in one pipeline; a Redis that forgot the script
-// (restarted, failed over) gets it loaded and the calls replayed, which the
-// versions make harmless.
+// run sends the calls in one pipeline; a Redis node that lacks the script
+// (new, restarted, failed over) gets it loaded and the calls it refused
+// sent again.
 func (s *Store) run(ctx context.Context, calls []*partitionCall, out []int) error {
-	err := s.runOnce(ctx, calls, out)
-	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
-		if lerr := applyScript.Load(ctx, s.rdb).Err(); lerr != nil {
-			return unavailable("zsync.Store.Apply", lerr)
-		}
-		err = s.runOnce(ctx, calls, out)
+	retry, err := s.runOnce(ctx, calls, out)
+	if err != nil || len(retry) == 0 {
+		return err
+	}
+	// Only the calls whose node lacked the script run again: the others
+	// were applied, and applying them twice would report their fields as
+	// stale (0 written) to the caller's counts.
+	if lerr := applyScript.Load(ctx, s.rdb).Err(); lerr != nil {
+		return unavailable("zsync.Store.Apply", lerr)
+	}
+	if retry, err = s.runOnce(ctx, retry, out); err == nil && len(retry) > 0 {
+		err = unavailable("zsync.Store.Apply", errors.New("NOSCRIPT after loading the apply script"))
 	}
 	return err
 }
 
-func (s *Store) runOnce(ctx context.Context, calls []*partitionCall, out []int) error {
+// runOnce sends calls in one pipeline and records their counts in out; it
+// returns the calls a node answered NOSCRIPT to (not applied).
+func (s *Store) runOnce(ctx context.Context, calls []*partitionCall, out []int) ([]*partitionCall, error) {
 	cmds := make([]*redis.Cmd, len(calls))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, c := range calls {
 			keys, args := s.scriptArgs(c)
 			cmds[i] = applyScript.EvalSha(ctx, p, keys, args...)
 		}
 		return nil
 	})
-	if err != nil {
-		return unavailable("zsync.Store.Apply", err)
-	}
+	var noScript []*partitionCall
 	for i, c := range calls {
 		counts, err := cmds[i].Int64Slice()
+		if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
+			noScript = append(noScript, c)
+			continue
+		}
 		if err != nil {
-			return unavailable("zsync.Store.Apply", err)
+			return nil, unavailable("zsync.Store.Apply", err)
 		}
 		if len(counts) != len(c.writes) {
-			return errs.Errorf("zsync.Store.Apply", errs.Permanent, "script answered %d counts for %d writes", len(counts), len(c.writes))
+			return nil, errs.Errorf("zsync.Store.Apply", errs.Permanent, "script answered %d counts for %d writes", len(counts), len(c.writes))
 		}
 		for j, n := range counts {
 			out[c.index[j]] = int(n)
 		}
 	}
-	return nil
+	return noScript, nil
 }
 
 // Record is a user's stored facts.
