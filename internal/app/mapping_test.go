@@ -23,7 +23,7 @@ func getJSON(t *testing.T, url string, out any) int { return callJSON(t, http.Me
 // answer.
 func postJSON(t *testing.T, url string, out any) int { return callJSON(t, http.MethodPost, url, out) }
 
-func callJSON(t *testing.T, method, url string, out any) int {
+func callJSON(t testing.TB, method, url string, out any) int {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, nil)
 	req.Header.Set("Authorization", "Bearer "+apiToken)
