@@ -26,8 +26,9 @@ type Options struct {
 	// returned; 0: 4.
 	Attempts int
 	// Connections is how many searches a Read runs at once over disjoint
-	// ranges of entryUUID, on servers that can order by it (OpenLDAP);
-	// 0: 4. Other servers are read with one paged search.
+	// ranges of entryUUID, on servers that can order by it (OpenLDAP),
+	// once a previous read gave the split points (SplitPoints); 0: 2.
+	// Other servers are read with one paged search.
 	Connections int
 }
 

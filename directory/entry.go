@@ -99,6 +99,17 @@ type Snapshot struct {
 
 // Get returns an entry's values of attr (case-insensitive name).
 func (s *Snapshot) Get(e *Entry, attr string) []string {
+	i := s.Position(attr)
+	if i < 0 {
+		return nil
+	}
+	return e.Values(i)
+}
+
+// Position returns where attr (case-insensitive name) is among the
+// snapshot's attributes, for Entry.Values; -1 if it is not one of them.
+// Loops over every entry look the position up once.
+func (s *Snapshot) Position(attr string) int {
 	if s.index == nil {
 		s.index = make(map[string]int, len(s.Attributes))
 		for i, a := range s.Attributes {
@@ -107,9 +118,9 @@ func (s *Snapshot) Get(e *Entry, attr string) []string {
 	}
 	i, ok := s.index[strings.ToLower(attr)]
 	if !ok {
-		return nil
+		return -1
 	}
-	return e.Values(i)
+	return i
 }
 
 // First returns an entry's first value of attr, or "".

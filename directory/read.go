@@ -19,11 +19,17 @@ const adPageCap = 1000
 // Read returns every person under the base DN matching the user filter,
 // with the given attributes. It is all or nothing (see the package
 // invariants); transient failures restart the whole read.
-func (d *Directory) Read(ctx context.Context, attrs []string) (*Snapshot, error) {
+//
+// splits are entryUUIDs, ascending, where an OpenLDAP read is cut into
+// disjoint ranges searched at once over their own connections (the
+// server works on each range in its own thread); SplitPoints of the
+// previous snapshot gives ranges of equal size. Without splits, or on
+// other servers, one paged search reads everything.
+func (d *Directory) Read(ctx context.Context, attrs []string, splits []string) (*Snapshot, error) {
 	var snap *Snapshot
 	err := d.retry(ctx, "read", func(ctx context.Context) error {
 		var err error
-		snap, err = d.readOnce(ctx, attrs)
+		snap, err = d.readOnce(ctx, attrs, splits)
 		return err
 	})
 	if err != nil {
@@ -32,7 +38,7 @@ func (d *Directory) Read(ctx context.Context, attrs []string) (*Snapshot, error)
 	return snap, nil
 }
 
-func (d *Directory) readOnce(ctx context.Context, attrs []string) (*Snapshot, error) {
+func (d *Directory) readOnce(ctx context.Context, attrs []string, splits []string) (*Snapshot, error) {
 	conn, err := d.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -45,8 +51,8 @@ func (d *Directory) readOnce(ctx context.Context, attrs []string) (*Snapshot, er
 	conn.Close()
 	conv := newConverter(flavor, attrs)
 	filters := []string{d.cfg.UserFilter}
-	if flavor == OpenLDAP && d.opts.Connections > 1 {
-		filters = uuidRanges(d.cfg.UserFilter, d.opts.Connections)
+	if flavor == OpenLDAP && validSplits(splits) {
+		filters = uuidRanges(d.cfg.UserFilter, splits)
 	}
 	parts := make([][]Entry, len(filters))
 	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
@@ -172,31 +178,93 @@ func detectFlavor(conn *ldap.Conn) (Flavor, error) {
 	return Generic, nil
 }
 
-// uuidRanges splits filter into n disjoint filters by ranges of entryUUID
-// (which OpenLDAP orders with UUIDOrderingMatch); together they select
-// exactly what filter selects.
-func uuidRanges(filter string, n int) []string {
-	n = min(n, 16)
-	bounds := make([]string, n+1)
-	for i := 1; i < n; i++ {
-		bounds[i] = fmt.Sprintf("%x0000000-0000-0000-0000-000000000000", i*16/n)
-	}
-	out := make([]string, n)
+// uuidRanges splits filter at the splits into len(splits)+1 disjoint
+// filters by ranges of entryUUID (which OpenLDAP orders with
+// UUIDOrderingMatch, byte by byte: the order of the lower-case text);
+// together they select exactly what filter selects, since every OpenLDAP
+// entry has an entryUUID.
+func uuidRanges(filter string, splits []string) []string {
+	out := make([]string, len(splits)+1)
 	for i := range out {
 		var b strings.Builder
 		b.WriteString("(&")
 		b.WriteString(filter)
 		if i > 0 {
-			b.WriteString("(entryUUID>=" + bounds[i] + ")")
+			b.WriteString("(entryUUID>=" + ldap.EscapeFilter(splits[i-1]) + ")")
 		}
-		if i < n-1 {
-			b.WriteString("(!(entryUUID>=" + bounds[i+1] + "))")
+		if i < len(splits) {
+			b.WriteString("(!(entryUUID>=" + ldap.EscapeFilter(splits[i]) + "))")
 		}
 		b.WriteString(")")
 		out[i] = b.String()
 	}
 	return out
 }
+
+// validSplits reports whether splits can cut a read: UUIDs in strictly
+// ascending order (they come from a stored snapshot; anything else reads
+// with one search).
+func validSplits(splits []string) bool {
+	if len(splits) == 0 || len(splits) > maxSplits {
+		return false
+	}
+	for i, s := range splits {
+		if !isUUID(s) || (i > 0 && s <= splits[i-1]) {
+			return false
+		}
+	}
+	return true
+}
+
+// maxSplits bounds the searches one read runs at once.
+const maxSplits = 15
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// SplitPoints returns where the next read of this directory can be cut
+// into Options.Connections ranges of equal size, from a snapshot it
+// returned: nil for servers whose ids cannot be ranged (not OpenLDAP) and
+// for directories too small to gain from it.
+func (d *Directory) SplitPoints(s *Snapshot) []string {
+	n := min(d.opts.Connections, maxSplits+1)
+	if s == nil || s.Flavor != OpenLDAP || n < 2 || len(s.Entries) < minSplitEntries {
+		return nil
+	}
+	ids := make([]string, len(s.Entries))
+	for i := range s.Entries {
+		ids[i] = s.Entries[i].ID
+	}
+	slices.Sort(ids)
+	var out []string
+	for i := 1; i < n; i++ {
+		id := ids[i*len(ids)/n]
+		if isUUID(id) && (len(out) == 0 || id > out[len(out)-1]) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// minSplitEntries: below this a read is one search (the extra
+// connections and binds cost more than they save).
+const minSplitEntries = 5000
 
 // Lookup returns the people whose attr equals value (the server's matching
 // rule decides case). value is escaped here, and only here.

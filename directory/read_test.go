@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -37,6 +38,17 @@ func ids(s *Snapshot) []string {
 	return out
 }
 
+// quantiles cuts a snapshot's ids into n ranges of equal size, as
+// SplitPoints does for directories large enough to gain from it.
+func quantiles(s *Snapshot, n int) []string {
+	sorted := ids(s)
+	var out []string
+	for i := 1; i < n; i++ {
+		out = append(out, sorted[i*len(sorted)/n])
+	}
+	return out
+}
+
 // TestReadSlapd reads a generated directory with one search and with
 // several over disjoint entryUUID ranges: both return every person once,
 // with the asked attributes and a stable id.
@@ -44,10 +56,18 @@ func TestReadSlapd(t *testing.T) {
 	const users = 1500
 	s := testserver.StartSlapd(t, testserver.SlapdOptions{Users: users})
 	ctx := context.Background()
+	whole, err := newDirectory(t, serviceConfig(s.URL), Options{Connections: 1}).Read(ctx, personAttrs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var snaps []*Snapshot
 	for _, conns := range []int{1, 4, 7} {
 		t.Run(strings.Repeat("c", conns), func(t *testing.T) {
-			snap, err := newDirectory(t, serviceConfig(s.URL), Options{Connections: conns}).Read(ctx, personAttrs)
+			var splits []string
+			if conns > 1 {
+				splits = quantiles(whole, conns)
+			}
+			snap, err := newDirectory(t, serviceConfig(s.URL), Options{Connections: conns}).Read(ctx, personAttrs, splits)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +121,7 @@ func TestTLSModes(t *testing.T) {
 			cfg := serviceConfig("")
 			tc.mutate(&cfg)
 			d := newDirectory(t, cfg, Options{Attempts: 3})
-			snap, err := d.Read(ctx, personAttrs)
+			snap, err := d.Read(ctx, personAttrs, nil)
 			if tc.wantKind == errs.Other {
 				if err != nil || len(snap.Entries) != 20 {
 					t.Fatalf("read: %v", err)
@@ -159,7 +179,7 @@ func TestSlapdStoppedMidRead(t *testing.T) {
 	d := newDirectory(t, serviceConfig(s.URL), Options{Connections: 1, Attempts: 2})
 	var once sync.Once
 	d.afterPage = func(int) { once.Do(s.Stop) }
-	snap, err := d.Read(context.Background(), personAttrs)
+	snap, err := d.Read(context.Background(), personAttrs, nil)
 	if err == nil || snap != nil {
 		t.Fatalf("read with slapd stopped mid-way returned %v entries and error %v", snap, err)
 	}
@@ -168,7 +188,7 @@ func TestSlapdStoppedMidRead(t *testing.T) {
 	}
 	s.Restart()
 	d.afterPage = nil
-	snap, err = d.Read(context.Background(), personAttrs)
+	snap, err = d.Read(context.Background(), personAttrs, nil)
 	if err != nil || len(snap.Entries) != users {
 		t.Fatalf("after restart: %v", err)
 	}
@@ -182,7 +202,7 @@ func TestActiveDirectoryPageCap(t *testing.T) {
 	for _, page := range []int{500, 1000, 5000} {
 		cfg := serviceConfig(s.URL)
 		cfg.PageSize = page
-		snap, err := newDirectory(t, cfg, Options{Connections: 1}).Read(context.Background(), personAttrs)
+		snap, err := newDirectory(t, cfg, Options{Connections: 1}).Read(context.Background(), personAttrs, nil)
 		if err != nil || len(snap.Entries) != users {
 			t.Fatalf("page size %d: %v", page, err)
 		}
@@ -221,5 +241,54 @@ func TestLookupEscapesFilterValues(t *testing.T) {
 	}
 	if _, err := d.Lookup(ctx, personAttrs, "mail)(uid=*", "x"); !errs.Is(errs.Invalid, err) {
 		t.Fatalf("attribute name with filter syntax: %v", err)
+	}
+}
+
+// TestSplitPoints: split points cut a large OpenLDAP directory into ranges
+// of equal size, and are nil where a split read cannot or should not be
+// used; splits that are not ascending UUIDs are ignored (one search).
+func TestSplitPoints(t *testing.T) {
+	big := &Snapshot{Flavor: OpenLDAP}
+	for i := range 8000 {
+		// Time-based UUIDs share their first digits: ranges must come from
+		// the ids, not from the UUID space.
+		big.Entries = append(big.Entries, Entry{ID: fmt.Sprintf("6f%06x-825a-1041-9592-db7da36b1971", i*7919%8000)})
+	}
+	small := &Snapshot{Flavor: OpenLDAP, Entries: big.Entries[:100]}
+	ad := &Snapshot{Flavor: ActiveDirectory, Entries: big.Entries}
+	for _, tc := range []struct {
+		name  string
+		conns int
+		snap  *Snapshot
+		want  []string
+	}{
+		{"two ranges", 2, big, []string{"6f000fa0-825a-1041-9592-db7da36b1971"}},
+		{"four ranges", 4, big, []string{"6f0007d0-825a-1041-9592-db7da36b1971", "6f000fa0-825a-1041-9592-db7da36b1971", "6f001770-825a-1041-9592-db7da36b1971"}},
+		{"one connection", 1, big, nil},
+		{"small directory", 4, small, nil},
+		{"active directory", 4, ad, nil},
+		{"no snapshot", 4, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDirectory(t, serviceConfig("ldap://127.0.0.1:1"), Options{Connections: tc.conns})
+			if got := d.SplitPoints(tc.snap); !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		splits []string
+		ok     bool
+	}{
+		{[]string{"6f000fa0-825a-1041-9592-db7da36b1971"}, true},
+		{[]string{"6f000fa0-825a-1041-9592-db7da36b1971", "6f0007d0-825a-1041-9592-db7da36b1971"}, false}, // descending
+		{[]string{"6f000fa0-825a-1041-9592-db7da36b1971", "6f000fa0-825a-1041-9592-db7da36b1971"}, false}, // repeated
+		{[]string{"*)(uid=*"}, false},
+		{[]string{"6F000FA0-825A-1041-9592-DB7DA36B1971"}, false}, // not as the server writes them
+		{nil, false},
+	} {
+		if got := validSplits(tc.splits); got != tc.ok {
+			t.Errorf("validSplits(%q) = %v, want %v", tc.splits, got, tc.ok)
+		}
 	}
 }

@@ -9,9 +9,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/sourcegraph/conc/pool"
 
 	"github.com/zoomsync/zoomsync/directory"
 	"github.com/zoomsync/zoomsync/internal/errs"
@@ -58,6 +60,12 @@ type SnapshotMeta struct {
 	ReadAt     time.Time        `json:"read_at"`
 	Flavor     directory.Flavor `json:"flavor"`
 	Attributes []string         `json:"attributes"`
+	// Digest identifies the entries' content: a read that found the
+	// directory unchanged refreshes ReadAt and writes no chunks.
+	Digest string `json:"digest,omitempty"`
+	// Splits are where the next read can be cut into ranges of equal
+	// size (directory.SplitPoints).
+	Splits []string `json:"splits,omitempty"`
 }
 
 // ErrNoSnapshot is returned before any directory read was stored.
@@ -68,7 +76,9 @@ var ErrNoSnapshot = errs.E("zsync.LoadSnapshot", errs.NotFound, errors.New("no d
 // current snapshot's entries: then nothing changes and the error says why
 // (the Gitea mass-deactivation bug: a read that went wrong must not look
 // like everyone left).
-func SaveSnapshot(ctx context.Context, rdb redis.UniversalClient, snap *directory.Snapshot, readAt time.Time, maxDrop float64) (SnapshotMeta, error) {
+//
+// splits are stored for the next read (directory.SplitPoints).
+func SaveSnapshot(ctx context.Context, rdb redis.UniversalClient, snap *directory.Snapshot, readAt time.Time, maxDrop float64, splits []string) (SnapshotMeta, error) {
 	const op = "zsync.SaveSnapshot"
 	if len(snap.Entries) == 0 {
 		return SnapshotMeta{}, errs.Errorf(op, errs.Invalid, "the directory read returned no people: keeping the previous snapshot (check LDAP_BASE_DN and LDAP_USER_FILTER)")
@@ -84,36 +94,90 @@ func SaveSnapshot(ctx context.Context, rdb redis.UniversalClient, snap *director
 				len(snap.Entries), prev.Entries-len(snap.Entries), prev.Entries, 100*drop, 100*maxDrop)
 		}
 	}
+	meta := SnapshotMeta{Entries: len(snap.Entries), ReadAt: readAt.UTC(), Flavor: snap.Flavor, Attributes: snap.Attributes,
+		Digest: snapshotDigest(snap), Splits: splits}
+	if prev.Generation > 0 && prev.Digest == meta.Digest {
+		// The directory did not change: the stored chunks stay, under the
+		// same generation (readers keep what they loaded).
+		meta.Generation = prev.Generation
+		return meta, setMeta(ctx, rdb, meta)
+	}
 	gen, err := rdb.Incr(ctx, dirGenKey).Result()
 	if err != nil {
 		return SnapshotMeta{}, unavailable(op, err)
 	}
-	chunks := 0
-	for chunk := range slices.Chunk(snap.Entries, snapshotPage) {
-		b, err := json.Marshal(chunk)
-		if err != nil {
-			return SnapshotMeta{}, errs.E(op, errs.Permanent, err)
+	meta.Generation = gen
+	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		i := 0
+		for chunk := range slices.Chunk(snap.Entries, snapshotPage) {
+			b, err := json.Marshal(chunk)
+			if err != nil {
+				return errs.E(op, errs.Permanent, err)
+			}
+			p.Set(ctx, dirChunkKey(gen, i), b, 0)
+			i++
 		}
-		if err := rdb.Set(ctx, dirChunkKey(gen, chunks), b, 0).Err(); err != nil {
-			return SnapshotMeta{}, unavailable(op, err)
-		}
-		chunks++
-	}
-	meta := SnapshotMeta{Generation: gen, Entries: len(snap.Entries), ReadAt: readAt.UTC(), Flavor: snap.Flavor, Attributes: snap.Attributes}
-	b, _ := json.Marshal(meta)
-	// The switch is one SET: readers see the old or the new snapshot whole.
-	if err := rdb.Set(ctx, dirMetaKey, b, 0).Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return SnapshotMeta{}, unavailable(op, err)
 	}
+	// The switch is one SET: readers see the old or the new snapshot whole.
+	if err := setMeta(ctx, rdb, meta); err != nil {
+		return SnapshotMeta{}, err
+	}
 	if prev.Generation > 0 {
-		for i := 0; ; i++ {
-			n, err := rdb.Del(ctx, dirChunkKey(prev.Generation, i)).Result()
-			if err != nil || n == 0 {
-				break
-			}
+		var old []string
+		for i := 0; i*snapshotPage < prev.Entries; i++ {
+			old = append(old, dirChunkKey(prev.Generation, i))
 		}
+		_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range old {
+				p.Del(ctx, k)
+			}
+			return nil
+		})
 	}
 	return meta, nil
+}
+
+func setMeta(ctx context.Context, rdb redis.UniversalClient, meta SnapshotMeta) error {
+	b, _ := json.Marshal(meta)
+	if err := rdb.Set(ctx, dirMetaKey, b, 0).Err(); err != nil {
+		return unavailable("zsync.SaveSnapshot", err)
+	}
+	return nil
+}
+
+// snapshotDigest identifies a snapshot's content (FNV-1a, 64 bits, over
+// every value with separators).
+func snapshotDigest(snap *directory.Snapshot) string {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	write := func(v string, end byte) {
+		for i := 0; i < len(v); i++ {
+			h = (h ^ uint64(v[i])) * prime
+		}
+		h = (h ^ uint64(end)) * prime
+	}
+	write(string(snap.Flavor), 0)
+	for _, a := range snap.Attributes {
+		write(a, 0)
+	}
+	for i := range snap.Entries {
+		e := &snap.Entries[i]
+		write(e.DN, 0)
+		write(e.ID, 0)
+		write(strconv.FormatBool(e.Disabled), 0)
+		for j := range snap.Attributes {
+			for _, v := range e.Values(j) {
+				write(v, 0)
+			}
+			write("", 1) // end of an attribute's values
+		}
+		write("", 2) // end of an entry
+	}
+	return strconv.FormatUint(h, 36) + "/" + strconv.Itoa(len(snap.Entries))
 }
 
 func loadMeta(ctx context.Context, rdb redis.UniversalClient) (SnapshotMeta, error) {
@@ -162,42 +226,54 @@ func LoadSnapshot(ctx context.Context, rdb redis.UniversalClient) (*directory.Sn
 // ScanUsers calls fn for every live (existing, not tombstoned) record of
 // an account with its status and the values of the asked fields, in the
 // order asked, a thousand records per round trip, so memory stays bounded
-// at a million users. vals is reused between calls.
+// at a million users. Partitions are read a few at once (a round trip's
+// wait overlaps another's decoding); fn is called by one goroutine at a
+// time, in no set order across partitions. vals is reused between calls.
 func (s *Store) ScanUsers(ctx context.Context, account string, fields []string, fn func(key, status string, vals []string)) error {
 	ask := append([]string{"vmax", FieldUserStatus}, fields...)
+	var mu sync.Mutex
 	vals := make([]string, len(fields))
+	p := pool.New().WithErrors().WithContext(ctx).WithMaxGoroutines(scanConcurrency).WithCancelOnError()
 	for part := 0; part < s.keys.partitions; part++ {
-		members, err := s.rdb.SMembers(ctx, s.keys.members(account, part)).Result()
-		if err != nil {
-			return unavailable("zsync.ScanUsers", err)
-		}
-		for chunk := range slices.Chunk(members, 1000) {
-			cmds := make([]*redis.SliceCmd, len(chunk))
-			_, err = s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
-				for i, m := range chunk {
-					cmds[i] = pl.HMGet(ctx, s.keys.user(account, m), ask...)
-				}
-				return nil
-			})
+		p.Go(func(ctx context.Context) error {
+			members, err := s.rdb.SMembers(ctx, s.keys.members(account, part)).Result()
 			if err != nil {
 				return unavailable("zsync.ScanUsers", err)
 			}
-			for i, c := range cmds {
-				v := c.Val()
-				vmax, _ := v[0].(string)
-				status, _ := v[1].(string)
-				if vmax == "" || status == StatusDeleted {
-					continue // expired (gone from the hash) or tombstone
+			for chunk := range slices.Chunk(members, 1000) {
+				cmds := make([]*redis.SliceCmd, len(chunk))
+				_, err = s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+					for i, m := range chunk {
+						cmds[i] = pl.HMGet(ctx, s.keys.user(account, m), ask...)
+					}
+					return nil
+				})
+				if err != nil {
+					return unavailable("zsync.ScanUsers", err)
 				}
-				for j := range vals {
-					vals[j], _ = v[j+2].(string)
+				mu.Lock()
+				for i, c := range cmds {
+					v := c.Val()
+					vmax, _ := v[0].(string)
+					status, _ := v[1].(string)
+					if vmax == "" || status == StatusDeleted {
+						continue // expired (gone from the hash) or tombstone
+					}
+					for j := range vals {
+						vals[j], _ = v[j+2].(string)
+					}
+					fn(chunk[i], status, vals)
 				}
-				fn(chunk[i], status, vals)
+				mu.Unlock()
 			}
-		}
+			return nil
+		})
 	}
-	return nil
+	return p.Wait()
 }
+
+// scanConcurrency is how many partitions ScanUsers reads at once.
+const scanConcurrency = 4
 
 // UserRef names a user of an account in the mapping indices.
 type UserRef struct{ Account, Key string }

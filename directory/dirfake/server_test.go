@@ -33,6 +33,21 @@ func client(t *testing.T, s *Server, page, conns int, password string) *director
 
 var attrs = []string{"uid", "mail", "employeeNumber"}
 
+// quantiles cuts a snapshot's ids into n ranges of equal size (what
+// directory.SplitPoints does for large directories).
+func quantiles(s *directory.Snapshot, n int) []string {
+	ids := make([]string, len(s.Entries))
+	for i, e := range s.Entries {
+		ids[i] = e.ID
+	}
+	slices.Sort(ids)
+	var out []string
+	for i := 1; i < n; i++ {
+		out = append(out, ids[i*len(ids)/n])
+	}
+	return out
+}
+
 // TestTheDirectoryClientAgainstTheFake runs the production client against
 // the fake as it runs against slapd: paged and split reads, the page cap,
 // escaped lookups, bad credentials.
@@ -40,7 +55,15 @@ func TestTheDirectoryClientAgainstTheFake(t *testing.T) {
 	ctx := context.Background()
 	s := start(t, Options{People: 2100, PageCap: 1000})
 	for _, tc := range []struct{ page, conns int }{{500, 1}, {1000, 4}, {5000, 1}} {
-		snap, err := client(t, s, tc.page, tc.conns, people.ServicePassword).Read(ctx, attrs)
+		var splits []string
+		if tc.conns > 1 {
+			whole, err := client(t, s, tc.page, 1, people.ServicePassword).Read(ctx, attrs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			splits = quantiles(whole, tc.conns)
+		}
+		snap, err := client(t, s, tc.page, tc.conns, people.ServicePassword).Read(ctx, attrs, splits)
 		if err != nil {
 			t.Fatalf("page %d conns %d: %v", tc.page, tc.conns, err)
 		}
@@ -63,12 +86,12 @@ func TestTheDirectoryClientAgainstTheFake(t *testing.T) {
 			t.Fatalf("lookup %q: %v, %v", tc.value, snap, err)
 		}
 	}
-	if _, err := client(t, s, 100, 1, "wrong").Read(ctx, attrs); !errs.Is(errs.Auth, err) {
+	if _, err := client(t, s, 100, 1, "wrong").Read(ctx, attrs, nil); !errs.Is(errs.Auth, err) {
 		t.Fatalf("wrong password: %v", err)
 	}
 	s.Remove(people.At(1).DN())
 	s.Put(Entry{DN: "uid=new,ou=people,dc=example,dc=com", Attributes: map[string][]string{"objectClass": {"inetOrgPerson"}, "uid": {"new"}}})
-	snap, err := d.Read(ctx, attrs)
+	snap, err := d.Read(ctx, attrs, nil)
 	if err != nil || len(snap.Entries) != 2100 {
 		t.Fatalf("after changes: %v %v", len(snap.Entries), err)
 	}

@@ -193,6 +193,10 @@ func runMeasured(b *testing.B, bin string, env []string, want string, args ...st
 	start := time.Now()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
+	verbose := os.Getenv("ZOOMSYNC_BENCH_VERBOSE") != ""
+	if verbose { // the run's log lines too (they carry its phases' durations)
+		cmd.Env = append(slices.Clone(env), "ZOOMSYNC_LOG_LEVEL=debug", "ZOOMSYNC_LOG_FORMAT=text")
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -205,6 +209,9 @@ func runMeasured(b *testing.B, bin string, env []string, want string, args ...st
 	secs = time.Since(start).Seconds()
 	if !bytes.Contains(out.Bytes(), []byte(want)) {
 		b.Fatalf("unexpected summary (want %q): %s", want, out.String())
+	}
+	if verbose {
+		b.Logf("%v (%.2f s):\n%s", args, secs, out.String())
 	}
 	return secs, <-peak
 }

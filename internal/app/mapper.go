@@ -14,6 +14,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
+	"github.com/sourcegraph/conc"
 
 	"github.com/zoomsync/zoomsync/directory"
 	"github.com/zoomsync/zoomsync/mapping"
@@ -142,14 +143,8 @@ func (mp *mapper) cycle(ctx context.Context, read bool) bool {
 			_, _, err := mp.remap(ctx)
 			return err
 		}
-		// A failed read is logged and counted; the previous snapshot stays
-		// and users are linked against it.
-		us, rerr, err := mp.readAndLoad(ctx)
-		readErr = rerr
-		if err != nil {
-			return err
-		}
-		_, _, err = mp.link(ctx, us)
+		var err error
+		_, _, readErr, err = mp.readAndLink(ctx)
 		return err
 	})
 	switch {
@@ -163,30 +158,100 @@ func (mp *mapper) cycle(ctx context.Context, read bool) bool {
 	return readErr == nil
 }
 
-// readDirectory reads the directory and stores the snapshot, unless the
-// read failed or looks wrong: then the previous snapshot stays in force.
-func (mp *mapper) readDirectory(ctx context.Context) error {
+// readAndLink reads the directory and links every user against what it
+// read. A failed read is logged and counted (readErr), and users are
+// linked against the previous snapshot; so are they when the new one is
+// refused (it would drop too many people), in which case no link computed
+// from it was written.
+func (mp *mapper) readAndLink(ctx context.Context) (res *mapping.Result, written int, readErr, err error) {
+	us, fresh, readErr, err := mp.readAndLoad(ctx)
+	if err != nil {
+		if fresh != nil {
+			_, _ = fresh.wait(ctx) // let the store finish rather than cut it mid-way
+		}
+		return nil, 0, readErr, err
+	}
+	if fresh != nil {
+		res, written, err = mp.link(ctx, us, fresh)
+		if !errors.Is(err, errSnapshotNotStored) {
+			return res, written, nil, err
+		}
+		readErr = err
+	}
+	res, written, err = mp.link(ctx, us, nil)
+	return res, written, readErr, err
+}
+
+// errSnapshotNotStored: the snapshot links were computed from was not
+// stored (refused or failed), so none of them was written.
+var errSnapshotNotStored = errors.New("directory snapshot not stored")
+
+// freshSnapshot is a directory read being stored while links are computed
+// from it: no link computed from it is written before wait says it was
+// stored.
+type freshSnapshot struct {
+	snap *directory.Snapshot
+	done chan struct{}
+	meta zsync.SnapshotMeta
+	err  error
+}
+
+func (f *freshSnapshot) wait(ctx context.Context) (zsync.SnapshotMeta, error) {
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return zsync.SnapshotMeta{}, ctx.Err()
+	}
+	if f.err != nil {
+		return zsync.SnapshotMeta{}, fmt.Errorf("%w: %w", errSnapshotNotStored, f.err)
+	}
+	return f.meta, nil
+}
+
+// readDirectory reads the directory and starts storing the snapshot,
+// which is refused if the read looks wrong (the previous snapshot then
+// stays in force). A failed read returns an error and no snapshot.
+func (mp *mapper) readDirectory(ctx context.Context) (*freshSnapshot, error) {
 	start := mp.clock.Now()
-	snap, err := mp.dir.Read(ctx, mp.attributes())
+	splits := mp.splits(ctx)
+	snap, err := mp.dir.Read(ctx, mp.attributes(), splits)
 	if err != nil {
 		mp.m.directoryReads.WithLabelValues("failed").Inc()
 		mp.log.Error("directory read failed: keeping the previous snapshot, no link changes", slog.String("error", err.Error()))
-		return err
+		return nil, err
 	}
-	meta, err := zsync.SaveSnapshot(ctx, mp.rdb, snap, start, mp.maxDrop)
-	if err != nil {
-		mp.m.directoryReads.WithLabelValues("refused").Inc()
-		mp.log.Error("directory snapshot refused: keeping the previous one, no link changes", slog.String("error", err.Error()))
-		return err
-	}
-	mp.m.directoryReads.WithLabelValues("ok").Inc()
-	mp.m.directoryEntries.Set(float64(len(snap.Entries)))
+	read := mp.clock.Since(start)
+	f := &freshSnapshot{snap: snap, done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		meta, err := zsync.SaveSnapshot(ctx, mp.rdb, snap, start, mp.maxDrop, mp.dir.SplitPoints(snap))
+		if err != nil {
+			mp.m.directoryReads.WithLabelValues("refused").Inc()
+			mp.log.Error("directory snapshot refused: keeping the previous one, no link changes", slog.String("error", err.Error()))
+			f.err = err
+			return
+		}
+		mp.m.directoryReads.WithLabelValues("ok").Inc()
+		mp.m.directoryEntries.Set(float64(len(snap.Entries)))
+		mp.mu.Lock()
+		mp.snap, mp.meta = snap, meta
+		mp.mu.Unlock()
+		mp.log.Info("directory snapshot stored", slog.Int("entries", len(snap.Entries)), slog.String("flavor", string(snap.Flavor)),
+			slog.Int("split_at", len(splits)), slog.Duration("read", read), slog.Duration("duration", mp.clock.Since(start)))
+		f.meta = meta
+	}()
+	return f, nil
+}
+
+// splits are where the previous read says this one can be cut.
+func (mp *mapper) splits(ctx context.Context) []string {
 	mp.mu.Lock()
-	mp.snap, mp.meta = snap, meta
+	meta := mp.meta
 	mp.mu.Unlock()
-	mp.log.Info("directory snapshot stored", slog.Int("entries", len(snap.Entries)), slog.String("flavor", string(snap.Flavor)),
-		slog.Duration("duration", mp.clock.Since(start)))
-	return nil
+	if meta.Generation == 0 {
+		meta, _ = redisMeta(ctx, mp.rdb) // none yet: one search
+	}
+	return meta.Splits
 }
 
 // snapshot returns the current snapshot: this process's, or the one
@@ -257,7 +322,7 @@ func (mp *mapper) remap(ctx context.Context) (*mapping.Result, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return mp.link(ctx, us)
+	return mp.link(ctx, us, nil)
 }
 
 // zoomUsers are the users a run links, with their stored dir_sum.
@@ -286,37 +351,68 @@ func (mp *mapper) loadUsers(ctx context.Context) (*zoomUsers, error) {
 
 // readAndLoad reads the directory while the users load from Redis: the
 // two are independent, and the read mostly waits on the server.
-func (mp *mapper) readAndLoad(ctx context.Context) (us *zoomUsers, readErr, err error) {
+func (mp *mapper) readAndLoad(ctx context.Context) (us *zoomUsers, fresh *freshSnapshot, readErr, err error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		us, err = mp.loadUsers(ctx)
 	}()
-	readErr = mp.readDirectory(ctx)
+	fresh, readErr = mp.readDirectory(ctx)
 	<-done
-	return us, readErr, err
+	return us, fresh, readErr, err
 }
 
-// link computes and stores the links of us against the current snapshot.
-func (mp *mapper) link(ctx context.Context, us *zoomUsers) (*mapping.Result, int, error) {
-	snap, meta, err := mp.snapshot(ctx)
-	if errors.Is(err, zsync.ErrNoSnapshot) {
-		return nil, 0, nil // no complete directory read yet: nothing to link against
-	}
-	if err != nil {
-		return nil, 0, err
+// link computes and stores the links of us against fresh, a snapshot
+// being stored (nothing is written unless it is), or when nil the current
+// stored snapshot.
+func (mp *mapper) link(ctx context.Context, us *zoomUsers, fresh *freshSnapshot) (*mapping.Result, int, error) {
+	var snap *directory.Snapshot
+	var meta zsync.SnapshotMeta
+	stored := func(context.Context) (zsync.SnapshotMeta, error) { return meta, nil }
+	if fresh != nil {
+		snap, stored = fresh.snap, fresh.wait
+	} else {
+		var err error
+		snap, meta, err = mp.snapshot(ctx)
+		if errors.Is(err, zsync.ErrNoSnapshot) {
+			return nil, 0, nil // no complete directory read yet: nothing to link against
+		}
+		if err != nil {
+			return nil, 0, err
+		}
 	}
 	start := us.at
 	users, sums := us.users, us.sums
+	computeStart := mp.clock.Now()
 	res := mapping.Compute(mp.rules, users, snap)
+	computed := mp.clock.Since(computeStart)
+	profiles := newProfiler(snap)
 
-	indices := map[string]map[string]string{"uid": {}, "employee_number": {}, "mail": {}}
+	// The lookup indices are built beside the link states, one goroutine
+	// each: they only read res and the snapshot.
+	indices := map[string]map[string]string{}
+	var building conc.WaitGroup
+	for name, field := range map[string]int{"uid": profileUID, "employee_number": profileEmployeeNumber, "mail": profileMail} {
+		ix := make(map[string]string, len(res.Links))
+		indices[name] = ix
+		building.Go(func() {
+			for i := range users {
+				if o := res.Of[i]; o.State == mapping.Matched {
+					addIndex(ix, profiles.field(&snap.Entries[o.Entry], field), users[i].Account+"/"+users[i].Key)
+				}
+			}
+		})
+	}
+	defer building.Wait() // also on an early return: nothing outlives the run
 	version := zsync.PullVersion(start)
 	var writes []zsync.Write // a chunk: links are written as they are computed
 	written := 0
 	flush := func() error {
 		if len(writes) == 0 {
 			return nil
+		}
+		if _, err := stored(ctx); err != nil {
+			return err
 		}
 		if _, err := mp.store.ApplyBatch(ctx, writes); err != nil {
 			return err
@@ -333,13 +429,9 @@ func (mp *mapper) link(ctx context.Context, us *zoomUsers) (*mapping.Result, int
 			continue // deleted users take no part
 		case mapping.Matched:
 			e := &snap.Entries[o.Entry]
-			p := entryProfile(snap, e)
+			p := profiles.of(e)
 			ls = linkState{e.ID, e.DN, p.UID, p.EmployeeNumber, p.DisplayName, p.Department, p.Title, p.Phone,
 				boolString(e.Disabled), o.Rule, "matched"}
-			ref := u.Account + "/" + u.Key
-			addIndex(indices["uid"], p.UID, ref)
-			addIndex(indices["employee_number"], p.EmployeeNumber, ref)
-			addIndex(indices["mail"], p.Mail, ref)
 		case mapping.Unmatched:
 			ls[10] = "unmatched"
 		case mapping.Conflicted:
@@ -364,6 +456,13 @@ func (mp *mapper) link(ctx context.Context, us *zoomUsers) (*mapping.Result, int
 	if err := flush(); err != nil {
 		return nil, 0, err
 	}
+	building.Wait()
+	compared := mp.clock.Since(computeStart) - computed
+	meta, err := stored(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	saveStart := mp.clock.Now()
 	view := zsync.MappingView{Indices: indices, Report: reportItems(snap, res), Computed: start, Snapshot: meta,
 		Counts: map[string]int{"matched": len(res.Links), "users": len(users), "entries": len(snap.Entries)}}
 	if err := zsync.SaveMapping(ctx, mp.rdb, view); err != nil {
@@ -381,6 +480,7 @@ func (mp *mapper) link(ctx context.Context, us *zoomUsers) (*mapping.Result, int
 		slog.Int("matched", len(res.Links)), slog.Int("unmatched_users", len(res.UnmatchedUsers)),
 		slog.Int("unmatched_entries", len(res.UnmatchedEntries)), slog.Int("conflicts", len(res.Conflicts)),
 		slog.Int("disabled_active", len(res.DisabledActive)), slog.Int("links_written", written),
+		slog.Duration("compute", computed), slog.Duration("compare_and_write", compared), slog.Duration("publish", mp.clock.Since(saveStart)),
 		slog.Duration("duration", mp.clock.Since(start)))
 	return res, written, nil
 }
@@ -414,12 +514,8 @@ func (mp *mapper) once(ctx context.Context) (mapSummary, error) {
 	start := mp.clock.Now()
 	for {
 		ran, err := mp.lease.Hold(ctx, func(ctx context.Context, _ zsync.Fence) error {
-			var us *zoomUsers
 			var err error
-			if us, sum.ReadErr, err = mp.readAndLoad(ctx); err != nil {
-				return err
-			}
-			sum.Result, sum.Written, err = mp.link(ctx, us)
+			sum.Result, sum.Written, sum.ReadErr, err = mp.readAndLink(ctx)
 			return err
 		})
 		if err != nil {
@@ -461,29 +557,60 @@ type profile struct {
 	Phone          string `json:"phone,omitempty"`
 }
 
-func entryProfile(s *directory.Snapshot, e *directory.Entry) profile {
-	first := func(attrs ...string) string {
+// profiler reads profiles from a snapshot's entries, with the positions
+// of the attributes looked up once.
+type profiler struct {
+	// pos[i]: the positions of profile field i's attributes, in order of
+	// preference.
+	pos [7][]int
+}
+
+func newProfiler(s *directory.Snapshot) *profiler {
+	p := &profiler{}
+	for i, attrs := range [7][]string{{"uid", "sAMAccountName"}, {"employeeNumber", "employeeID"}, {"displayName", "cn"},
+		{"mail"}, {"departmentNumber", "department"}, {"title"}, {"telephoneNumber"}} {
 		for _, a := range attrs {
-			if v := s.First(e, a); v != "" {
-				return v
+			if j := s.Position(a); j >= 0 {
+				p.pos[i] = append(p.pos[i], j)
 			}
 		}
-		return ""
 	}
-	return profile{
-		UID:            first("uid", "sAMAccountName"),
-		EmployeeNumber: first("employeeNumber", "employeeID"),
-		DisplayName:    first("displayName", "cn"),
-		Mail:           first("mail"),
-		Department:     first("departmentNumber", "department"),
-		Title:          first("title"),
-		Phone:          first("telephoneNumber"),
+	return p
+}
+
+// Profile fields, in profiler.pos order.
+const (
+	profileUID = iota
+	profileEmployeeNumber
+	profileDisplayName
+	profileMail
+	profileDepartment
+	profileTitle
+	profilePhone
+)
+
+func (p *profiler) of(e *directory.Entry) profile {
+	var f [7]string
+	for i := range p.pos {
+		f[i] = p.field(e, i)
 	}
+	return profile{UID: f[0], EmployeeNumber: f[1], DisplayName: f[2], Mail: f[3], Department: f[4], Title: f[5], Phone: f[6]}
+}
+
+// field returns one profile field of an entry.
+func (p *profiler) field(e *directory.Entry, i int) string {
+	for _, j := range p.pos[i] {
+		if v := e.Values(j); len(v) > 0 && v[0] != "" {
+			return v[0]
+		}
+	}
+	return ""
 }
 
 // reportItems renders the result's lists as the report's JSON items.
 func reportItems(snap *directory.Snapshot, res *mapping.Result) map[string][]json.RawMessage {
 	out := map[string][]json.RawMessage{}
+	profiles := newProfiler(snap)
 	add := func(cat string, v any) {
 		b, _ := json.Marshal(v)
 		out[cat] = append(out[cat], b)
@@ -499,7 +626,7 @@ func reportItems(snap *directory.Snapshot, res *mapping.Result) map[string][]jso
 		add("unmatched_entries", struct {
 			DN string `json:"dn"`
 			profile
-		}{e.DN, entryProfile(snap, e)})
+		}{e.DN, profiles.of(e)})
 	}
 	for _, c := range res.Conflicts {
 		add("conflicts", c)
@@ -510,7 +637,7 @@ func reportItems(snap *directory.Snapshot, res *mapping.Result) map[string][]jso
 			User mapping.Ref `json:"user"`
 			DN   string      `json:"dn"`
 			profile
-		}{l.User, e.DN, entryProfile(snap, e)})
+		}{l.User, e.DN, profiles.of(e)})
 	}
 	return out
 }

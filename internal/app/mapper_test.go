@@ -132,7 +132,7 @@ func BenchmarkRemap100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if _, err := zsync.SaveSnapshot(ctx, rdb, snap, time.Now(), 0.05); err != nil {
+	if _, err := zsync.SaveSnapshot(ctx, rdb, snap, time.Now(), 0.05, nil); err != nil {
 		b.Fatal(err)
 	}
 	clock := clockwork.NewRealClock()

@@ -752,8 +752,10 @@ func TestSlapdRestartedDuringDirectoryRead(t *testing.T) {
 		"LDAP_BIND_PASSWORD": testserver.ServicePassword, "LDAP_BASE_DN": testserver.UsersDN, "ZOOMSYNC_MATCH_RULES": "email=mail",
 		"ZOOMSYNC_DIRECTORY_REFRESH": "1m"})
 	var rep reportCounts
+	// Every user pulled and linked (a first mapping may run while the
+	// first pull is still paging).
 	eventually(t, "every user linked", func() bool {
-		return getJSON(t, base+"/v1/mapping/report", &rep) == 200 && rep.Counts["matched"] > 0 && rep.Counts["unmatched_users"] == 0
+		return getJSON(t, base+"/v1/mapping/report", &rep) == 200 && rep.Counts["matched"] == n && rep.Counts["unmatched_users"] == 0
 	})
 	before := rep.Counts["matched"]
 	okReads := func() int { return metricInt(metricsText(t, base), `zoomsync_directory_reads_total{result="ok"}`) }

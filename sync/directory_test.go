@@ -1,0 +1,86 @@
+package zsync
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/zoomsync/zoomsync/directory"
+)
+
+// TestSnapshotStore: a read that found the directory unchanged keeps the
+// stored chunks and generation (replicas keep what they loaded) and only
+// refreshes the read time and split points; a changed one is stored under
+// a new generation and the old chunks are removed; an empty read or one
+// that drops too many people is refused and changes nothing.
+func TestSnapshotStore(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		attrs := []string{"uid", "mail"}
+		people := func(n int, mailOf func(int) string) *directory.Snapshot {
+			s := &directory.Snapshot{Flavor: directory.OpenLDAP, Attributes: attrs}
+			for i := range n {
+				s.Entries = append(s.Entries, directory.NewEntry(fmt.Sprintf("uid=p%d,ou=people", i), fmt.Sprintf("%08x-0000-0000-0000-000000000000", i),
+					false, [][]string{{fmt.Sprintf("p%d", i)}, {mailOf(i)}}))
+			}
+			return s
+		}
+		mail := func(i int) string { return fmt.Sprintf("p%d@example.com", i) }
+		chunks := func(gen int64) int {
+			n := 0
+			for i := 0; ; i++ {
+				if rdb.Exists(ctx, dirChunkKey(gen, i)).Val() == 0 {
+					return n
+				}
+				n++
+			}
+		}
+		first, err := SaveSnapshot(ctx, rdb, people(2500, mail), t0, 0.1, []string{"000004e2-0000-0000-0000-000000000000"})
+		if err != nil || chunks(first.Generation) != 3 {
+			t.Fatalf("first: %+v, %v, %d chunks", first, err, chunks(first.Generation))
+		}
+		// The same people again: no new generation, the same chunks.
+		rdb.Del(ctx, dirChunkKey(first.Generation, 2)) // would come back if the chunks were written again
+		again, err := SaveSnapshot(ctx, rdb, people(2500, mail), t0.Add(time.Hour), 0.1, nil)
+		if err != nil || again.Generation != first.Generation || chunks(first.Generation) != 2 {
+			t.Fatalf("unchanged: %+v, %v, %d chunks", again, err, chunks(first.Generation))
+		}
+		_, stored, err := LoadSnapshotMeta(ctx, rdb)
+		if err != nil || !stored.ReadAt.Equal(t0.Add(time.Hour)) || stored.Splits != nil {
+			t.Fatalf("unchanged: stored meta %+v, %v", stored, err)
+		}
+		rdb.Del(ctx, dirMetaKey) // start over with the full set of chunks
+		first, _ = SaveSnapshot(ctx, rdb, people(2500, mail), t0, 0.1, nil)
+
+		// One changed value is a new snapshot.
+		changed := people(2500, func(i int) string {
+			if i == 7 {
+				return "someone.else@example.com"
+			}
+			return mail(i)
+		})
+		next, err := SaveSnapshot(ctx, rdb, changed, t0.Add(2*time.Hour), 0.1, nil)
+		if err != nil || next.Generation == first.Generation || chunks(next.Generation) != 3 || chunks(first.Generation) != 0 {
+			t.Fatalf("changed: %+v, %v; %d new chunks, %d old", next, err, chunks(next.Generation), chunks(first.Generation))
+		}
+		loaded, _, err := LoadSnapshot(ctx, rdb)
+		if err != nil || len(loaded.Entries) != 2500 || loaded.First(&loaded.Entries[7], "mail") != "someone.else@example.com" {
+			t.Fatalf("loaded: %v", err)
+		}
+
+		// Refusals change nothing.
+		for name, s := range map[string]*directory.Snapshot{"empty": people(0, mail), "a 20% drop": people(2000, mail)} {
+			if _, err := SaveSnapshot(ctx, rdb, s, t0.Add(3*time.Hour), 0.1, nil); err == nil {
+				t.Errorf("%s: stored", name)
+			}
+		}
+		_, after, _ := LoadSnapshotMeta(ctx, rdb)
+		if after.Generation != next.Generation || after.Entries != 2500 || !slices.Equal(after.Attributes, attrs) {
+			t.Fatalf("after refusals: %+v", after)
+		}
+	})
+}
