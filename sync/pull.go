@@ -2,6 +2,7 @@ package zsync
 
 import (
 	"context"
+	"iter"
 	"log/slog"
 	"strconv"
 	"time"
@@ -69,7 +70,10 @@ func (p *Puller) pull(ctx context.Context, onRow func(Write), opts ResyncOptions
 		go func() { defer close(extensions); p.pullExtensions(ctx, account) }()
 		defer func() { <-extensions }() // whatever happens below, do not leave it writing
 	}
-	for page, err := range p.client.Users.AllStatuses(ctx, zoomapi.DefaultPageSize) {
+	pages := func(ctx context.Context) iter.Seq2[*zoomapi.UsersPage, error] {
+		return p.client.Users.AllStatuses(ctx, zoomapi.DefaultPageSize)
+	}
+	for page, err := range prefetched(ctx, pages) {
 		if err != nil {
 			sum.Duration = p.clock.Since(sum.Started)
 			return sum, err
@@ -125,6 +129,43 @@ func (p *Puller) pull(ctx context.Context, onRow func(Write), opts ResyncOptions
 		slog.Int("seen", sum.Seen), slog.Int("created", sum.Created), slog.Int("updated", sum.Updated),
 		slog.Duration("duration", sum.Duration))
 	return sum, nil
+}
+
+// prefetched yields what seq(ctx) yields, fetching the next item while the
+// caller handles the current one: the next page comes from Zoom while this
+// one is written to Redis. Stopping early cancels the fetch under way.
+func prefetched[T any](ctx context.Context, seq func(context.Context) iter.Seq2[T, error]) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		type item struct {
+			v   T
+			err error
+		}
+		items := make(chan item, 1)
+		go func() {
+			defer close(items)
+			for v, err := range seq(ctx) {
+				select {
+				case items <- item{v, err}:
+				case <-ctx.Done():
+					return
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+		defer func() {
+			cancel()
+			for range items { // let the fetcher end before returning
+			}
+		}()
+		for it := range items {
+			if !yield(it.v, it.err) {
+				return
+			}
+		}
+	}
 }
 
 // existing reports which writes' users already have a record.

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/zoomapi"
@@ -59,6 +62,9 @@ func (p *Puller) Resync(ctx context.Context, opts ResyncOptions) (ResyncReport, 
 	watermark := PullVersion(p.clock.Now()) // facts at or after this arrived during the pull
 
 	seen := map[string]bool{}
+	if n, err := p.store.countUsers(ctx, account); err == nil {
+		seen = make(map[string]bool, n) // one allocation, not a million-key map grown step by step
+	}
 	sum, err := p.pull(ctx, func(w Write) { seen[w.UserKey] = true }, opts)
 	rep.PullSummary = sum
 	if err != nil {
@@ -71,16 +77,13 @@ func (p *Puller) Resync(ctx context.Context, opts ResyncOptions) (ResyncReport, 
 	}
 	// Read what is known after the pull, so that news which arrived during
 	// it (a version at or after the watermark) keeps its user.
-	known, err := p.knownUsers(ctx, account)
+	known, unseen, err := p.knownUsers(ctx, account, seen)
 	if err != nil {
 		return rep, err
 	}
-	rep.Known = len(known)
+	rep.Known = known
 	var candidates []string
-	for key, newest := range known {
-		if seen[key] {
-			continue
-		}
+	for key, newest := range unseen {
 		if newest >= watermark {
 			rep.Skipped++ // a webhook (or another pull) spoke of it meanwhile
 			continue
@@ -149,13 +152,70 @@ func (p *Puller) confirm(ctx context.Context, account, key string, dryRun bool, 
 	return err
 }
 
-// knownUsers returns every live record of the account with the newest
-// version of any of its facts.
-func (p *Puller) knownUsers(ctx context.Context, account string) (map[string]Version, error) {
-	known := map[string]Version{}
-	err := p.store.ScanUsers(ctx, account, []string{"vmax"}, func(key, _ string, v []string) {
-		n, _ := strconv.ParseInt(v[0], 10, 64)
-		known[key] = Version(n)
+// knownUsers counts the account's live records and returns those the
+// pull did not see, with the newest version of any of their facts. A user
+// the pull saw was just written by it: it counts without a read, so a run
+// reads only the few records the pull missed, not every record again.
+func (p *Puller) knownUsers(ctx context.Context, account string, seen map[string]bool) (int, map[string]Version, error) {
+	const op = "zsync.Puller.knownUsers"
+	known := 0
+	var missed []string
+	for part := 0; part < p.store.keys.partitions; part++ {
+		members, err := p.rdb.SMembers(ctx, p.store.keys.members(account, part)).Result()
+		if err != nil {
+			return 0, nil, unavailable(op, err)
+		}
+		for _, m := range members {
+			if seen[m] {
+				known++
+			} else {
+				missed = append(missed, m)
+			}
+		}
+	}
+	unseen := map[string]Version{}
+	for chunk := range slices.Chunk(missed, 1000) {
+		cmds := make([]*redis.SliceCmd, len(chunk))
+		_, err := p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+			for i, m := range chunk {
+				cmds[i] = pl.HMGet(ctx, p.store.keys.user(account, m), "vmax", FieldUserStatus)
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, nil, unavailable(op, err)
+		}
+		for i, c := range cmds {
+			v := c.Val()
+			vmax, _ := v[0].(string)
+			status, _ := v[1].(string)
+			if vmax == "" || status == StatusDeleted {
+				continue // expired (gone from the hash) or tombstone
+			}
+			n, _ := strconv.ParseInt(vmax, 10, 64)
+			unseen[chunk[i]] = Version(n)
+			known++
+		}
+	}
+	return known, unseen, nil
+}
+
+// countUsers returns how many records the account's partitions list
+// (live, tombstoned or expired): a size hint.
+func (s *Store) countUsers(ctx context.Context, account string) (int, error) {
+	cmds := make([]*redis.IntCmd, s.keys.partitions)
+	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		for part := range cmds {
+			cmds[part] = pl.SCard(ctx, s.keys.members(account, part))
+		}
+		return nil
 	})
-	return known, err
+	if err != nil {
+		return 0, unavailable("zsync.Store.countUsers", err)
+	}
+	n := 0
+	for _, c := range cmds {
+		n += int(c.Val())
+	}
+	return n, nil
 }
