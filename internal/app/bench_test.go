@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/zoomsync/zoomsync/internal/secret"
 	"github.com/zoomsync/zoomsync/internal/testserver"
 	"github.com/zoomsync/zoomsync/presence/target"
@@ -187,8 +189,8 @@ func startFakeB(b *testing.B, users int) (*zoomfake.Server, *zoomfake.Account) {
 }
 
 // runMeasured runs the real binary with args, fails unless it exits 0 and
-// prints want, and returns its seconds and peak RSS (MB).
-func runMeasured(b *testing.B, bin string, env []string, want string, args ...string) (secs, rssMB float64) {
+// prints want, and returns its seconds, peak RSS (MB) and CPU seconds.
+func runMeasured(b *testing.B, bin string, env []string, want string, args ...string) (secs, rssMB, cpu float64) {
 	b.Helper()
 	start := time.Now()
 	cmd := exec.Command(bin, args...)
@@ -213,12 +215,13 @@ func runMeasured(b *testing.B, bin string, env []string, want string, args ...st
 	if verbose {
 		b.Logf("%v (%.2f s):\n%s", args, secs, out.String())
 	}
-	return secs, <-peak
+	cpu = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	return secs, <-peak, cpu
 }
 
 // runResync runs the real binary's resync of the fake's account into a
 // flushed redis-server and returns its seconds and peak RSS (MB).
-func runResync(b *testing.B, bin string, env []string, r *testserver.Redis, users int) (secs, rssMB float64) {
+func runResync(b *testing.B, bin string, env []string, r *testserver.Redis, users int) (secs, rssMB, cpu float64) {
 	b.Helper()
 	r.Client().FlushAll(context.Background()) // every run creates every record
 	return runMeasured(b, bin, env, fmt.Sprintf("seen %d, created %d", users, users), "resync")
@@ -246,10 +249,11 @@ func resyncEnv(b *testing.B, users int) (string, []string, *testserver.Redis, *z
 func BenchmarkResync100k(b *testing.B) {
 	bin, env, r, fake := resyncEnv(b, 100_000)
 	b.ResetTimer()
-	var secs, rssMB, refSecs float64
+	var secs, rssMB, refSecs, cpu, redisCPU float64
 	for i := 0; i < b.N; i++ {
-		s, rss := runResync(b, bin, env, r, 100_000)
-		secs += s
+		before := redisCPUSeconds(r.Client())
+		s, rss, c := runResync(b, bin, env, r, 100_000)
+		secs, cpu, redisCPU = secs+s, cpu+c, redisCPU+redisCPUSeconds(r.Client())-before
 		rssMB = max(rssMB, rss)
 		b.StopTimer()
 		refSecs += clientPass(b, fake)
@@ -260,6 +264,29 @@ func BenchmarkResync100k(b *testing.B) {
 	b.ReportMetric(refSecs/float64(b.N), "ref-pull-s")
 	b.ReportMetric(secs/refSecs, "x-pull")
 	b.ReportMetric(100_000/(secs/float64(b.N)), "users/s")
+	// Where the time goes: CPU seconds of the resync process and of
+	// redis-server (the fake Zoom's are the rest of the two cores).
+	b.ReportMetric(cpu/float64(b.N), "zoomsync-cpu-s")
+	b.ReportMetric(redisCPU/float64(b.N), "redis-cpu-s")
+}
+
+// redisCPUSeconds sums the CPU seconds (INFO cpu, user and system) the
+// servers behind the clients have used.
+func redisCPUSeconds(clients ...redis.UniversalClient) float64 {
+	total := 0.0
+	for _, c := range clients {
+		info, _ := c.Info(context.Background(), "cpu").Result()
+		for _, line := range strings.Split(info, "\n") {
+			for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), k); ok {
+					var f float64
+					fmt.Sscan(v, &f)
+					total += f
+				}
+			}
+		}
+	}
+	return total
 }
 
 // BenchmarkResyncLinearity1M: the same resync of 100,000 and of 1,000,000
@@ -274,8 +301,8 @@ func BenchmarkResyncLinearity1M(b *testing.B) {
 	b.ResetTimer()
 	var small, large, rss float64
 	for i := 0; i < b.N; i++ {
-		s, _ := runResync(b, bin100k, env100k, r100k, 100_000)
-		l, peak := runResync(b, bin, env, r, 1_000_000)
+		s, _, _ := runResync(b, bin100k, env100k, r100k, 100_000)
+		l, peak, _ := runResync(b, bin, env, r, 1_000_000)
 		small, large, rss = small+s, large+l, max(rss, peak)
 	}
 	b.ReportMetric(small/float64(b.N), "s/100k")
@@ -381,7 +408,8 @@ func BenchmarkDirectoryMap100k(b *testing.B) {
 		env = append(env, "GOMEMLIMIT="+memLimit)
 	}
 	runMap := func() (secs, rss float64) {
-		return runMeasured(b, bin, env, fmt.Sprintf("directory: %d entries; links: matched %d,", n, n), "map")
+		secs, rss, _ = runMeasured(b, bin, env, fmt.Sprintf("directory: %d entries; links: matched %d,", n, n), "map")
+		return secs, rss
 	}
 	attrs := append(slices.Clone(profileAttributes), "entryUUID")
 	ldapsearch := func() float64 {

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/zoomsync/zoomsync/internal/testserver"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
 )
@@ -73,20 +75,11 @@ func BenchmarkScaleOut(b *testing.B) {
 	// serve processes (/proc/PID/stat): per event, the capacity arithmetic
 	// of docs/CAPACITY.md.
 	redisCPU := func() float64 {
-		total := 0.0
+		var clients []redis.UniversalClient
 		for _, n := range c.Nodes {
-			info, _ := n.Client().Info(context.Background(), "cpu").Result()
-			for _, line := range strings.Split(info, "\n") {
-				for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
-					if v, ok := strings.CutPrefix(strings.TrimSpace(line), k); ok {
-						var f float64
-						fmt.Sscan(v, &f)
-						total += f
-					}
-				}
-			}
+			clients = append(clients, n.Client())
 		}
-		return total
+		return redisCPUSeconds(clients...)
 	}
 	serveCPU := func(procs []*exec.Cmd) float64 {
 		total := 0.0
