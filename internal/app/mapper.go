@@ -304,11 +304,15 @@ func (l *linkState) sum() string {
 
 // addIndex records that ref ("account/key") is linked to an entry whose
 // attribute has value v; several users under one value are kept, comma
-// separated (the lookup answers 409).
+// separated and sorted (the lookup answers 409), so the index does not
+// depend on the order users were loaded in and an unchanged one is not
+// written again.
 func addIndex(ix map[string]string, v, ref string) {
 	if v = strings.ToLower(strings.TrimSpace(v)); v != "" {
 		if old, ok := ix[v]; ok {
-			ref = old + "," + ref
+			refs := append(strings.Split(old, ","), ref)
+			slices.Sort(refs)
+			ref = strings.Join(refs, ",")
 		}
 		ix[v] = ref
 	}

@@ -206,3 +206,19 @@ func TestFailedDirectoryReadIsRetriedSoon(t *testing.T) {
 		t.Fatalf("refused reads: %v", reads("refused"))
 	}
 }
+
+// TestAddIndexIsOrderFree: users named by one value are listed sorted,
+// whatever order they came in, so an unchanged index has an unchanged
+// digest and is not written again.
+func TestAddIndexIsOrderFree(t *testing.T) {
+	for _, order := range [][]string{{"A/u1", "A/u2", "B/u0"}, {"B/u0", "A/u2", "A/u1"}, {"A/u2", "B/u0", "A/u1"}} {
+		ix := map[string]string{}
+		for _, ref := range order {
+			addIndex(ix, " Ada@Example.com ", ref)
+		}
+		addIndex(ix, "", "A/u9") // no value: not indexed
+		if got := ix["ada@example.com"]; got != "A/u1,A/u2,B/u0" || len(ix) != 1 {
+			t.Fatalf("order %v: %v", order, ix)
+		}
+	}
+}
