@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -94,7 +95,9 @@ type Snapshot struct {
 	Flavor     Flavor
 	Attributes []string // the attributes whose values entries hold, as asked
 	Entries    []Entry
-	index      map[string]int
+
+	once  sync.Once // index is built once, safely from several goroutines
+	index map[string]int
 }
 
 // Get returns an entry's values of attr (case-insensitive name).
@@ -110,12 +113,12 @@ func (s *Snapshot) Get(e *Entry, attr string) []string {
 // snapshot's attributes, for Entry.Values; -1 if it is not one of them.
 // Loops over every entry look the position up once.
 func (s *Snapshot) Position(attr string) int {
-	if s.index == nil {
+	s.once.Do(func() {
 		s.index = make(map[string]int, len(s.Attributes))
 		for i, a := range s.Attributes {
 			s.index[strings.ToLower(a)] = i
 		}
-	}
+	})
 	i, ok := s.index[strings.ToLower(attr)]
 	if !ok {
 		return -1

@@ -3,8 +3,11 @@ package mapping
 import (
 	"cmp"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+
+	"github.com/sourcegraph/conc"
 
 	"github.com/zoomsync/zoomsync/directory"
 )
@@ -102,8 +105,11 @@ type Result struct {
 }
 
 // Compute links users to entries of snap by rules (see the package doc).
+// The index of entries, the rule matching of users and the final sorts run
+// on every core; the decisions themselves are taken in user order.
 func Compute(rules []Rule, users []User, snap *directory.Snapshot) *Result {
 	idx := newIndex(rules, snap)
+	matches := idx.matchAll(users)
 	type proposal struct {
 		user  int // into users
 		entry int
@@ -119,7 +125,7 @@ func Compute(rules []Rule, users []User, snap *directory.Snapshot) *Result {
 		if u.Status == "deleted" {
 			continue
 		}
-		cands, rule := idx.match(u)
+		cands, rule := matches[i].cands, matches[i].rule
 		prev, hasPrev := idx.byID[u.Link.EntryID]
 		switch {
 		case hasPrev && (len(cands) == 0 || (len(cands) == 1 && cands[0] == prev)):
@@ -193,17 +199,48 @@ func Compute(rules []Rule, users []User, snap *directory.Snapshot) *Result {
 		}
 	}
 	byUser := func(a, b Linked) int { return compareRefs(a.User, b.User) }
-	slices.SortFunc(res.Links, byUser)
+	var sorting conc.WaitGroup
+	sorting.Go(func() { slices.SortFunc(res.Links, byUser) })
+	sorting.Go(func() {
+		slices.SortFunc(res.UnmatchedEntries, func(a, b int) int { return strings.Compare(snap.Entries[a].DN, snap.Entries[b].DN) })
+	})
 	slices.SortFunc(res.DisabledActive, byUser)
 	sortRefs(res.UnmatchedUsers)
-	slices.SortFunc(res.UnmatchedEntries, func(a, b int) int { return strings.Compare(snap.Entries[a].DN, snap.Entries[b].DN) })
 	slices.SortFunc(res.Conflicts, func(a, b Conflict) int {
 		if c := compareRefs(a.Users[0], b.Users[0]); c != 0 {
 			return c
 		}
 		return strings.Compare(a.Reason, b.Reason)
 	})
+	sorting.Wait()
 	return res
+}
+
+// match is what the rules found for one user: the candidates of the
+// first rule that has any, and that rule's position (-1: none).
+type match struct {
+	cands []int
+	rule  int
+}
+
+// matchAll matches every user, in chunks on every core (each user's match
+// reads only the index).
+func (idx *index) matchAll(users []User) []match {
+	out := make([]match, len(users))
+	chunk := max(1024, (len(users)+runtime.GOMAXPROCS(0)-1)/runtime.GOMAXPROCS(0))
+	var wg conc.WaitGroup
+	for start := 0; start < len(users); start += chunk {
+		end := min(start+chunk, len(users))
+		wg.Go(func() {
+			for i := start; i < end; i++ {
+				if users[i].Status != "deleted" {
+					out[i].cands, out[i].rule = idx.match(&users[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // index maps each rule's normalised attribute values to entries.
@@ -214,30 +251,42 @@ type index struct {
 	byID   map[string]int
 }
 
+// newIndex builds the maps of entries by id and by each rule's values,
+// each in its own goroutine.
 func newIndex(rules []Rule, snap *directory.Snapshot) *index {
 	idx := &index{rules: rules, values: make([]map[string][]int, len(rules)), byID: make(map[string]int, len(snap.Entries))}
 	for _, r := range rules {
 		idx.names = append(idx.names, r.String())
 	}
-	for i := range snap.Entries {
-		idx.byID[snap.Entries[i].ID] = i
-	}
-	for r, rule := range rules {
-		m := make(map[string][]int, len(snap.Entries))
+	var wg conc.WaitGroup
+	wg.Go(func() {
 		for i := range snap.Entries {
-			for _, v := range snap.Get(&snap.Entries[i], rule.Attribute) {
-				n := Normalize(rule.ZoomField, v)
-				if n == "" {
-					continue
-				}
-				if l := m[n]; len(l) > 0 && l[len(l)-1] == i {
-					continue // the same entry lists the value twice (SMTP: and smtp:)
-				}
-				m[n] = append(m[n], i)
-			}
+			idx.byID[snap.Entries[i].ID] = i
 		}
-		idx.values[r] = m
+	})
+	for r, rule := range rules {
+		pos := snap.Position(rule.Attribute)
+		wg.Go(func() {
+			m := make(map[string][]int, len(snap.Entries))
+			for i := range snap.Entries {
+				if pos < 0 {
+					break
+				}
+				for _, v := range snap.Entries[i].Values(pos) {
+					n := Normalize(rule.ZoomField, v)
+					if n == "" {
+						continue
+					}
+					if l := m[n]; len(l) > 0 && l[len(l)-1] == i {
+						continue // the same entry lists the value twice (SMTP: and smtp:)
+					}
+					m[n] = append(m[n], i)
+				}
+			}
+			idx.values[r] = m
+		})
 	}
+	wg.Wait()
 	return idx
 }
 

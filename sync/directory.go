@@ -230,9 +230,7 @@ func LoadSnapshot(ctx context.Context, rdb redis.UniversalClient) (*directory.Sn
 // wait overlaps another's decoding); fn is called by one goroutine at a
 // time, in no set order across partitions. vals is reused between calls.
 func (s *Store) ScanUsers(ctx context.Context, account string, fields []string, fn func(key, status string, vals []string)) error {
-	ask := append([]string{"vmax", FieldUserStatus}, fields...)
 	var mu sync.Mutex
-	vals := make([]string, len(fields))
 	p := pool.New().WithErrors().WithContext(ctx).WithMaxGoroutines(scanConcurrency).WithCancelOnError()
 	for part := 0; part < s.keys.partitions; part++ {
 		p.Go(func(ctx context.Context) error {
@@ -240,36 +238,47 @@ func (s *Store) ScanUsers(ctx context.Context, account string, fields []string, 
 			if err != nil {
 				return unavailable("zsync.ScanUsers", err)
 			}
-			for chunk := range slices.Chunk(members, 1000) {
-				cmds := make([]*redis.SliceCmd, len(chunk))
-				_, err = s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
-					for i, m := range chunk {
-						cmds[i] = pl.HMGet(ctx, s.keys.user(account, m), ask...)
-					}
-					return nil
-				})
-				if err != nil {
-					return unavailable("zsync.ScanUsers", err)
-				}
+			return s.liveRecords(ctx, account, members, fields, func(key, status string, vals []string) {
 				mu.Lock()
-				for i, c := range cmds {
-					v := c.Val()
-					vmax, _ := v[0].(string)
-					status, _ := v[1].(string)
-					if vmax == "" || status == StatusDeleted {
-						continue // expired (gone from the hash) or tombstone
-					}
-					for j := range vals {
-						vals[j], _ = v[j+2].(string)
-					}
-					fn(chunk[i], status, vals)
-				}
-				mu.Unlock()
-			}
-			return nil
+				defer mu.Unlock()
+				fn(key, status, vals)
+			})
 		})
 	}
 	return p.Wait()
+}
+
+// liveRecords reads the asked fields of the records of keys, a thousand
+// per round trip, and calls fn for those that are live (existing, not
+// tombstoned) with their status. vals is reused between calls.
+func (s *Store) liveRecords(ctx context.Context, account string, keys, fields []string, fn func(key, status string, vals []string)) error {
+	ask := append([]string{"vmax", FieldUserStatus}, fields...)
+	vals := make([]string, len(fields))
+	for chunk := range slices.Chunk(keys, 1000) {
+		cmds := make([]*redis.SliceCmd, len(chunk))
+		_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+			for i, k := range chunk {
+				cmds[i] = pl.HMGet(ctx, s.keys.user(account, k), ask...)
+			}
+			return nil
+		})
+		if err != nil {
+			return unavailable("zsync.Store.liveRecords", err)
+		}
+		for i, c := range cmds {
+			v := c.Val()
+			vmax, _ := v[0].(string)
+			status, _ := v[1].(string)
+			if vmax == "" || status == StatusDeleted {
+				continue // expired (gone from the hash) or tombstone
+			}
+			for j := range vals {
+				vals[j], _ = v[j+2].(string)
+			}
+			fn(chunk[i], status, vals)
+		}
+	}
+	return nil
 }
 
 // scanConcurrency is how many partitions ScanUsers reads at once.

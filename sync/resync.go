@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -174,28 +173,13 @@ func (p *Puller) knownUsers(ctx context.Context, account string, seen map[string
 		}
 	}
 	unseen := map[string]Version{}
-	for chunk := range slices.Chunk(missed, 1000) {
-		cmds := make([]*redis.SliceCmd, len(chunk))
-		_, err := p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
-			for i, m := range chunk {
-				cmds[i] = pl.HMGet(ctx, p.store.keys.user(account, m), "vmax", FieldUserStatus)
-			}
-			return nil
-		})
-		if err != nil {
-			return 0, nil, unavailable(op, err)
-		}
-		for i, c := range cmds {
-			v := c.Val()
-			vmax, _ := v[0].(string)
-			status, _ := v[1].(string)
-			if vmax == "" || status == StatusDeleted {
-				continue // expired (gone from the hash) or tombstone
-			}
-			n, _ := strconv.ParseInt(vmax, 10, 64)
-			unseen[chunk[i]] = Version(n)
-			known++
-		}
+	err := p.store.liveRecords(ctx, account, missed, []string{"vmax"}, func(key, _ string, v []string) {
+		n, _ := strconv.ParseInt(v[0], 10, 64)
+		unseen[key] = Version(n)
+		known++
+	})
+	if err != nil {
+		return 0, nil, err
 	}
 	return known, unseen, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -425,12 +426,9 @@ func (mp *mapper) link(ctx context.Context, us *zoomUsers, fresh *freshSnapshot)
 		writes = writes[:0]
 		return nil
 	}
-	for i := range users {
-		u, o := &users[i], res.Of[i]
+	state := func(i int) linkState {
 		var ls linkState
-		switch o.State {
-		case mapping.Skipped:
-			continue // deleted users take no part
+		switch o := res.Of[i]; o.State {
 		case mapping.Matched:
 			e := &snap.Entries[o.Entry]
 			p := profiles.of(e)
@@ -441,10 +439,33 @@ func (mp *mapper) link(ctx context.Context, us *zoomUsers, fresh *freshSnapshot)
 		case mapping.Conflicted:
 			ls[10] = "conflict"
 		}
-		sum := ls.sum()
-		if sums[i] == sum {
+		return ls
+	}
+	// Which links changed, compared by digest on every core; then the
+	// changed ones are written in order, in chunks.
+	newSums := make([]string, len(users)) // "": unchanged (or skipped)
+	chunk := max(1024, (len(users)+runtime.GOMAXPROCS(0)-1)/runtime.GOMAXPROCS(0))
+	var comparing conc.WaitGroup
+	for first := 0; first < len(users); first += chunk {
+		last := min(first+chunk, len(users))
+		comparing.Go(func() {
+			for i := first; i < last; i++ {
+				if res.Of[i].State == mapping.Skipped {
+					continue // deleted users take no part
+				}
+				ls := state(i)
+				if sum := ls.sum(); sum != sums[i] {
+					newSums[i] = sum
+				}
+			}
+		})
+	}
+	comparing.Wait()
+	for i, sum := range newSums {
+		if sum == "" {
 			continue
 		}
+		u, ls := &users[i], state(i)
 		w := zsync.Write{Account: u.Account, UserKey: u.Key, Fields: make([]zsync.FieldWrite, 0, len(linkFields)+1)}
 		for j, f := range linkFields {
 			w.Fields = append(w.Fields, zsync.FieldWrite{Name: f, Version: version, Value: ls[j]})
