@@ -305,16 +305,24 @@ func BenchmarkResyncLinearity1M(b *testing.B) {
 	bin, env, r, _ := resyncEnv(b, 1_000_000)
 	bin100k, env100k, r100k, _ := resyncEnv(b, 100_000)
 	b.ResetTimer()
-	var small, large, rss float64
+	var small, large, rss, cpuSmall, cpuLarge, redisSmall, redisLarge float64
 	for i := 0; i < b.N; i++ {
-		s, _, _ := runResync(b, bin100k, env100k, r100k, 100_000)
-		l, peak, _ := runResync(b, bin, env, r, 1_000_000)
-		small, large, rss = small+s, large+l, max(rss, peak)
+		before := redisCPUSeconds(r100k.Client())
+		s, _, c := runResync(b, bin100k, env100k, r100k, 100_000)
+		small, cpuSmall, redisSmall = small+s, cpuSmall+c, redisSmall+redisCPUSeconds(r100k.Client())-before
+		before = redisCPUSeconds(r.Client())
+		l, peak, c := runResync(b, bin, env, r, 1_000_000)
+		large, cpuLarge, redisLarge = large+l, cpuLarge+c, redisLarge+redisCPUSeconds(r.Client())-before
+		rss = max(rss, peak)
 	}
 	b.ReportMetric(small/float64(b.N), "s/100k")
 	b.ReportMetric(large/float64(b.N), "s/1M")
 	b.ReportMetric(rss, "peak-rss-MB@1M")
 	b.ReportMetric(large/small, "x-100k")
+	// Where a superlinear part would come from: the resync process's and
+	// redis-server's CPU, each as a ratio of the 1M run to the 100k run.
+	b.ReportMetric(cpuLarge/cpuSmall, "x-100k-zoomsync-cpu")
+	b.ReportMetric(redisLarge/redisSmall, "x-100k-redis-cpu")
 }
 
 // watchPeakRSS samples the process's own high-water RSS (VmHWM, per
