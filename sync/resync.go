@@ -3,6 +3,7 @@ package zsync
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -60,17 +61,17 @@ func (p *Puller) Resync(ctx context.Context, opts ResyncOptions) (ResyncReport, 
 	rep := ResyncReport{}
 	watermark := PullVersion(p.clock.Now()) // facts at or after this arrived during the pull
 
-	seen := map[string]bool{}
+	seen := newKeySet(0)
 	if n, err := p.store.countUsers(ctx, account); err == nil {
-		seen = make(map[string]bool, n) // one allocation, not a million-key map grown step by step
+		seen = newKeySet(n) // one allocation, not a million-key map grown step by step
 	}
-	sum, err := p.pull(ctx, func(w Write) { seen[w.UserKey] = true }, opts)
+	sum, err := p.pull(ctx, func(w Write) { seen.add(w.UserKey) }, opts)
 	rep.PullSummary = sum
 	if err != nil {
 		rep.Refused = "the pull did not complete: " + err.Error()
 		return rep, err
 	}
-	if len(seen) == 0 {
+	if seen.len() == 0 {
 		rep.Refused = "the pull returned no users"
 		return rep, fmt.Errorf("%w: %s", ErrDeletionsRefused, rep.Refused)
 	}
@@ -155,7 +156,7 @@ func (p *Puller) confirm(ctx context.Context, account, key string, dryRun bool, 
 // pull did not see, with the newest version of any of their facts. A user
 // the pull saw was just written by it: it counts without a read, so a run
 // reads only the few records the pull missed, not every record again.
-func (p *Puller) knownUsers(ctx context.Context, account string, seen map[string]bool) (int, map[string]Version, error) {
+func (p *Puller) knownUsers(ctx context.Context, account string, seen *keySet) (int, map[string]Version, error) {
 	const op = "zsync.Puller.knownUsers"
 	known := 0
 	var missed []string
@@ -165,7 +166,7 @@ func (p *Puller) knownUsers(ctx context.Context, account string, seen map[string
 			return 0, nil, unavailable(op, err)
 		}
 		for _, m := range members {
-			if seen[m] {
+			if seen.has(m) {
 				known++
 			} else {
 				missed = append(missed, m)
@@ -183,6 +184,25 @@ func (p *Puller) knownUsers(ctx context.Context, account string, seen map[string
 	}
 	return known, unseen, nil
 }
+
+// keySet is the set of user keys a pull listed, held as 64-bit hashes: a
+// map without pointers, which the garbage collector does not scan (a set
+// of a million strings made a 1,000,000-user resync spend a third of its
+// CPU marking it again and again). Two keys sharing a hash (odds under 1
+// in 10^7 for a million users, with a seed drawn per run) make the
+// missing one count as listed: it is kept, never deleted by mistake.
+type keySet struct {
+	seed maphash.Seed
+	m    map[uint64]struct{}
+}
+
+func newKeySet(n int) *keySet {
+	return &keySet{seed: maphash.MakeSeed(), m: make(map[uint64]struct{}, n)}
+}
+
+func (s *keySet) add(k string)      { s.m[maphash.String(s.seed, k)] = struct{}{} }
+func (s *keySet) has(k string) bool { _, ok := s.m[maphash.String(s.seed, k)]; return ok }
+func (s *keySet) len() int          { return len(s.m) }
 
 // countUsers returns how many records the account's partitions list
 // (live, tombstoned or expired): a size hint.
