@@ -166,10 +166,13 @@ func (mp *mapper) cycle(ctx context.Context, read bool) bool {
 // from it was written.
 func (mp *mapper) readAndLink(ctx context.Context) (res *mapping.Result, written int, readErr, err error) {
 	us, fresh, readErr, err := mp.readAndLoad(ctx)
+	if fresh != nil {
+		// However the run ends, let the snapshot's store finish before the
+		// lease (and its context) does: a store cut mid-way would leave
+		// chunks no snapshot names.
+		defer func() { <-fresh.done }()
+	}
 	if err != nil {
-		if fresh != nil {
-			_, _ = fresh.wait(ctx) // let the store finish rather than cut it mid-way
-		}
 		return nil, 0, readErr, err
 	}
 	if fresh != nil {
