@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -84,12 +83,7 @@ func BenchmarkScaleOut(b *testing.B) {
 	serveCPU := func(procs []*exec.Cmd) float64 {
 		total := 0.0
 		for _, p := range procs {
-			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Process.Pid))
-			f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+2:])
-			var user, sys float64
-			fmt.Sscan(f[11], &user)
-			fmt.Sscan(f[12], &sys)
-			total += (user + sys) / 100 // clock ticks
+			total += processCPUSeconds(p.Process.Pid)
 		}
 		return total
 	}
