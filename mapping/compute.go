@@ -3,13 +3,13 @@ package mapping
 import (
 	"cmp"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 
 	"github.com/sourcegraph/conc"
 
 	"github.com/zoomsync/zoomsync/directory"
+	"github.com/zoomsync/zoomsync/internal/parallel"
 )
 
 // User is what mapping needs of a Zoom user.
@@ -227,19 +227,13 @@ type match struct {
 // reads only the index).
 func (idx *index) matchAll(users []User) []match {
 	out := make([]match, len(users))
-	chunk := max(1024, (len(users)+runtime.GOMAXPROCS(0)-1)/runtime.GOMAXPROCS(0))
-	var wg conc.WaitGroup
-	for start := 0; start < len(users); start += chunk {
-		end := min(start+chunk, len(users))
-		wg.Go(func() {
-			for i := start; i < end; i++ {
-				if users[i].Status != "deleted" {
-					out[i].cands, out[i].rule = idx.match(&users[i])
-				}
+	parallel.Chunks(len(users), 1024, func(first, last int) {
+		for i := first; i < last; i++ {
+			if users[i].Status != "deleted" {
+				out[i].cands, out[i].rule = idx.match(&users[i])
 			}
-		})
-	}
-	wg.Wait()
+		}
+	})
 	return out
 }
 

@@ -297,14 +297,54 @@ func ParseUserRef(s string) (UserRef, bool) {
 
 // MappingView is what a mapping run publishes for lookups and the report.
 type MappingView struct {
-	// Indices: name (uid, employee_number, mail) → lower-case value →
-	// users ("account/key", comma-separated).
-	Indices map[string]map[string]string
+	// Indices by name (uid, employee_number, mail).
+	Indices map[string]LookupIndex
 	// Report: category → JSON items, in order; Counts: category → count.
 	Report   map[string][]json.RawMessage
 	Counts   map[string]int // further counts (matched)
 	Computed time.Time
 	Snapshot SnapshotMeta
+}
+
+// LookupIndex is one lookup index of a mapping run: the digest of its
+// (value, user) pairs, and how to build it, which is only done when the
+// digest differs from the published index's (an unchanged index, the
+// steady state, is neither built nor written).
+type LookupIndex struct {
+	Digest IndexDigest
+	// Build returns lower-case value → users ("account/key", comma
+	// separated and sorted when several).
+	Build func() map[string]string
+}
+
+// IndexDigest summarises the (value, user ref) pairs of an index
+// independently of their order and of how they are grouped by value, so
+// it can be accumulated pair by pair, on several cores, without building
+// the index. The zero value is the digest of no pairs.
+type IndexDigest struct{ sum, n uint64 }
+
+// Add accounts for one pair.
+func (d *IndexDigest) Add(value, ref string) {
+	const offset, prime = 14695981039346656037, 1099511628211 // FNV-1a
+	h := uint64(offset)
+	for _, s := range [2]string{value, ref} {
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint64(s[i])) * prime
+		}
+		h *= prime
+	}
+	d.sum += h
+	d.n++
+}
+
+// Merge accounts for the pairs o accounted for.
+func (d *IndexDigest) Merge(o IndexDigest) { d.sum, d.n = d.sum+o.sum, d.n+o.n }
+
+// Len is the number of pairs.
+func (d IndexDigest) Len() int { return int(d.n) }
+
+func (d IndexDigest) String() string {
+	return strconv.FormatUint(d.sum, 16) + "/" + strconv.FormatUint(d.n, 10)
 }
 
 // SaveMapping replaces the published indices and report atomically: the
@@ -319,18 +359,19 @@ func SaveMapping(ctx context.Context, rdb redis.UniversalClient, v MappingView) 
 		return unavailable(op, err)
 	}
 	meta := map[string]any{"computed_at": v.Computed.UTC().Format(time.RFC3339Nano)}
-	for name, ix := range v.Indices {
+	for name, li := range v.Indices {
 		key := MapIndexKey(name)
-		if len(ix) == 0 {
+		if li.Digest.Len() == 0 {
 			dels = append(dels, key)
 			continue
 		}
 		// An unchanged index (the steady state) is not written again.
-		sum := indexDigest(ix)
+		sum := li.Digest.String()
 		meta["sum:ix:"+name] = sum
 		if old["sum:ix:"+name] == sum {
 			continue
 		}
+		ix := li.Build()
 		args := make([]any, 0, 2*len(ix))
 		for val, refs := range ix {
 			args = append(args, val, refs)
@@ -392,24 +433,6 @@ func SaveMapping(ctx context.Context, rdb redis.UniversalClient, v MappingView) 
 		return unavailable(op, err)
 	}
 	return nil
-}
-
-// indexDigest summarises an index independently of map order.
-func indexDigest(ix map[string]string) string {
-	var sum, n uint64
-	for val, refs := range ix {
-		const offset, prime = 14695981039346656037, 1099511628211 // FNV-1a
-		h := uint64(offset)
-		for _, s := range [2]string{val, refs} {
-			for i := 0; i < len(s); i++ {
-				h = (h ^ uint64(s[i])) * prime
-			}
-			h *= prime
-		}
-		sum += h
-		n++
-	}
-	return strconv.FormatUint(sum, 16) + "/" + strconv.FormatUint(n, 10)
 }
 
 func listDigest(items []json.RawMessage) string {

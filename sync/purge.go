@@ -55,7 +55,7 @@ func Purge(ctx context.Context, rdb redis.UniversalClient, account string) (Purg
 				switch {
 				case strings.Contains(k, ":u:"):
 					local.Users++
-				case strings.Contains(k, ":ix:") || strings.HasSuffix(k, ":members"):
+				case strings.Contains(k, ":ix:") || strings.HasSuffix(k, ":members") || strings.HasSuffix(k, ":mapin"):
 					local.Indices++
 				case strings.HasSuffix(k, ":inbox") || strings.HasSuffix(k, ":dead"):
 					local.Streams++

@@ -90,18 +90,22 @@ func NewStore(rdb redis.UniversalClient, partitions int, tombstoneTTL time.Durat
 // the user due at every target, then rings the partition's doorbell. It
 // publishes the change on the zs:presence channel ("account\tuser") for
 // live views. It also keeps the freshness index (when presence was last confirmed) and
-// the open-calls index (when a call began) that the presence sweeper reads.
+// the open-calls index (when a call began) that the presence sweeper reads,
+// and the partition's mapping inputs (inputs.go): a user's entry is
+// rewritten from the record whenever a write creates the record or applies
+// one of the inputs, and removed while the user is deleted.
 //
 // KEYS: 1 email index, 2 extension index, 3 members set, 4 inbox stream,
 // 5 outbox hash, 6 freshness zset, 7 open-calls zset, 8 doorbell list,
-// 9..8+T the targets' due zsets, then per user: record hash, history
-// stream — all sharing the partition's hash tag, so one Cluster slot.
+// 9 mapping inputs hash, 10..9+T the targets' due zsets, then per user:
+// record hash, history stream — all sharing the partition's hash tag, so
+// one Cluster slot.
 // ARGV: 1 account id, 2 tombstone TTL (ms), 3 consumer group, 4 history
 // window (ms), 5 T, 6 n = entries to acknowledge, 7..6+n their ids, then
 // per user: user key, field count, and (field, version, value) triples.
 // Returns, per user, the number of fields written: 0 means every fact was
 // stale.
-var applyScript = redis.NewScript(`
+var applyScript = redis.NewScript(inputsLua + `
 local account, ttl, group = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local historyMS, ntargets, nack = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local function reindex(index, user, old, new)
@@ -119,7 +123,7 @@ local function effective(userStatus, callState, presence)
   return 'unknown'
 end
 local result = {}
-local first = 9 + ntargets
+local first = 10 + ntargets
 local a = 7 + nack
 for u = first, #KEYS, 2 do
   local rec, hist = KEYS[u], KEYS[u+1]
@@ -127,12 +131,14 @@ for u = first, #KEYS, 2 do
   a = a + 2
   -- One read of everything the comparisons need, one write of the result:
   -- each redis.call costs about a microsecond, a user has a dozen fields.
-  local ask = {'vmax', 'email', 'extension', 'user_status', 'presence', 'call_state', 'status', 'status_seq'}
+  local ask = {'vmax', 'email', 'extension', 'user_status', 'presence', 'call_state', 'status', 'status_seq',
+    'employee_unique_id', 'dir_id', 'dir_rule', 'dir_sum'}
   local nfixed = #ask
   for i = a, a + 3*nfields - 1, 3 do ask[#ask+1] = 'v:' .. ARGV[i] end
   local cur = redis.call('HMGET', rec, unpack(ask))
   local vmax, email, ext, status = tonumber(cur[1] or '0'), cur[2], cur[3], cur[4]
   local presence, callState = cur[5], cur[6]
+  local inputs = nil -- the mapping inputs (inputPos order), once one is applied
   local derivedOnly = true
   for j = 0, nfields - 1 do
     if not derived(ARGV[a + 3*j]) then derivedOnly = false end
@@ -161,6 +167,11 @@ for u = first, #KEYS, 2 do
       elseif field == 'call_state' then
         callState, callAt = value, math.floor(version / 2)
       end
+      local ip = inputPos[field]
+      if ip then
+        inputs = inputs or {status, email, cur[9], ext, cur[10], cur[11], cur[12]}
+        inputs[ip] = value
+      end
       set[#set+1] = field
       set[#set+1] = value
       set[#set+1] = 'v:' .. field
@@ -188,7 +199,7 @@ for u = first, #KEYS, 2 do
         redis.call('XADD', hist, 'MINID', '~', tostring(math.max(at - historyMS, 0)), '*', 'status', eff, 'previous', prev, 'at', tostring(at), 'seq', tostring(seq))
         redis.call('PEXPIRE', hist, historyMS)
         redis.call('HSET', KEYS[5], user, seq .. '|' .. eff .. '|' .. prev .. '|' .. at)
-        for t = 9, 8 + ntargets do redis.call('ZADD', KEYS[t], at, user) end
+        for t = 10, 9 + ntargets do redis.call('ZADD', KEYS[t], at, user) end
         -- Live views (the board's stream) of every replica hear of it.
         redis.call('PUBLISH', 'zs:presence', account .. '\t' .. user)
         if ntargets > 0 then
@@ -202,6 +213,13 @@ for u = first, #KEYS, 2 do
     set[#set+1] = 'vmax'; set[#set+1] = string.format('%d', vmax)
     redis.call('HSET', rec, unpack(set))
     redis.call('SADD', KEYS[3], user)
+    if inputs or not cur[1] then
+      if status == 'deleted' then
+        redis.call('HDEL', KEYS[9], user)
+      else
+        redis.call('HSET', KEYS[9], user, packInputs(inputs or {status, email, cur[9], ext, cur[10], cur[11], cur[12]}))
+      end
+    end
     if status == 'deleted' then
       redis.call('PEXPIRE', rec, ttl)
       redis.call('ZREM', KEYS[6], user)
@@ -261,10 +279,11 @@ type partitionCall struct {
 
 func (s *Store) scriptArgs(c *partitionCall) ([]string, []any) {
 	k := s.keys
-	keys := make([]string, 0, 8+len(s.targets)+2*len(c.writes))
+	keys := make([]string, 0, 9+len(s.targets)+2*len(c.writes))
 	keys = append(keys, k.emailIndex(c.account, c.partition), k.extensionIndex(c.account, c.partition),
 		k.members(c.account, c.partition), k.inbox(c.account, c.partition), k.outbox(c.account, c.partition),
-		k.freshness(c.account, c.partition), k.openCalls(c.account, c.partition), k.doorbell(c.account, c.partition))
+		k.freshness(c.account, c.partition), k.openCalls(c.account, c.partition), k.doorbell(c.account, c.partition),
+		k.mappingInputs(c.account, c.partition))
 	for _, t := range s.targets {
 		keys = append(keys, k.due(c.account, c.partition, t))
 	}

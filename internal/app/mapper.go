@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/sourcegraph/conc"
 
 	"github.com/zoomsync/zoomsync/directory"
+	"github.com/zoomsync/zoomsync/internal/parallel"
 	"github.com/zoomsync/zoomsync/mapping"
 	zsync "github.com/zoomsync/zoomsync/sync"
 )
@@ -292,34 +292,101 @@ var linkFields = []string{zsync.FieldDirID, zsync.FieldDirDN, zsync.FieldDirUID,
 // linkState is the value of linkFields for one user.
 type linkState [11]string
 
+// Positions in linkState.
+const (
+	linkEntryValues = 9  // [0, 9) come from the entry alone
+	linkRule        = 9  // the rule that matched
+	linkMapping     = 10 // matched, unmatched or conflict
+)
+
 // sum is what dir_sum stores: a run compares it instead of reading every
 // link field of every user.
 func (l *linkState) sum() string {
-	const offset, prime = 14695981039346656037, 1099511628211 // FNV-1a, 64 bits
-	h := uint64(offset)
+	h := linkHashOffset
 	for _, v := range l {
-		for i := 0; i < len(v); i++ {
-			h = (h ^ uint64(v[i])) * prime
-		}
-		h *= prime // a zero byte between values
+		h = h.add(v)
 	}
-	return strconv.FormatUint(h, 36)
+	return h.String()
 }
 
-// addIndex records that ref ("account/key") is linked to an entry whose
-// attribute has value v; several users under one value are kept, comma
-// separated and sorted (the lookup answers 409), so the index does not
-// depend on the order users were loaded in and an unchanged one is not
-// written again.
-func addIndex(ix map[string]string, v, ref string) {
-	if v = strings.ToLower(strings.TrimSpace(v)); v != "" {
-		if old, ok := ix[v]; ok {
-			refs := append(strings.Split(old, ","), ref)
-			slices.Sort(refs)
-			ref = strings.Join(refs, ",")
-		}
-		ix[v] = ref
+// linkHash is the FNV-1a (64 bits) hash of a linkState's values, each
+// followed by a zero byte. It is built value by value so that the part
+// that depends on the entry alone is hashed once per entry (entryFacts).
+type linkHash uint64
+
+const linkHashOffset linkHash = 14695981039346656037
+
+func (h linkHash) add(v string) linkHash {
+	const prime = 1099511628211
+	for i := 0; i < len(v); i++ {
+		h = (h ^ linkHash(v[i])) * prime
 	}
+	return h * prime // the zero byte between values
+}
+
+func (h linkHash) String() string { return strconv.FormatUint(uint64(h), 36) }
+
+// is reports whether s is h's String, without making one.
+func (h linkHash) is(s string) bool {
+	var b [16]byte
+	return string(strconv.AppendUint(b[:0], uint64(h), 36)) == s
+}
+
+// entryFacts is what a run needs of an entry for every user linked to it:
+// worked out once per entry, in entry order, rather than once per user,
+// which visits the entries at random (and cache misses cost more than the
+// work).
+type entryFacts struct {
+	sum  linkHash  // linkState's hash after the entry's own values
+	keys [3]string // lookup index keys (indexKey) of uid, employee number, mail
+}
+
+// lookupIndices are the lookup indices a run publishes, by name, and the
+// entryFacts.keys they are made of.
+var lookupIndices = [3]string{"uid", "employee_number", "mail"}
+
+// newEntryFacts works out the facts of every entry, on every core.
+func newEntryFacts(snap *directory.Snapshot, profiles *profiler) []entryFacts {
+	facts := make([]entryFacts, len(snap.Entries))
+	parallel.Chunks(len(facts), 1024, func(first, last int) {
+		for i := first; i < last; i++ {
+			e, f := &snap.Entries[i], &facts[i]
+			ls := entryState(e, profiles.of(e))
+			h := linkHashOffset
+			for _, v := range ls[:linkEntryValues] {
+				h = h.add(v)
+			}
+			f.sum = h
+			f.keys = [3]string{indexKey(ls[2]), indexKey(ls[3]), indexKey(profiles.field(e, profileMail))}
+		}
+	})
+	return facts
+}
+
+// entryState is a matched user's linkState but for the rule.
+func entryState(e *directory.Entry, p profile) linkState {
+	return linkState{e.ID, e.DN, p.UID, p.EmployeeNumber, p.DisplayName, p.Department, p.Title, p.Phone,
+		boolString(e.Disabled), "", "matched"}
+}
+
+// indexKey is the form under which a lookup index holds a value.
+func indexKey(v string) string { return strings.ToLower(strings.TrimSpace(v)) }
+
+// addIndex records that ref ("account/key") is linked to an entry whose
+// attribute has the index key k ("" is not indexed); several users under
+// one key are kept, comma separated and sorted (the lookup answers 409),
+// so the index does not depend on the order users were loaded in and an
+// unchanged one is not written again.
+func addIndex(ix map[string]string, k, ref string) {
+	if k == "" {
+		return
+	}
+	if old, ok := ix[k]; ok {
+		refs := append(strings.Split(old, ","), ref)
+		slices.Sort(refs)
+		ref = strings.Join(refs, ",")
+	}
+	ix[k] = ref
 }
 
 // remap computes every link from the current snapshot and the users in
@@ -340,18 +407,30 @@ type zoomUsers struct {
 	at    time.Time
 }
 
-// loadUsers reads what the rules need of every live user.
+// loadUsers reads what the rules need of every live user (the
+// partitions' mapping inputs, kept by the apply script), sorted by
+// account and key: the order of the report's lists, which then need no
+// sorting of their own.
 func (mp *mapper) loadUsers(ctx context.Context) (*zoomUsers, error) {
 	us := &zoomUsers{at: mp.clock.Now()}
-	ask := []string{zsync.FieldEmail, zsync.FieldEmployeeUniqueID, zsync.FieldExtension, zsync.FieldDirID, zsync.FieldDirRule, zsync.FieldDirSum}
-	for _, account := range mp.accounts {
-		err := mp.store.ScanUsers(ctx, account, ask, func(key, status string, v []string) {
-			us.users = append(us.users, mapping.User{Account: account, Key: key, Status: status,
-				Email: v[0], EmployeeUniqueID: v[1], Extension: v[2], Link: mapping.Link{EntryID: v[3], Rule: v[4]}})
-			us.sums = append(us.sums, v[5])
-		})
+	accounts := slices.Sorted(slices.Values(mp.accounts)) // in the order refs compare
+	var inputs [][]zsync.MappingInput
+	n := 0
+	for _, account := range accounts {
+		ins, err := mp.store.MappingInputs(ctx, account)
 		if err != nil {
 			return nil, err
+		}
+		slices.SortFunc(ins, func(a, b zsync.MappingInput) int { return strings.Compare(a.Key, b.Key) })
+		inputs, n = append(inputs, ins), n+len(ins)
+	}
+	us.users, us.sums = make([]mapping.User, 0, n), make([]string, 0, n)
+	for i, account := range accounts {
+		for _, in := range inputs[i] {
+			us.users = append(us.users, mapping.User{Account: account, Key: in.Key, Status: in.Status,
+				Email: in.Email, EmployeeUniqueID: in.EmployeeUniqueID, Extension: in.Extension,
+				Link: mapping.Link{EntryID: in.DirID, Rule: in.DirRule}})
+			us.sums = append(us.sums, in.DirSum)
 		}
 	}
 	return us, nil
@@ -392,26 +471,84 @@ func (mp *mapper) link(ctx context.Context, us *zoomUsers, fresh *freshSnapshot)
 	start := us.at
 	users, sums := us.users, us.sums
 	computeStart := mp.clock.Now()
-	res := mapping.Compute(mp.rules, users, snap)
-	computed := mp.clock.Since(computeStart)
 	profiles := newProfiler(snap)
+	var facts []entryFacts
+	var computing conc.WaitGroup
+	computing.Go(func() { facts = newEntryFacts(snap, profiles) })
+	res := mapping.Compute(mp.rules, users, snap)
+	computing.Wait()
+	computed := mp.clock.Since(computeStart)
 
-	// The lookup indices are built beside the link states, one goroutine
-	// each: they only read res and the snapshot.
-	indices := map[string]map[string]string{}
-	var building conc.WaitGroup
-	for name, field := range map[string]int{"uid": profileUID, "employee_number": profileEmployeeNumber, "mail": profileMail} {
-		ix := make(map[string]string, len(res.Links))
-		indices[name] = ix
-		building.Go(func() {
-			for i := range users {
-				if o := res.Of[i]; o.State == mapping.Matched {
-					addIndex(ix, profiles.field(&snap.Entries[o.Entry], field), users[i].Account+"/"+users[i].Key)
+	state := func(i int) linkState {
+		var ls linkState
+		switch o := res.Of[i]; o.State {
+		case mapping.Matched:
+			e := &snap.Entries[o.Entry]
+			ls = entryState(e, profiles.of(e))
+			ls[linkRule] = o.Rule
+		case mapping.Unmatched:
+			ls[linkMapping] = "unmatched"
+		case mapping.Conflicted:
+			ls[linkMapping] = "conflict"
+		}
+		return ls
+	}
+	unmatchedSum, conflictSum := (&linkState{linkMapping: "unmatched"}).sum(), (&linkState{linkMapping: "conflict"}).sum()
+	// Which links changed, compared by digest on every core (a matched
+	// user's digest continues its entry's); then the changed ones are
+	// written in order, in chunks.
+	// The lookup indices' digests are summed on the way: an index is only
+	// built when its digest changed.
+	newSums := make([]string, len(users)) // "": unchanged (or skipped)
+	refs := make([]string, len(users))    // "account/key" of matched users
+	var digests [len(lookupIndices)]zsync.IndexDigest
+	var digestsMu sync.Mutex
+	parallel.Chunks(len(users), 1024, func(first, last int) {
+		var local [len(lookupIndices)]zsync.IndexDigest
+		defer func() {
+			digestsMu.Lock()
+			defer digestsMu.Unlock()
+			for k := range digests {
+				digests[k].Merge(local[k])
+			}
+		}()
+		for i := first; i < last; i++ {
+			switch o := res.Of[i]; o.State {
+			case mapping.Matched:
+				refs[i] = users[i].Account + "/" + users[i].Key
+				for k, v := range facts[o.Entry].keys {
+					if v != "" {
+						local[k].Add(v, refs[i])
+					}
+				}
+				if h := facts[o.Entry].sum.add(o.Rule).add("matched"); !h.is(sums[i]) {
+					newSums[i] = h.String()
+				}
+			case mapping.Unmatched:
+				if sums[i] != unmatchedSum {
+					newSums[i] = unmatchedSum
+				}
+			case mapping.Conflicted:
+				if sums[i] != conflictSum {
+					newSums[i] = conflictSum
 				}
 			}
-		})
+			// Skipped: deleted users take no part.
+		}
+	})
+
+	indices := map[string]zsync.LookupIndex{}
+	for k, name := range lookupIndices {
+		indices[name] = zsync.LookupIndex{Digest: digests[k], Build: func() map[string]string {
+			ix := make(map[string]string, digests[k].Len())
+			for i, ref := range refs {
+				if ref != "" {
+					addIndex(ix, facts[res.Of[i].Entry].keys[k], ref)
+				}
+			}
+			return ix
+		}}
 	}
-	defer building.Wait() // also on an early return: nothing outlives the run
 	version := zsync.PullVersion(start)
 	var writes []zsync.Write // a chunk: links are written as they are computed
 	written := 0
@@ -429,41 +566,6 @@ func (mp *mapper) link(ctx context.Context, us *zoomUsers, fresh *freshSnapshot)
 		writes = writes[:0]
 		return nil
 	}
-	state := func(i int) linkState {
-		var ls linkState
-		switch o := res.Of[i]; o.State {
-		case mapping.Matched:
-			e := &snap.Entries[o.Entry]
-			p := profiles.of(e)
-			ls = linkState{e.ID, e.DN, p.UID, p.EmployeeNumber, p.DisplayName, p.Department, p.Title, p.Phone,
-				boolString(e.Disabled), o.Rule, "matched"}
-		case mapping.Unmatched:
-			ls[10] = "unmatched"
-		case mapping.Conflicted:
-			ls[10] = "conflict"
-		}
-		return ls
-	}
-	// Which links changed, compared by digest on every core; then the
-	// changed ones are written in order, in chunks.
-	newSums := make([]string, len(users)) // "": unchanged (or skipped)
-	chunk := max(1024, (len(users)+runtime.GOMAXPROCS(0)-1)/runtime.GOMAXPROCS(0))
-	var comparing conc.WaitGroup
-	for first := 0; first < len(users); first += chunk {
-		last := min(first+chunk, len(users))
-		comparing.Go(func() {
-			for i := first; i < last; i++ {
-				if res.Of[i].State == mapping.Skipped {
-					continue // deleted users take no part
-				}
-				ls := state(i)
-				if sum := ls.sum(); sum != sums[i] {
-					newSums[i] = sum
-				}
-			}
-		})
-	}
-	comparing.Wait()
 	for i, sum := range newSums {
 		if sum == "" {
 			continue
@@ -484,7 +586,6 @@ func (mp *mapper) link(ctx context.Context, us *zoomUsers, fresh *freshSnapshot)
 	if err := flush(); err != nil {
 		return nil, 0, err
 	}
-	building.Wait()
 	compared := mp.clock.Since(computeStart) - computed
 	meta, err := stored(ctx)
 	if err != nil {

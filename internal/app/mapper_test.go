@@ -3,6 +3,10 @@ package app
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -214,11 +218,119 @@ func TestAddIndexIsOrderFree(t *testing.T) {
 	for _, order := range [][]string{{"A/u1", "A/u2", "B/u0"}, {"B/u0", "A/u2", "A/u1"}, {"A/u2", "B/u0", "A/u1"}} {
 		ix := map[string]string{}
 		for _, ref := range order {
-			addIndex(ix, " Ada@Example.com ", ref)
+			addIndex(ix, indexKey(" Ada@Example.com "), ref)
 		}
-		addIndex(ix, "", "A/u9") // no value: not indexed
+		addIndex(ix, indexKey("  "), "A/u9") // no value: not indexed
 		if got := ix["ada@example.com"]; got != "A/u1,A/u2,B/u0" || len(ix) != 1 {
 			t.Fatalf("order %v: %v", order, ix)
 		}
+	}
+}
+
+// TestEntryFactsContinueTheLinkSum: a matched user's dir_sum, continued
+// from its entry's facts, is the digest of its whole link state (links
+// stored by earlier versions are not rewritten), and the index keys are
+// the entry's profile values in index form.
+func TestEntryFactsContinueTheLinkSum(t *testing.T) {
+	attrs := []string{"uid", "employeeNumber", "displayName", "cn", "mail", "title"}
+	snap := &directory.Snapshot{Flavor: directory.OpenLDAP, Attributes: attrs, Entries: []directory.Entry{
+		directory.NewEntry("uid=ada,ou=people", "id-1", false, [][]string{{"Ada"}, {" 0042 "}, {"Ada L."}, nil, {"Ada@Example.com", "a@x"}, nil}),
+		directory.NewEntry("uid=bob,ou=people", "id-2", true, [][]string{{"bob"}, nil, nil, {"Bob"}, nil, {"CTO"}}),
+		directory.NewEntry("cn=empty", "dn:cn=empty", false, make([][]string, len(attrs))),
+	}}
+	profiles := newProfiler(snap)
+	facts := newEntryFacts(snap, profiles)
+	want := [][3]string{{"ada", "0042", "ada@example.com"}, {"bob", "", ""}, {"", "", ""}}
+	for i := range snap.Entries {
+		for _, rule := range []string{"email=mail", "employee_unique_id=employeeNumber", ""} {
+			ls := entryState(&snap.Entries[i], profiles.of(&snap.Entries[i]))
+			ls[linkRule] = rule
+			h := facts[i].sum.add(rule).add("matched")
+			if got, want := h.String(), ls.sum(); got != want || !h.is(want) || h.is(want+"0") || h.is(want[1:]) {
+				t.Errorf("entry %d, rule %q: continued sum %s, link state's %s", i, rule, got, want)
+			}
+		}
+		if facts[i].keys != want[i] {
+			t.Errorf("entry %d: index keys %q, want %q", i, facts[i].keys, want[i])
+		}
+	}
+	// The sum is the one earlier versions stored (FNV-1a, zero byte after
+	// each value, base 36): a fixed value guards the format.
+	if got := (&linkState{linkMapping: "unmatched"}).sum(); got != fnvBase36("\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00unmatched\x00") {
+		t.Errorf("unmatched sum %s", got)
+	}
+}
+
+func fnvBase36(s string) string {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return strconv.FormatUint(h.Sum64(), 36)
+}
+
+// TestLookupIndicesFollowTheDirectory: the lookup indices are only built
+// when their digest changed; a changed uid or employee number, and a
+// value two linked entries share, reach them, and an unchanged run leaves
+// them as they were.
+func TestLookupIndicesFollowTheDirectory(t *testing.T) {
+	ctx := context.Background()
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	store := zsync.NewStore(rdb, 4, 2*time.Hour)
+	for i := 1; i <= 20; i++ {
+		v := zsync.PullVersion(time.Now())
+		if _, err := store.Apply(ctx, zsync.Write{Account: "A", UserKey: people.At(i).UID + "-zoom", Fields: []zsync.FieldWrite{
+			{Name: zsync.FieldEmail, Version: v, Value: people.At(i).Mail}, {Name: zsync.FieldUserStatus, Version: v, Value: "active"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fake, err := dirfake.Start(dirfake.Options{People: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	mp, _ := testMapper(t, rdb, fake.URL(), clockwork.NewRealClock(), time.Hour)
+	index := func(name, value string) string {
+		t.Helper()
+		v, err := rdb.HGet(ctx, zsync.MapIndexKey(name), value).Result()
+		if err != nil && err != redis.Nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	run := func() {
+		t.Helper()
+		if !mp.cycle(ctx, true) {
+			t.Fatal("mapping run failed")
+		}
+	}
+	run()
+	p3, p4 := people.At(3), people.At(4)
+	ref3, ref4 := "A/"+p3.UID+"-zoom", "A/"+p4.UID+"-zoom"
+	if got := index("uid", strings.ToLower(p3.UID)); got != ref3 {
+		t.Fatalf("uid index of %s: %q, want %q", p3.UID, got, ref3)
+	}
+	sum := func() string { return rdb.HGet(ctx, "zs:{map}:meta", "sum:ix:uid").Val() }
+	before := sum()
+	run()
+	if sum() != before {
+		t.Fatal("an unchanged run changed the uid index's digest")
+	}
+
+	// Person 3 gets a new uid and shares person 4's employee number.
+	a3 := p3.Attributes()
+	a3["uid"] = []string{"Renamed3"}
+	a3["employeeNumber"] = p4.Attributes()["employeeNumber"]
+	fake.Put(dirfake.Entry{DN: p3.DN(), Attributes: a3})
+	run()
+	if got := index("uid", "renamed3"); got != ref3 {
+		t.Fatalf("uid index after the rename: %q, want %q", got, ref3)
+	}
+	if got := index("uid", strings.ToLower(p3.UID)); got != "" {
+		t.Fatalf("the old uid is still indexed: %q", got)
+	}
+	emp := strings.ToLower(p4.Attributes()["employeeNumber"][0])
+	if got, want := index("employee_number", emp), strings.Join(slices.Sorted(slices.Values([]string{ref3, ref4})), ","); got != want {
+		t.Fatalf("shared employee number: %q, want %q", got, want)
 	}
 }
