@@ -421,12 +421,19 @@ func (mp *mapper) loadUsers(ctx context.Context) (*zoomUsers, error) {
 		if err != nil {
 			return nil, err
 		}
-		slices.SortFunc(ins, func(a, b zsync.MappingInput) int { return strings.Compare(a.Key, b.Key) })
 		inputs, n = append(inputs, ins), n+len(ins)
 	}
 	us.users, us.sums = make([]mapping.User, 0, n), make([]string, 0, n)
 	for i, account := range accounts {
-		for _, in := range inputs[i] {
+		// Sorted through a permutation: an input is 128 bytes to swap.
+		ins := inputs[i]
+		order := make([]int32, len(ins))
+		for j := range order {
+			order[j] = int32(j)
+		}
+		slices.SortFunc(order, func(a, b int32) int { return strings.Compare(ins[a].Key, ins[b].Key) })
+		for _, j := range order {
+			in := &ins[j]
 			us.users = append(us.users, mapping.User{Account: account, Key: in.Key, Status: in.Status,
 				Email: in.Email, EmployeeUniqueID: in.EmployeeUniqueID, Extension: in.Extension,
 				Link: mapping.Link{EntryID: in.DirID, Rule: in.DirRule}})

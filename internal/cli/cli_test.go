@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,5 +110,24 @@ func TestBinary(t *testing.T) {
 		if code != tt.code || !strings.Contains(string(out), tt.out) {
 			t.Errorf("%v: exit %d (want %d): %s", tt.args, code, tt.code, out)
 		}
+	}
+}
+
+func TestBatchGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		gogcSet bool
+		limit   int64
+		want    int
+	}{
+		{"memory limit, no GOGC", false, 170 << 20, 400},
+		{"no memory limit", false, math.MaxInt64, 0},
+		{"the operator's GOGC stands", true, 170 << 20, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := batchGCPercent(tc.gogcSet, tc.limit); got != tc.want {
+				t.Fatalf("batchGCPercent(%v, %d) = %d, want %d", tc.gogcSet, tc.limit, got, tc.want)
+			}
+		})
 	}
 }
