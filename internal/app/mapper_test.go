@@ -40,30 +40,39 @@ func testMapper(t *testing.T, rdb redis.UniversalClient, url string, clock clock
 		dirty: make(chan struct{}, 1), refresh: make(chan struct{}, 1)}, met
 }
 
+// peopleAndMapper starts miniredis holding Zoom users 1..n of account
+// "A" (active, with directory person i's email; user keys uid+"-zoom"), a
+// fake directory of people 1..n, and a mapper over both.
+func peopleAndMapper(t *testing.T, n int) (*zsync.Store, *dirfake.Server, *mapper, *metrics) {
+	t.Helper()
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	store := zsync.NewStore(rdb, 4, 2*time.Hour)
+	var writes []zsync.Write
+	for i := 1; i <= n; i++ {
+		v := zsync.PullVersion(time.Now())
+		writes = append(writes, zsync.Write{Account: "A", UserKey: people.At(i).UID + "-zoom", Fields: []zsync.FieldWrite{
+			{Name: zsync.FieldEmail, Version: v, Value: people.At(i).Mail}, {Name: zsync.FieldUserStatus, Version: v, Value: "active"}}})
+	}
+	if _, err := store.ApplyBatch(context.Background(), writes); err != nil {
+		t.Fatal(err)
+	}
+	fake, err := dirfake.Start(dirfake.Options{People: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	mp, met := testMapper(t, rdb, fake.URL(), clockwork.NewRealClock(), time.Hour)
+	return store, fake, mp, met
+}
+
 // TestDirectorySafetyRules: a directory that shrinks past the delete
 // fraction, comes back empty, or cannot be reached changes no link; a
 // small, believable change does.
 func TestDirectorySafetyRules(t *testing.T) {
 	ctx := context.Background()
-	m := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	defer rdb.Close()
-	store := zsync.NewStore(rdb, 4, 2*time.Hour)
-	var writes []zsync.Write
-	for i := 1; i <= 100; i++ {
-		v := zsync.PullVersion(time.Now())
-		writes = append(writes, zsync.Write{Account: "A", UserKey: people.At(i).UID + "-zoom", Fields: []zsync.FieldWrite{
-			{Name: zsync.FieldEmail, Version: v, Value: people.At(i).Mail}, {Name: zsync.FieldUserStatus, Version: v, Value: "active"}}})
-	}
-	if _, err := store.ApplyBatch(ctx, writes); err != nil {
-		t.Fatal(err)
-	}
-	fake, err := dirfake.Start(dirfake.Options{People: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
-	mp, met := testMapper(t, rdb, fake.URL(), clockwork.NewRealClock(), time.Hour)
+	store, fake, mp, met := peopleAndMapper(t, 100)
 	matched := func() int {
 		n := 0
 		for i := 1; i <= 100; i++ {
@@ -273,23 +282,8 @@ func fnvBase36(s string) string {
 // them as they were.
 func TestLookupIndicesFollowTheDirectory(t *testing.T) {
 	ctx := context.Background()
-	m := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	defer rdb.Close()
-	store := zsync.NewStore(rdb, 4, 2*time.Hour)
-	for i := 1; i <= 20; i++ {
-		v := zsync.PullVersion(time.Now())
-		if _, err := store.Apply(ctx, zsync.Write{Account: "A", UserKey: people.At(i).UID + "-zoom", Fields: []zsync.FieldWrite{
-			{Name: zsync.FieldEmail, Version: v, Value: people.At(i).Mail}, {Name: zsync.FieldUserStatus, Version: v, Value: "active"}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fake, err := dirfake.Start(dirfake.Options{People: 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
-	mp, _ := testMapper(t, rdb, fake.URL(), clockwork.NewRealClock(), time.Hour)
+	_, fake, mp, _ := peopleAndMapper(t, 20)
+	rdb := mp.rdb
 	index := func(name, value string) string {
 		t.Helper()
 		v, err := rdb.HGet(ctx, zsync.MapIndexKey(name), value).Result()
