@@ -42,13 +42,16 @@
 // writes a merged batch of facts, recomputes each user's effective status
 // (presence.Effective), appends a changed status to the user's history,
 // queues it in the outbox for every target (one latest change per user),
+// rewrites the user's mapping inputs (inputs.go) when an input changed,
 // and acknowledges the inbox entries the batch came from. Invariants:
 //   - an inbox entry is acknowledged if and only if its facts were written
 //     (or found stale);
 //   - a status change is queued for the targets if and only if it was
 //     recorded;
 //   - derived fields (the directory link) never create a record and never
-//     count as news about the Zoom user (vmax).
+//     count as news about the Zoom user (vmax);
+//   - a partition's mapping inputs hash, once marked complete, holds
+//     exactly its live users, each as its record says.
 //
 // Work that needs one owner at a time uses Redis leases (Lease for the
 // resync, the mapping and the presence sweep; Outbox.Own per partition
