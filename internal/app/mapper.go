@@ -351,13 +351,14 @@ func newEntryFacts(snap *directory.Snapshot, profiles *profiler) []entryFacts {
 	parallel.Chunks(len(facts), 1024, func(first, last int) {
 		for i := first; i < last; i++ {
 			e, f := &snap.Entries[i], &facts[i]
-			ls := entryState(e, profiles.of(e))
+			p := profiles.of(e)
+			ls := entryState(e, p)
 			h := linkHashOffset
 			for _, v := range ls[:linkEntryValues] {
 				h = h.add(v)
 			}
 			f.sum = h
-			f.keys = [3]string{indexKey(ls[2]), indexKey(ls[3]), indexKey(profiles.field(e, profileMail))}
+			f.keys = [3]string{indexKey(p.UID), indexKey(p.EmployeeNumber), indexKey(p.Mail)}
 		}
 	})
 	return facts
@@ -409,8 +410,8 @@ type zoomUsers struct {
 
 // loadUsers reads what the rules need of every live user (the
 // partitions' mapping inputs, kept by the apply script), sorted by
-// account and key: the order of the report's lists, which then need no
-// sorting of their own.
+// account and key: the order of the result's lists, which Compute's sorts
+// then find in place.
 func (mp *mapper) loadUsers(ctx context.Context) (*zoomUsers, error) {
 	us := &zoomUsers{at: mp.clock.Now()}
 	accounts := slices.Sorted(slices.Values(mp.accounts)) // in the order refs compare
@@ -713,17 +714,6 @@ func newProfiler(s *directory.Snapshot) *profiler {
 	}
 	return p
 }
-
-// Profile fields, in profiler.pos order.
-const (
-	profileUID = iota
-	profileEmployeeNumber
-	profileDisplayName
-	profileMail
-	profileDepartment
-	profileTitle
-	profilePhone
-)
 
 func (p *profiler) of(e *directory.Entry) profile {
 	var f [7]string
