@@ -152,14 +152,8 @@ func setMeta(ctx context.Context, rdb redis.UniversalClient, meta SnapshotMeta) 
 // snapshotDigest identifies a snapshot's content (FNV-1a, 64 bits, over
 // every value with separators).
 func snapshotDigest(snap *directory.Snapshot) string {
-	const offset, prime = 14695981039346656037, 1099511628211
-	h := uint64(offset)
-	write := func(v string, end byte) {
-		for i := 0; i < len(v); i++ {
-			h = (h ^ uint64(v[i])) * prime
-		}
-		h = (h ^ uint64(end)) * prime
-	}
+	h := fnvOffset
+	write := func(v string, end byte) { h = fnvAdd(h, v, end) }
 	write(string(snap.Flavor), 0)
 	for _, a := range snap.Attributes {
 		write(a, 0)
@@ -325,16 +319,22 @@ type IndexDigest struct{ sum, n uint64 }
 
 // Add accounts for one pair.
 func (d *IndexDigest) Add(value, ref string) {
-	const offset, prime = 14695981039346656037, 1099511628211 // FNV-1a
-	h := uint64(offset)
-	for _, s := range [2]string{value, ref} {
-		for i := 0; i < len(s); i++ {
-			h = (h ^ uint64(s[i])) * prime
-		}
-		h *= prime
-	}
-	d.sum += h
+	d.sum += fnvAdd(fnvAdd(fnvOffset, value, 0), ref, 0)
 	d.n++
+}
+
+// fnvOffset and fnvAdd are FNV-1a (64 bits), written out rather than
+// through hash/fnv so the digests of 100,000-entry snapshots and indices
+// allocate nothing.
+const fnvOffset uint64 = 14695981039346656037
+
+// fnvAdd continues h over v and then the byte end (a separator).
+func fnvAdd(h uint64, v string, end byte) uint64 {
+	const prime = 1099511628211
+	for i := 0; i < len(v); i++ {
+		h = (h ^ uint64(v[i])) * prime
+	}
+	return (h ^ uint64(end)) * prime
 }
 
 // Merge accounts for the pairs o accounted for.

@@ -3,6 +3,7 @@ package zsync
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"testing"
 	"time"
@@ -83,4 +84,21 @@ func TestSnapshotStore(t *testing.T) {
 			t.Fatalf("after refusals: %+v", after)
 		}
 	})
+}
+
+// TestDigestsAreFNV1a: the written-out hash is FNV-1a over the values and
+// their separators, so digests stored by earlier versions still compare.
+func TestDigestsAreFNV1a(t *testing.T) {
+	want := fnv.New64a()
+	want.Write([]byte("ada@example.com\x00A/u1\x00"))
+	var d IndexDigest
+	d.Add("ada@example.com", "A/u1")
+	if d.sum != want.Sum64() || d.Len() != 1 {
+		t.Fatalf("index digest %x, FNV-1a %x", d.sum, want.Sum64())
+	}
+	want.Reset()
+	want.Write([]byte("uid=a\x02"))
+	if got := fnvAdd(fnvOffset, "uid=a", 2); got != want.Sum64() {
+		t.Fatalf("fnvAdd %x, FNV-1a %x", got, want.Sum64())
+	}
 }
