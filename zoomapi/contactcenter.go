@@ -53,7 +53,7 @@ func (s *ContactCenterService) ListUsers(ctx context.Context, pageSize int, next
 func (s *ContactCenterService) AllUsers(ctx context.Context) iter.Seq2[*ContactCenterUser, error] {
 	fetch := func(ctx context.Context, token string) (page[*ContactCenterUser], error) {
 		users, next, _, err := s.ListUsers(ctx, 100, token)
-		return page[*ContactCenterUser]{items: users, next: next}, err
+		return page[*ContactCenterUser]{items: users, next: next, size: 100}, err
 	}
 	return flatten(pager(ctx, s.client, fetch, func(u *ContactCenterUser) string { return u.UserID }, isPageTokenError))
 }

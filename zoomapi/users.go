@@ -89,6 +89,7 @@ type UsersPage struct {
 	Status        string
 	NextPageToken string
 	TotalRecords  int
+	PageSize      int // as the answer reports it, else as asked
 	// RequestedAt is the client clock just before the page was requested:
 	// the page's rows are at least as new as this instant, which makes it
 	// the version the reconciler gives them.
@@ -131,8 +132,12 @@ func (s *UsersService) List(ctx context.Context, opts *ListUsersOptions) (*Users
 			u.Status = o.Status
 		}
 	}
+	size := int(body.PageSize)
+	if size <= 0 {
+		size = o.PageSize
+	}
 	return &UsersPage{Users: body.Users, Status: o.Status, NextPageToken: body.NextPageToken,
-		TotalRecords: int(body.TotalRecords), RequestedAt: requestedAt}, resp, nil
+		TotalRecords: int(body.TotalRecords), PageSize: size, RequestedAt: requestedAt}, resp, nil
 }
 
 // Pages yields every page of one status, restarting transparently when the
@@ -146,7 +151,7 @@ func (s *UsersService) Pages(ctx context.Context, opts ListUsersOptions) iter.Se
 			if err != nil {
 				return page[*User]{}, err
 			}
-			return page[*User]{items: p.Users, next: p.NextPageToken, total: p.TotalRecords, requestedAt: p.RequestedAt}, nil
+			return page[*User]{items: p.Users, next: p.NextPageToken, total: p.TotalRecords, size: p.PageSize, requestedAt: p.RequestedAt}, nil
 		}
 		status := opts.Status
 		if status == "" {
@@ -157,7 +162,7 @@ func (s *UsersService) Pages(ctx context.Context, opts ListUsersOptions) iter.Se
 				yield(nil, err)
 				return
 			}
-			if !yield(&UsersPage{Users: p.items, Status: status, NextPageToken: p.next, TotalRecords: p.total, RequestedAt: p.requestedAt}, nil) {
+			if !yield(&UsersPage{Users: p.items, Status: status, NextPageToken: p.next, TotalRecords: p.total, PageSize: p.size, RequestedAt: p.requestedAt}, nil) {
 				return
 			}
 		}
