@@ -68,7 +68,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.tokens[tok] = issuedToken{account: accountID, expiry: s.clock.Now().Add(s.opts.TokenTTL)}
 	s.stats.TokenFetches[accountID]++
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{
+	s.writeOK(w, map[string]any{
 		"access_token": tok,
 		"token_type":   "bearer",
 		"expires_in":   int(s.opts.TokenTTL.Seconds()) - 1,

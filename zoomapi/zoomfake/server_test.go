@@ -18,6 +18,7 @@ import (
 	"github.com/zoomsync/zoomsync/internal/secret"
 	"github.com/zoomsync/zoomsync/zoomapi/webhook"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
+	"github.com/zoomsync/zoomsync/zoomapi/zoomfake/contract"
 )
 
 type env struct {
@@ -58,6 +59,9 @@ func (e *env) tokenRequest(t *testing.T, params url.Values, inQuery bool, auth s
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	req.Header.Set("Authorization", auth)
+	if params.Get("grant_type") != "account_credentials" || params.Get("account_id") == "" {
+		req.Header.Set(contract.SkipRequestHeader, "malformed on purpose")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
