@@ -64,6 +64,9 @@ type Options struct {
 	// object of every answer (users, pages, presence, phone users,
 	// agents, statuses, tokens): what Zoom does when it adds a field.
 	UnknownFields bool
+	// APIURL is the api_url the token answer carries: "" the server's own
+	// URL (as Zoom names the account's regional host), "-" none.
+	APIURL string
 }
 
 // Faults are injected into API calls (not the token endpoint unless

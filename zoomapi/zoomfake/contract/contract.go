@@ -26,7 +26,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -184,6 +183,9 @@ func (c *Checker) report(d Deviation) {
 var filterOptions = &openapi3filter.Options{
 	AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, // the fake checks the bearer token itself
 	MultiError:         true,
+	// Validation must not change the request: by default it writes the
+	// documented defaults of missing query parameters into it.
+	SkipSettingDefaults: true,
 }
 
 // CheckRequest validates one request (its body is read and put back).
@@ -312,59 +314,72 @@ func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { retur
 // leaves flattens a validation error into one line per problem.
 func leaves(err error) []string {
 	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		var me openapi3.MultiError
-		if errors.As(err, &me) {
-			for _, e := range me {
-				walk(e)
+	var walk func(prefix string, err error)
+	walk = func(prefix string, err error) {
+		switch e := err.(type) {
+		case nil:
+			return
+		case openapi3.MultiError:
+			for _, x := range e {
+				walk(prefix, x)
 			}
 			return
-		}
-		var se *openapi3.SchemaError
-		if errors.As(err, &se) {
-			// Array indices are left out, so that one problem repeated over
-			// a page counts as one.
-			segs := slices.Clone(se.JSONPointer())
-			for i, p := range segs {
-				if _, err := strconv.Atoi(p); err == nil {
-					segs[i] = "*"
+		case *openapi3filter.RequestError:
+			if e.Parameter != nil {
+				prefix += "parameter " + e.Parameter.Name + " (" + e.Parameter.In + "): "
+			}
+			if e.Err != nil {
+				walk(prefix, e.Err)
+				return
+			}
+		case *openapi3filter.ResponseError:
+			if e.Err != nil {
+				walk(prefix, e.Err)
+				return
+			}
+		case *openapi3.SchemaError:
+			line := prefix + pointer(e) + ": " + e.Reason
+			if e.SchemaField == "oneOf" || e.SchemaField == "anyOf" {
+				// Say why each alternative failed.
+				line += ": " + strings.Join(leaves(e.Origin), " | ")
+			} else {
+				val, _ := json.Marshal(e.Value)
+				if len(val) > 120 {
+					val = append(val[:120], "…"...)
 				}
+				line += fmt.Sprintf(" (got %s)", val)
 			}
-			ptr := "/" + strings.Join(segs, "/")
-			val, _ := json.Marshal(se.Value)
-			if len(val) > 120 {
-				val = append(val[:120], "…"...)
-			}
-			out = append(out, fmt.Sprintf("%s: %s (got %s)", ptr, se.Reason, val))
+			out = append(out, line)
 			return
 		}
-		var re *openapi3filter.RequestError
-		if errors.As(err, &re) {
-			if re.Err != nil {
-				var me2 openapi3.MultiError
-				var se2 *openapi3.SchemaError
-				if errors.As(re.Err, &me2) || errors.As(re.Err, &se2) {
-					prefix := ""
-					if re.Parameter != nil {
-						prefix = "parameter " + re.Parameter.Name + " " + re.Parameter.In + ": "
-					}
-					for _, l := range leaves(re.Err) {
-						out = append(out, prefix+l)
-					}
-					return
-				}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(prefix, x)
+			}
+			return
+		case interface{ Unwrap() error }:
+			if inner := u.Unwrap(); inner != nil {
+				walk(prefix, inner)
+				return
 			}
 		}
-		var rse *openapi3filter.ResponseError
-		if errors.As(err, &rse) && rse.Err != nil {
-			walk(rse.Err)
-			return
-		}
-		out = append(out, firstLine(err.Error()))
+		out = append(out, prefix+firstLine(err.Error()))
 	}
-	walk(err)
+	walk("", err)
 	return out
+}
+
+// pointer is where in the value a schema error is; array indices are
+// left out, so that one problem repeated over a page counts as one.
+func pointer(e *openapi3.SchemaError) string {
+	segs := slices.Clone(e.JSONPointer())
+	for i, p := range segs {
+		if _, err := strconv.Atoi(p); err == nil {
+			segs[i] = "*"
+		}
+	}
+	return "/" + strings.Join(segs, "/")
 }
 
 func firstLine(s string) string {
