@@ -421,7 +421,6 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-
 func TestPresenceOfASignedOutUserIsOffline(t *testing.T) {
 	// Zoom answers Offline, which the document's description lists and its
 	// enum does not (allow-list entry presence-offline).
