@@ -60,6 +60,7 @@ func (s *ContactCenterService) list(ctx context.Context, pageSize int, nextPageT
 	if err != nil {
 		return nil, resp, err
 	}
+	body.Users = dropNil(body.Users)
 	if body.PageSize <= 0 {
 		body.PageSize = zoomjson.Int(pageSize)
 	}

@@ -2,6 +2,7 @@ package zoomapi_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -431,5 +432,51 @@ func TestPresenceOfASignedOutUserIsOffline(t *testing.T) {
 	}
 	if pr.Status != "Offline" {
 		t.Fatalf("status %q, want Offline", pr.Status)
+	}
+}
+
+func TestNullEntriesInAListAreDropped(t *testing.T) {
+	// {"users":[null]} decodes to a nil pointer: a page with one must not
+	// crash the client or anything that reads the page.
+	fake := zoomfake.New(zoomfake.Options{Limits: zoomfake.Unlimited()})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v2/users", "/v2/phone/users", "/v2/contact_center/users":
+			w.Header().Set("Content-Type", "application/json")
+			id := `"id":"u1"`
+			if r.URL.Path == "/v2/contact_center/users" {
+				id = `"user_id":"u1"`
+			}
+			_, _ = io.WriteString(w, `{"next_page_token":"","page_size":300,"total_records":1,"users":[null,{`+id+`,"email":"a@example.com"},null]}`)
+		default:
+			fake.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	fake.SetURL(srv.URL)
+	fake.AddAccount(zoomfake.AccountSpec{ID: acct, ClientID: clientID, ClientSecret: clientSecret})
+	c := newClient(t, zoomapi.WithBaseURL(fake.APIBaseURL()), zoomapi.WithTokenURL(fake.TokenURL()))
+	ctx := context.Background()
+	n := 0
+	for p, err := range c.Users.Pages(ctx, zoomapi.ListUsersOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(p.Users)
+	}
+	for _, err := range c.Phone.All(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	for _, err := range c.ContactCenter.AllUsers(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 3 {
+		t.Fatalf("%d users, want 3 (one per listing)", n)
 	}
 }

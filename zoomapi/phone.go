@@ -64,6 +64,7 @@ func (s *PhoneService) List(ctx context.Context, pageSize int, nextPageToken str
 	if err != nil {
 		return nil, resp, err
 	}
+	body.Users = dropNil(body.Users)
 	size := int(body.PageSize)
 	if size <= 0 {
 		size = pageSize

@@ -4,6 +4,7 @@ import (
 	"context"
 	"iter"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -103,6 +104,12 @@ type usersList struct {
 	Users         []*User      `json:"users"`
 }
 
+// dropNil removes the null entries of a decoded list: {"users":[null]}
+// decodes to a nil pointer, which nothing downstream expects.
+func dropNil[T any](items []*T) []*T {
+	return slices.DeleteFunc(items, func(it *T) bool { return it == nil })
+}
+
 var epListUsers = endpoint{op: "zoomapi.Users.List", route: "/users", family: FamilyUsers, label: Medium}
 
 // List fetches one page of users.
@@ -127,6 +134,7 @@ func (s *UsersService) List(ctx context.Context, opts *ListUsersOptions) (*Users
 	if err != nil {
 		return nil, resp, err
 	}
+	body.Users = dropNil(body.Users)
 	for _, u := range body.Users {
 		if u.Status == "" {
 			u.Status = o.Status
