@@ -69,7 +69,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 
 	accounts := map[string]*account{}
 	for _, a := range cfg.Zoom.Accounts {
-		c, err := zoomapi.NewClient(a.Credentials(), zoomapi.WithBaseURL(cfg.Zoom.APIBaseURL), zoomapi.WithTokenURL(cfg.Zoom.TokenURL),
+		c, err := zoomapi.NewClient(a.Credentials(), zoomapi.WithBaseURL(cfg.Zoom.APIBaseURLFor(a)), zoomapi.WithTokenURL(cfg.Zoom.TokenURL),
 			zoomapi.WithRateLimits(cfg.Zoom.RateLimits), zoomapi.WithLogger(log), zoomapi.WithClock(clock), zoomapi.WithObserver(m))
 		if err != nil {
 			return err

@@ -63,7 +63,7 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 	}
 	var failed []string
 	for _, a := range accounts {
-		c, err := zoomapi.NewClient(a.Credentials(), zoomapi.WithBaseURL(cfg.Zoom.APIBaseURL), zoomapi.WithTokenURL(cfg.Zoom.TokenURL),
+		c, err := zoomapi.NewClient(a.Credentials(), zoomapi.WithBaseURL(cfg.Zoom.APIBaseURLFor(a)), zoomapi.WithTokenURL(cfg.Zoom.TokenURL),
 			zoomapi.WithRateLimits(cfg.Zoom.RateLimits), zoomapi.WithLogger(opts.Logger))
 		if err != nil {
 			return err

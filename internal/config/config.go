@@ -38,7 +38,7 @@ type raw struct {
 	ZoomClientSecret  string `env:"ZOOM_CLIENT_SECRET"`
 	ZoomWebhookSecret string `env:"ZOOM_WEBHOOK_SECRET_TOKEN"`
 	AccountsFile      string `env:"ZOOMSYNC_ACCOUNTS_FILE"`
-	ZoomAPIBaseURL    string `env:"ZOOM_API_BASE_URL, default=https://api.zoom.us/v2"`
+	ZoomAPIBaseURL    string `env:"ZOOM_API_BASE_URL"` // empty: unset (see Zoom.APIBaseURLFor)
 	ZoomTokenURL      string `env:"ZOOM_OAUTH_TOKEN_URL, default=https://zoom.us/oauth/token"`
 	ZoomPlan          string `env:"ZOOMSYNC_ZOOM_PLAN, default=business"`
 	ZoomRateLimits    string `env:"ZOOMSYNC_ZOOM_RATE_LIMITS"`
@@ -121,6 +121,9 @@ type Account struct {
 	ClientSecret  secret.Secret `json:"client_secret"`
 	WebhookSecret secret.Secret `json:"webhook_secret_token"`
 	Name          string        `json:"name,omitempty"`
+	// APIBaseURL is this account's REST base URL (api_base_url in the
+	// accounts file); empty: see Zoom.APIBaseURLFor.
+	APIBaseURL string `json:"api_base_url,omitempty"`
 }
 
 // Credentials returns the account's OAuth credentials for zoomapi.
@@ -130,11 +133,24 @@ func (a Account) Credentials() zoomapi.Credentials {
 
 // Zoom is how to reach Zoom.
 type Zoom struct {
-	Accounts   []Account
+	Accounts []Account
+	// APIBaseURL is ZOOM_API_BASE_URL when it is set, else empty.
 	APIBaseURL string
 	TokenURL   string
 	Plan       string
 	RateLimits zoomapi.RateLimits
+}
+
+// APIBaseURLFor is the REST base URL set for an account: its own
+// api_base_url, else ZOOM_API_BASE_URL when set, else empty, and then the
+// client follows the api_url Zoom returns with each token (the account's
+// regional host), else zoomapi.DefaultBaseURL. A URL set here is never
+// replaced by a token's api_url.
+func (z Zoom) APIBaseURLFor(a Account) string {
+	if a.APIBaseURL != "" {
+		return a.APIBaseURL
+	}
+	return z.APIBaseURL
 }
 
 // LDAP is the directory; an empty URL disables it.
@@ -300,8 +316,10 @@ func parseRedis(r *raw, c *Config) error {
 
 func parseZoom(r *raw, c *Config) error {
 	for name, v := range map[string]string{"ZOOM_API_BASE_URL": r.ZoomAPIBaseURL, "ZOOM_OAUTH_TOKEN_URL": r.ZoomTokenURL} {
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if name == "ZOOM_API_BASE_URL" && v == "" {
+			continue // unset: the token's api_url, else the default host
+		}
+		if !isHTTPURL(v) {
 			return bad(name, "must be an absolute http(s) URL, got %q", v)
 		}
 	}
@@ -368,9 +386,19 @@ func readAccountsFile(path string) ([]Account, error) {
 			return nil, fmt.Errorf("entry %d (%s): client_id is required", i+1, a.ID)
 		case a.ClientSecret.IsZero():
 			return nil, fmt.Errorf("entry %d (%s): client_secret is required", i+1, a.ID)
+		case a.APIBaseURL != "" && !isHTTPURL(a.APIBaseURL):
+			return nil, fmt.Errorf("entry %d (%s): api_base_url must be an absolute http(s) URL such as https://api-eu.zoom.us/v2, got %q", i+1, a.ID, a.APIBaseURL)
 		}
 	}
 	return accounts, nil
+}
+
+// isHTTPURL reports whether v is an absolute http(s) URL with a host and
+// no user, query or fragment.
+func isHTTPURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.User == nil && u.RawQuery == "" && u.Fragment == ""
 }
 
 func unwrapPathError(err error) error {

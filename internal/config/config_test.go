@@ -42,7 +42,7 @@ func TestDefaultsAreSPECs(t *testing.T) {
 	}{
 		{"ZOOMSYNC_HTTP_ADDR", c.HTTP.Addr, ":8080"},
 		{"redis embedded", c.Redis.Embedded(), true},
-		{"ZOOM_API_BASE_URL", c.Zoom.APIBaseURL, "https://api.zoom.us/v2"},
+		{"ZOOM_API_BASE_URL unset", c.Zoom.APIBaseURL, ""},
 		{"ZOOM_OAUTH_TOKEN_URL", c.Zoom.TokenURL, "https://zoom.us/oauth/token"},
 		{"rate limits", c.Zoom.RateLimits, zoomapi.BusinessLimits()},
 		{"no accounts", len(c.Zoom.Accounts), 0},
@@ -122,6 +122,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 	accountsMissing := writeFile(t, "missing.json", `[{"account_id":"A1","client_id":"c","client_secret":"s"},{"account_id":"A2","client_id":"c"}]`)
 	accountsUnknown := writeFile(t, "unknown.json", `[{"account_id":"A1","client_id":"c","client_secret":"s","secret":"x"}]`)
 	accountsOne := writeFile(t, "one.json", `[{"account_id":"A1","client_id":"c","client_secret":"s"}]`)
+	accountsBadBase := writeFile(t, "base.json", `[{"account_id":"A1","client_id":"c","client_secret":"s","api_base_url":"api-eu.zoom.us/v2"}]`)
 	notPEM := writeFile(t, "ca.pem", "not a certificate")
 	targetsDup := writeFile(t, "t.json", `[{"name":"a","type":"webhook"},{"name":"a","type":"webhook"}]`)
 	targetsNoType := writeFile(t, "t2.json", `[{"name":"a"}]`)
@@ -155,6 +156,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"accounts unknown field", map[string]string{"ZOOMSYNC_ACCOUNTS_FILE": accountsUnknown}, `ZOOMSYNC_ACCOUNTS_FILE:`},
 		{"file and single duplicate", map[string]string{"ZOOMSYNC_ACCOUNTS_FILE": accountsOne, "ZOOM_ACCOUNT_ID": "A1", "ZOOM_CLIENT_ID": "c", "ZOOM_CLIENT_SECRET": "s"}, `ZOOM_ACCOUNT_ID: account "A1" is configured twice`},
 		{"api base url", map[string]string{"ZOOM_API_BASE_URL": "api.zoom.us/v2"}, "ZOOM_API_BASE_URL: must be an absolute http(s) URL"},
+		{"account api base url", map[string]string{"ZOOMSYNC_ACCOUNTS_FILE": accountsBadBase}, `ZOOMSYNC_ACCOUNTS_FILE: entry 1 (A1): api_base_url must be an absolute http(s) URL`},
 		{"token url", map[string]string{"ZOOM_OAUTH_TOKEN_URL": "ftp://zoom.us"}, "ZOOM_OAUTH_TOKEN_URL: must be an absolute"},
 		{"plan", map[string]string{"ZOOMSYNC_ZOOM_PLAN": "gold"}, `ZOOMSYNC_ZOOM_PLAN: unknown plan "gold"`},
 		{"rate limits", map[string]string{"ZOOMSYNC_ZOOM_RATE_LIMITS": "medium=-1"}, "ZOOMSYNC_ZOOM_RATE_LIMITS:"},
@@ -258,5 +260,38 @@ func TestLoggerFormats(t *testing.T) {
 	Log{Level: slog.LevelInfo, Format: "json"}.Logger(&b).Info("x")
 	if !strings.HasPrefix(b.String(), "{") {
 		t.Fatalf("json logger: %q", b.String())
+	}
+}
+
+// TestAPIBaseURLRungs: an account's api_base_url, else ZOOM_API_BASE_URL
+// when set, else nothing (the client then follows the token's api_url,
+// else the default host; zoomapi's TestAPIHostRungs covers those rungs).
+func TestAPIBaseURLRungs(t *testing.T) {
+	accounts := writeFile(t, "rungs.json", `[
+		{"account_id":"EU","client_id":"c","client_secret":"s","api_base_url":"https://api-eu.zoom.us/v2"},
+		{"account_id":"PLAIN","client_id":"c","client_secret":"s"}]`)
+	cases := []struct {
+		name      string
+		env       map[string]string
+		eu, plain string
+	}{
+		{"nothing set", map[string]string{"ZOOMSYNC_ACCOUNTS_FILE": accounts}, "https://api-eu.zoom.us/v2", ""},
+		{"ZOOM_API_BASE_URL set", map[string]string{"ZOOMSYNC_ACCOUNTS_FILE": accounts, "ZOOM_API_BASE_URL": "https://api.zoom.us/v2"},
+			"https://api-eu.zoom.us/v2", "https://api.zoom.us/v2"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, a := range c.Zoom.Accounts {
+				got[a.ID] = c.Zoom.APIBaseURLFor(a)
+			}
+			if got["EU"] != tc.eu || got["PLAIN"] != tc.plain {
+				t.Fatalf("EU %q, PLAIN %q; want %q, %q", got["EU"], got["PLAIN"], tc.eu, tc.plain)
+			}
+		})
 	}
 }
