@@ -45,8 +45,8 @@ import (
 )
 
 // SkipRequestHeader on a request tells the fake's check not to validate
-// that request: a test sending a malformed request on purpose (the answer
-// is still checked).
+// that request: a test sending a malformed request on purpose, or
+// Transport, which checked it already (the answer is still checked).
 const SkipRequestHeader = "X-Contract-Skip-Request"
 
 // Deviation is one difference between the traffic and the documents.
@@ -193,7 +193,8 @@ func (c *Checker) CheckRequest(r *http.Request) {
 	c.requests.Add(1)
 	rt, params, err := route(r)
 	if err != nil {
-		c.report(Deviation{Side: "request", Operation: r.Method + " " + r.URL.EscapedPath(), Message: "no documented operation: " + err.Error()})
+		c.report(Deviation{Side: "request", Operation: r.Method + " " + r.URL.EscapedPath(),
+			Message: "no documented operation among those compiled (docs.go): " + err.Error()})
 		return
 	}
 	op := r.Method + " " + rt.Path
@@ -294,7 +295,10 @@ func (c *Checker) Transport(next http.RoundTripper) http.RoundTripper {
 	}
 	return roundTripper(func(r *http.Request) (*http.Response, error) {
 		c.CheckRequest(r)
-		return next.RoundTrip(r)
+		// A fake with the check installed need not check it again.
+		r2 := r.Clone(r.Context())
+		r2.Header.Set(SkipRequestHeader, "checked by the client's transport")
+		return next.RoundTrip(r2)
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -59,19 +60,33 @@ type apiDoc struct {
 }
 
 var (
+	// Only the paths zoomsync calls are compiled (the Users document has
+	// 41, the Phone one 192): a second less per test binary under -race.
+	// A request to another path finds no operation, and says so.
 	apiDocs = map[string]*apiDoc{
-		usersDoc: {file: usersDoc},
-		// 192 paths, of which zoomsync calls two: the others are left
-		// out before compiling (half a second less per test binary).
-		phoneDoc: {file: phoneDoc, keep: func(p string) bool { return strings.HasPrefix(p, "/phone/users") }},
+		usersDoc: {file: usersDoc, keep: keepPaths("/users", "/users/{userId}", "/users/{userId}/presence_status")},
+		phoneDoc: {file: phoneDoc, keep: keepPaths("/phone/users", "/phone/users/{userId}")},
 		notesDoc: {file: notesDoc},
 	}
 	events struct {
 		once    sync.Once
-		schemas map[string]*openapi3.Schema
+		raw     []byte
 		err     error
+		mu      sync.Mutex
+		schemas map[string]*openapi3.Schema // by event name; nil: undocumented
 	}
 )
+
+func keepPaths(paths ...string) func(string) bool {
+	return func(p string) bool {
+		for _, k := range paths {
+			if p == k {
+				return true
+			}
+		}
+		return false
+	}
+}
 
 // docFor names the document that describes a request path.
 func docFor(path string) string {
@@ -119,7 +134,8 @@ func (d *apiDoc) load() (routers.Router, error) {
 	return d.router, d.err
 }
 
-// prunePaths drops the paths keep refuses from an OpenAPI document.
+// prunePaths drops the paths keep refuses from an OpenAPI document, and
+// the components that no kept path reaches.
 func prunePaths(raw []byte, keep func(string) bool) ([]byte, error) {
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &doc); err != nil {
@@ -139,8 +155,46 @@ func prunePaths(raw []byte, keep func(string) bool) ([]byte, error) {
 		return nil, err
 	}
 	doc["paths"] = b
+	if len(doc["components"]) > 0 {
+		var comps map[string]map[string]json.RawMessage
+		if err := json.Unmarshal(doc["components"], &comps); err == nil {
+			// Keep what the kept paths refer to, transitively; security
+			// schemes are named, not referred to: keep them all.
+			reached := map[string]bool{}
+			queue := [][]byte{b}
+			for len(queue) > 0 {
+				next := queue[0]
+				queue = queue[1:]
+				for _, m := range componentRef.FindAllSubmatch(next, -1) {
+					k := string(m[1]) + "/" + string(m[2])
+					if reached[k] {
+						continue
+					}
+					reached[k] = true
+					if c, ok := comps[string(m[1])][string(m[2])]; ok {
+						queue = append(queue, c)
+					}
+				}
+			}
+			for kind, byName := range comps {
+				if kind == "securitySchemes" {
+					continue
+				}
+				for name := range byName {
+					if !reached[kind+"/"+name] {
+						delete(byName, name)
+					}
+				}
+			}
+			if doc["components"], err = json.Marshal(comps); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return json.Marshal(doc)
 }
+
+var componentRef = regexp.MustCompile(`"\$ref"\s*:\s*"#/components/([^/"]+)/([^"]+)"`)
 
 // route finds the documented operation of a request.
 func route(r *http.Request) (*routers.Route, map[string]string, error) {
@@ -157,35 +211,40 @@ func route(r *http.Request) (*routers.Route, map[string]string, error) {
 }
 
 // eventSchema is the documented body of a webhook event, nil if none.
+// Each event's schema is compiled alone, the first time it is needed.
 func eventSchema(name string) (*openapi3.Schema, error) {
 	events.once.Do(func() {
 		dir, err := Dir()
-		if err != nil {
-			events.err = err
-			return
+		if err == nil {
+			events.raw, err = os.ReadFile(filepath.Join(dir, webhooksDoc))
 		}
-		// The Users webhooks document is OpenAPI 3.1 with event names for
-		// paths; the loader reads it, and each POST's request body is the
-		// event's schema.
-		loader := openapi3.NewLoader()
-		doc, err := loader.LoadFromFile(filepath.Join(dir, webhooksDoc))
-		if err != nil {
-			events.err = fmt.Errorf("%s: %w", webhooksDoc, err)
-			return
-		}
+		events.err = err
 		events.schemas = map[string]*openapi3.Schema{}
-		for name, item := range doc.Paths.Map() {
-			if item.Post == nil || item.Post.RequestBody == nil || item.Post.RequestBody.Value == nil {
-				continue
-			}
-			mt := item.Post.RequestBody.Value.Content.Get("application/json")
-			if mt != nil && mt.Schema != nil && mt.Schema.Value != nil {
-				events.schemas[name] = mt.Schema.Value
-			}
-		}
 	})
 	if events.err != nil {
 		return nil, events.err
 	}
-	return events.schemas[name], nil
+	events.mu.Lock()
+	defer events.mu.Unlock()
+	if sc, ok := events.schemas[name]; ok {
+		return sc, nil
+	}
+	// The Users webhooks document is OpenAPI 3.1 with event names for
+	// paths; each POST's request body is the event's schema.
+	raw, err := prunePaths(events.raw, func(p string) bool { return p == name })
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", webhooksDoc, err)
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", webhooksDoc, err)
+	}
+	var sc *openapi3.Schema
+	if item := doc.Paths.Value(name); item != nil && item.Post != nil && item.Post.RequestBody != nil && item.Post.RequestBody.Value != nil {
+		if mt := item.Post.RequestBody.Value.Content.Get("application/json"); mt != nil && mt.Schema != nil {
+			sc = mt.Schema.Value
+		}
+	}
+	events.schemas[name] = sc
+	return sc, nil
 }
