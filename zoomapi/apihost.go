@@ -35,7 +35,7 @@ func (c *Client) adoptAPIURL(raw string) {
 		if raw != c.rejectedHost {
 			c.rejectedHost = raw
 			c.logger.Warn("ignoring the api_url Zoom returned with the token; calls stay on the current host",
-				slog.String("api_url", printable(raw)), slog.String("reason", reason),
+				slog.String("api_url", redacted(raw)), slog.String("reason", reason),
 				slog.String("api_host", c.baseURL.Load().Host))
 		}
 		return
@@ -73,6 +73,14 @@ func acceptAPIURL(raw string, tokenURL *url.URL) (*url.URL, string) {
 	}
 	u.RawPath = ""
 	return &url.URL{Scheme: strings.ToLower(u.Scheme), Host: u.Host, Path: u.Path}, ""
+}
+
+// redacted is raw for a log line, without a password it may carry.
+func redacted(raw string) string {
+	if u, err := url.Parse(strings.TrimSpace(raw)); err == nil {
+		return printable(u.Redacted())
+	}
+	return printable(raw)
 }
 
 // printable shortens and cleans a value from outside for a log line.

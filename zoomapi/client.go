@@ -307,8 +307,7 @@ func (c *Client) call(ctx context.Context, ep endpoint, method, path string, que
 			}
 			return r, nil
 		}
-		apiErr := responseError(ep.op, resp.Request, resp, respBody)
-		apiErr.Path = reqPath
+		apiErr := responseError(ep.op, method, reqPath, resp, respBody)
 		switch {
 		case apiErr.Kind == errs.RateLimited:
 			apiErr.RateLimitType = resp.Header.Get("X-RateLimit-Type")

@@ -3,6 +3,7 @@ package zoomapi_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -400,6 +401,51 @@ func TestAPIHostRungs(t *testing.T) {
 		})
 	}
 }
+
+func TestRefusedAPIURLIsLoggedOnceWithoutItsPassword(t *testing.T) {
+	// Every request is served in-process by the fake, whatever its host.
+	fake := zoomfake.New(zoomfake.Options{Limits: zoomfake.Unlimited(), APIURL: "https://user:hunter2@api.evil.example"})
+	fake.SetURL("https://zoom.us")
+	fake.AddAccount(zoomfake.AccountSpec{ID: acct, ClientID: clientID, ClientSecret: clientSecret, Users: 3})
+	rt := contract.Transport(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		rec := httptest.NewRecorder()
+		r2 := r.Clone(r.Context())
+		r2.RequestURI = r.URL.RequestURI()
+		fake.ServeHTTP(rec, r2)
+		return rec.Result(), nil
+	}))
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	c := newClient(t, zoomapi.WithHTTPClient(&http.Client{Transport: rt}), zoomapi.WithLogger(logger))
+	ctx := context.Background()
+	for range 2 {
+		if _, _, err := c.Users.List(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		fake.ExpireAccessTokens() // the next call fetches another token with the same api_url
+	}
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	if n := strings.Count(out, "ignoring the api_url"); n != 1 {
+		t.Errorf("warned %d times, want once:\n%s", n, out)
+	}
+	if strings.Contains(out, "hunter2") {
+		t.Errorf("the api_url's password was logged:\n%s", out)
+	}
+	if c.BaseURL() != zoomapi.DefaultBaseURL {
+		t.Errorf("base URL %s, want the default", c.BaseURL())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func TestAPIURLOnTheTokenEndpointsHostIsAccepted(t *testing.T) {
 	// A fake (or a test double) on the token endpoint's own host: its

@@ -84,11 +84,11 @@ type errorBody struct {
 
 // responseError builds the *Error for a non-2xx answer; body is at most
 // maxErrorBody bytes of it.
-func responseError(op string, req *http.Request, resp *http.Response, body []byte) *Error {
+func responseError(op, method, path string, resp *http.Response, body []byte) *Error {
 	e := &Error{
 		Op:         op,
-		Method:     req.Method,
-		Path:       req.URL.EscapedPath(),
+		Method:     method,
+		Path:       path,
 		HTTPStatus: resp.StatusCode,
 		TrackingID: printable(resp.Header.Get("x-zm-trackingid")),
 	}
