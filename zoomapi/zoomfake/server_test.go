@@ -31,12 +31,19 @@ type env struct {
 func setup(t *testing.T, users int, limits zoomfake.Limits) *env {
 	t.Helper()
 	clock := clockwork.NewFakeClock()
-	fake := zoomfake.New(zoomfake.Options{Clock: clock, Limits: limits})
+	e := setupWith(t, zoomfake.New(zoomfake.Options{Clock: clock, Limits: limits}), users)
+	e.clock = clock
+	return e
+}
+
+// setupWith serves fake with one account of generated users.
+func setupWith(t *testing.T, fake *zoomfake.Server, users int) *env {
+	t.Helper()
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	fake.SetURL(srv.URL)
 	a := fake.AddAccount(zoomfake.AccountSpec{ID: "A1", ClientID: "cid", ClientSecret: "csecret", WebhookSecret: "whsecret", Users: users})
-	return &env{fake: fake, srv: srv, clock: clock, acct: a}
+	return &env{fake: fake, srv: srv, acct: a}
 }
 
 func basic(id, secret string) string {
