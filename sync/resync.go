@@ -35,7 +35,7 @@ type ResyncReport struct {
 	Candidates  int // known users missing from the complete pull
 	Deactivated int // confirmed inactive by a direct read
 	Deleted     int // confirmed gone by a direct read (Zoom's 404 code 1001)
-	Skipped     int // candidates kept: newer news arrived, or the read found them alive
+	Skipped     int // candidates kept (newer news, alive, unconfirmed, refused): see SkipReasons
 	// SkipReasons counts the skipped candidates by why they were kept
 	// (the counts add up to Skipped).
 	SkipReasons map[string]int
