@@ -113,3 +113,9 @@ const (
 	TypeWebhook           = "webhook"
 	TypeZoomContactCenter = "zoom_contact_center"
 )
+
+// ReceivesDirectory reports whether a target of this type is sent the
+// user's directory data (Push.Directory): such a target gets the user's
+// current status once more when that data changes (a link appears,
+// changes or goes) without a status change.
+func ReceivesDirectory(targetType string) bool { return targetType == TypeWebhook }
