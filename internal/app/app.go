@@ -92,7 +92,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		Name: replica, Clock: clock, Logger: log, Prefer: members.Prefers,
 		Applied: func(stream string, entries, _ int) { m.applied.WithLabelValues(stream).Add(float64(entries)) },
 	})
-	ready := newReadiness(rdb, accounts)
+	ready := newReadiness(rdb, accounts, cfg.LDAP.Enabled())
 	ids := make([]string, 0, len(accounts))
 	for id := range accounts {
 		ids = append(ids, id)
@@ -286,12 +286,14 @@ func (w webhookSecrets) WebhookSecret(id string) (secret.Secret, bool) {
 type readiness struct {
 	rdb      redis.UniversalClient
 	accounts map[string]*account
+	mapping  bool // a directory is configured: wait for the first complete mapping too
 	mu       sync.Mutex
 	pulled   map[string]bool
+	mapped   bool
 }
 
-func newReadiness(rdb redis.UniversalClient, accounts map[string]*account) *readiness {
-	return &readiness{rdb: rdb, accounts: accounts, pulled: map[string]bool{}}
+func newReadiness(rdb redis.UniversalClient, accounts map[string]*account, mapping bool) *readiness {
+	return &readiness{rdb: rdb, accounts: accounts, mapping: mapping, pulled: map[string]bool{}}
 }
 
 // firstPull makes sure the account has a complete pull: one recorded in
@@ -339,11 +341,33 @@ func (r *readiness) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Unlock()
 	if len(waiting) > 0 {
+		slices.Sort(waiting)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not_ready",
 			"reason": "first full pull not complete", "accounts": waiting})
 		return
 	}
+	if r.mapping && !r.isMapped() {
+		// Any replica's complete mapping counts (the mapping runs on one).
+		done, err := zsync.MappingComplete(ctx, r.rdb)
+		if err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": "redis does not answer"})
+			return
+		}
+		if !done {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": "first directory mapping not complete"})
+			return
+		}
+		r.mu.Lock()
+		r.mapped = true
+		r.mu.Unlock()
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (r *readiness) isMapped() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mapped
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
