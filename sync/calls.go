@@ -193,6 +193,13 @@ local function trimCalls(calls, floor)
   end
   return kept, floor, oldestOpen
 end
+local function oldestOpen(calls)
+  local v = nil
+  for _, c in ipairs(calls) do
+    if c[3] == 'o' and (not v or c[2] < v) then v = c[2] end
+  end
+  return v
+end
 local function writeCalls(calls, floor)
   local out = {}
   if floor > 0 then out[1] = 'f' .. string.format('%d', floor) end

@@ -214,13 +214,16 @@ for u = first, #KEYS, 2 do
   local set = {}
   local newest = 0
   local presenceAt = nil
-  local calls, floor, callsApplied, callVersion = nil, 0, 0, 0
+  local calls, floor, callsApplied, callVersion, openBefore = nil, 0, 0, 0, nil
   local dirAt = nil -- version of a change of the directory data a push carries
   for j = 0, count - 1 do
     local i = a + 3*j
     local field, version, value = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2]
     if not vpos[j] then -- one call's state
-      if not calls then calls, floor = readCalls(cur[cpos], callState, cur[cpos+1], cur[cpos+2]) end
+      if not calls then
+        calls, floor = readCalls(cur[cpos], callState, cur[cpos+1], cur[cpos+2])
+        openBefore = oldestOpen(calls)
+      end
       local kind = 'o'
       if value == 'ended' then kind = 'e' end
       if callFact(calls, floor, string.sub(field, 6), version, kind) then
@@ -350,8 +353,10 @@ for u = first, #KEYS, 2 do
       else
         redis.call('ZADD', KEYS[6], 'NX', 0, user) -- never confirmed: read it soon
       end
-      -- The open-calls index: when the user's oldest open call began.
-      if callsApplied > 0 then
+      -- The open-calls index: when the user's oldest open call began (a
+      -- ring missed while on another call, the commonest event of a
+      -- queue, leaves it as it was).
+      if callsApplied > 0 and oldestCall ~= openBefore then
         if oldestCall then redis.call('ZADD', KEYS[7], math.floor(oldestCall / 2), user) else redis.call('ZREM', KEYS[7], user) end
       end
     end
