@@ -29,7 +29,9 @@ const accountsPoll = 10 * time.Second
 
 // liveAccounts is every account's current secrets and name; a reload
 // replaces the whole map at once. It is the webhook handler's Accounts.
-type liveAccounts struct{ cur atomic.Pointer[map[string]config.Account] }
+type liveAccounts struct {
+	cur atomic.Pointer[map[string]config.Account]
+}
 
 func newLiveAccounts(accounts []config.Account) *liveAccounts {
 	l := &liveAccounts{}
@@ -62,7 +64,7 @@ func (l *liveAccounts) NextWebhookSecret(id string) (secret.Secret, bool) {
 // account's inbox consumers, presence sweeper, readiness and mapping are
 // started with the process; the reload says so in one line.
 type reloader struct {
-	path    string                          // ZOOMSYNC_ACCOUNTS_FILE; "" when accounts come from the environment only
+	path    string                           // ZOOMSYNC_ACCOUNTS_FILE; "" when accounts come from the environment only
 	read    func() ([]config.Account, error) // Load's checks (config.Zoom.ReloadAccounts)
 	live    *liveAccounts
 	clients map[string]*zoomapi.Client
