@@ -248,7 +248,8 @@ func (r *resyncer) running(ctx context.Context) (*RunningError, error) {
 // *RunningError.
 func (r *resyncer) beginWaiting(ctx context.Context, trigger string, wait time.Duration) (*activeRun, error) {
 	start := r.clock.Now()
-	for logged := false; ; logged = true {
+	logged := false
+	for {
 		run, err := r.begin(ctx, trigger)
 		var held *RunningError
 		if !errors.As(err, &held) {
