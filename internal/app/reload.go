@@ -51,10 +51,11 @@ func (l *liveAccounts) WebhookSecret(id string) (secret.Secret, bool) {
 	return a.WebhookSecret, ok
 }
 
-// NextWebhookSecret implements webhook.RotatingAccounts.
-func (l *liveAccounts) NextWebhookSecret(id string) (secret.Secret, bool) {
+// WebhookSecrets implements webhook.RotatingAccounts: both from one
+// snapshot, so a reload never pairs an old current with a new next.
+func (l *liveAccounts) WebhookSecrets(id string) (current, next secret.Secret, ok bool) {
 	a, ok := l.snapshot()[id]
-	return a.WebhookNext, ok && !a.WebhookNext.IsZero()
+	return a.WebhookSecret, a.WebhookNext, ok
 }
 
 // reloader applies a changed accounts file to a running serve. What it

@@ -25,8 +25,9 @@ type Accounts interface {
 // its signature, which is the one Zoom holds.
 type RotatingAccounts interface {
 	Accounts
-	// NextWebhookSecret is the account's other secret token, if it has one.
-	NextWebhookSecret(accountID string) (secret.Secret, bool)
+	// WebhookSecrets returns the account's current secret token and, during
+	// a rotation, the next one (else empty), read together.
+	WebhookSecrets(accountID string) (current, next secret.Secret, ok bool)
 }
 
 // Sink durably stores accepted deliveries. Enqueue returns nil only once
@@ -181,17 +182,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // secrets are the account's secret tokens: the current one, then the next
 // during a rotation.
 func (h *Handler) secrets(accountID string) ([]secret.Secret, bool) {
-	cur, ok := h.opts.Accounts.WebhookSecret(accountID)
+	ra, rotating := h.opts.Accounts.(RotatingAccounts)
+	if !rotating {
+		cur, ok := h.opts.Accounts.WebhookSecret(accountID)
+		return []secret.Secret{cur}, ok
+	}
+	cur, next, ok := ra.WebhookSecrets(accountID)
 	if !ok {
 		return nil, false
 	}
-	out := []secret.Secret{cur}
-	if ra, rotating := h.opts.Accounts.(RotatingAccounts); rotating {
-		if next, has := ra.NextWebhookSecret(accountID); has && !next.IsZero() {
-			out = append(out, next)
-		}
+	if next.IsZero() {
+		return []secret.Secret{cur}, true
 	}
-	return out, true
+	return []secret.Secret{cur, next}, true
 }
 
 // verify returns the secret that verifies the request, or the first

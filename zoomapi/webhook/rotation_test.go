@@ -23,9 +23,9 @@ func (m rotatingMap) WebhookSecret(id string) (secret.Secret, bool) {
 	return secret.New(s[0]), ok
 }
 
-func (m rotatingMap) NextWebhookSecret(id string) (secret.Secret, bool) {
+func (m rotatingMap) WebhookSecrets(id string) (current, next secret.Secret, ok bool) {
 	s, ok := m[id]
-	return secret.New(s[1]), ok && s[1] != ""
+	return secret.New(s[0]), secret.New(s[1]), ok
 }
 
 func TestHandlerSecretRotation(t *testing.T) {
