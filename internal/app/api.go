@@ -108,7 +108,12 @@ func apiError(w http.ResponseWriter, status int, code, msg string) {
 
 // postResync starts a full resync now (202 with the run id).
 func (r *resyncer) postResync(w http.ResponseWriter, req *http.Request) {
-	rec, err := r.start(req.Context(), "api")
+	rec, err := r.start(req.Context(), triggerAPI)
+	var held *RunningError
+	if errors.As(err, &held) {
+		writeRunning(w, held)
+		return
+	}
 	if err != nil {
 		apiError(w, http.StatusServiceUnavailable, "unavailable", "could not record the run: Redis is unavailable")
 		return

@@ -21,7 +21,6 @@ import (
 
 	"github.com/zoomsync/zoomsync/directory"
 	"github.com/zoomsync/zoomsync/internal/config"
-	"github.com/zoomsync/zoomsync/internal/secret"
 	"github.com/zoomsync/zoomsync/mapping"
 	"github.com/zoomsync/zoomsync/presence/target"
 	zsync "github.com/zoomsync/zoomsync/sync"
@@ -39,6 +38,9 @@ type Options struct {
 	// Replica names this process among those sharing Redis (consumer name,
 	// lease owner); default host-pid.
 	Replica string
+	// Reload, if set, re-reads the accounts file on every value (the
+	// command line sends one per SIGHUP).
+	Reload <-chan struct{}
 }
 
 // account is one configured Zoom account at run time.
@@ -106,8 +108,9 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 
 	mux := http.NewServeMux()
+	secrets := newLiveAccounts(cfg.Zoom.Accounts) // what a reload of the accounts file changes
 	webhook.NewHandler(webhook.HandlerOptions{
-		Accounts: webhookSecrets(accounts), Sink: inbox, Clock: clock, Logger: log,
+		Accounts: secrets, Sink: inbox, Clock: clock, Logger: log,
 		OnOutcome: func(event, outcome string) {
 			m.webhooks.WithLabelValues(eventFamily(event), outcome).Inc()
 			if mp != nil && outcome == webhook.OutcomeAccepted && profileEvents[event] {
@@ -177,6 +180,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	// Workers stop after the HTTP server has drained.
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
+	resyncs.runCtx = workCtx // API-started runs stop (and release the lease) with serve
 	var workers conc.WaitGroup
 	workers.Go(func() { _ = inbox.Run(workCtx) })
 	workers.Go(func() { members.Run(workCtx) })
@@ -199,12 +203,11 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	workers.Go(func() { sender.Run(workCtx) })
 	workers.Go(func() { live.run(workCtx) })
 	workers.Go(func() { sweep.run(workCtx) })
+	reload := &reloader{path: cfg.Zoom.AccountsFile, read: cfg.Zoom.ReloadAccounts, live: secrets, clients: zoomClients,
+		clock: clock, log: log, every: accountsPoll}
+	workers.Go(func() { reload.run(workCtx, opts.Reload) })
 	if cfg.Resync.Enabled() {
-		sched := &scheduler{schedule: cfg.Resync.Schedule, clock: clock, logger: log,
-			start: func(ctx context.Context) error {
-				rec := &runRecord{RunID: newRunID(), Trigger: "schedule", Status: runQueued, Created: clock.Now().UTC(), Accounts: []accountResult{}}
-				return resyncs.execute(ctx, rec)
-			}}
+		sched := &scheduler{schedule: cfg.Resync.Schedule, clock: clock, logger: log, start: resyncs.scheduled}
 		workers.Go(func() { sched.run(workCtx) })
 	}
 
@@ -270,16 +273,6 @@ func newMapper(cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store
 		lease:   zsync.NewLease(rdb, "mapping", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log}),
 		maxDrop: cfg.Resync.MaxDeleteFraction, every: l.Refresh, debounce: 2 * time.Second,
 		dirty: make(chan struct{}, 1), refresh: make(chan struct{}, 1)}, nil
-}
-
-type webhookSecrets map[string]*account
-
-func (w webhookSecrets) WebhookSecret(id string) (secret.Secret, bool) {
-	a, ok := w[id]
-	if !ok {
-		return secret.Secret{}, false
-	}
-	return a.cfg.WebhookSecret, true
 }
 
 // readiness tracks what /readyz reports.

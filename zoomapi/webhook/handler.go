@@ -19,6 +19,17 @@ type Accounts interface {
 	WebhookSecret(accountID string) (secret.Secret, bool)
 }
 
+// RotatingAccounts is implemented by Accounts whose accounts may carry a
+// second secret token while it is being rotated. A delivery verifies with
+// either; endpoint.url_validation is answered with the one that verified
+// its signature, which is the one Zoom holds.
+type RotatingAccounts interface {
+	Accounts
+	// WebhookSecrets returns the account's current secret token and, during
+	// a rotation, the next one (else empty), read together.
+	WebhookSecrets(accountID string) (current, next secret.Secret, ok bool)
+}
+
 // Sink durably stores accepted deliveries. Enqueue returns nil only once
 // the delivery will survive a crash.
 type Sink interface {
@@ -123,13 +134,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	sec, ok := h.opts.Accounts.WebhookSecret(accountID)
+	secrets, ok := h.secrets(accountID)
 	if !ok {
 		h.answer(w, r, "", OutcomeUnknownAccount, http.StatusNotFound, "unknown_account", "no such account is configured")
 		return
 	}
-	v := Verifier{Secret: sec, Clock: h.opts.Clock, Tolerance: h.opts.Tolerance}
-	if err := v.Verify(r.Header, body); err != nil {
+	sec, err := h.verify(r.Header, body, secrets)
+	if err != nil {
 		h.answer(w, r, "", OutcomeBadSignature, http.StatusUnauthorized, "invalid_signature", errMessage(err))
 		return
 	}
@@ -166,6 +177,41 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.outcome(ev.Name, OutcomeAccepted)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "accepted"})
+}
+
+// secrets are the account's secret tokens: the current one, then the next
+// during a rotation.
+func (h *Handler) secrets(accountID string) ([]secret.Secret, bool) {
+	ra, rotating := h.opts.Accounts.(RotatingAccounts)
+	if !rotating {
+		cur, ok := h.opts.Accounts.WebhookSecret(accountID)
+		return []secret.Secret{cur}, ok
+	}
+	cur, next, ok := ra.WebhookSecrets(accountID)
+	if !ok {
+		return nil, false
+	}
+	if next.IsZero() {
+		return []secret.Secret{cur}, true
+	}
+	return []secret.Secret{cur, next}, true
+}
+
+// verify returns the secret that verifies the request, or the first
+// secret's error when none does.
+func (h *Handler) verify(header http.Header, body []byte, secrets []secret.Secret) (secret.Secret, error) {
+	var first error
+	for _, s := range secrets {
+		v := Verifier{Secret: s, Clock: h.opts.Clock, Tolerance: h.opts.Tolerance}
+		err := v.Verify(header, body)
+		if err == nil {
+			return s, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return secret.Secret{}, first
 }
 
 func (h *Handler) outcome(event, outcome string) {
