@@ -96,7 +96,7 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	case TypeWebhook:
 		u, err := url.Parse(c.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("url %q: want http(s)://host/path", c.URL)
+			return bad("url %q: want http(s)://host/path", RedactURL(c.URL))
 		}
 		if c.Secret.IsZero() {
 			return bad("secret is required (pushes are signed with it)")
