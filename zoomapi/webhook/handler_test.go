@@ -78,10 +78,10 @@ func setup(t *testing.T) *bundle {
 		logs:  &bytes.Buffer{},
 	}
 	h := NewHandler(HandlerOptions{
-		Accounts:  accountMap{testAccount: testSecret},
-		Sink:      b.sink,
-		Clock:     b.clock,
-		Logger:    slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Accounts: accountMap{testAccount: testSecret},
+		Sink:     b.sink,
+		Clock:    b.clock,
+		Logger:   slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OnOutcome: func(event, outcome string) {
 			b.outcomes = append(b.outcomes, outcome)
 			if b.onOutcome != nil {
