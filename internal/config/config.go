@@ -184,8 +184,10 @@ type API struct {
 // Targets holds the presence targets file's entries, checked for a unique
 // name and a type; each target type validates its own fields.
 type Targets struct {
-	File    string
-	Entries []json.RawMessage
+	File string
+	// Entries are the file's entries as written: they hold the targets'
+	// secrets and URLs, so they never marshal (Configs print redacted).
+	Entries []json.RawMessage `json:"-"`
 	Configs []target.Config // Entries, parsed and checked by their type
 }
 
