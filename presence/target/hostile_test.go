@@ -196,3 +196,16 @@ func TestConfigNeverPrintsURLSecrets(t *testing.T) {
 		assertNoURLSecrets(t, "ParseConfig's error", err.Error())
 	}
 }
+
+// TestParseConfigRefusesNegativeAndOverflowingDurations: a negative
+// timeout would fail every push at once, and a number of seconds beyond
+// time.Duration's range wrapped to a negative one (found by
+// FuzzParseConfig).
+func TestParseConfigRefusesNegativeAndOverflowingDurations(t *testing.T) {
+	for _, extra := range []string{`"timeout":-1`, `"dead_after":"-5m"`, `"timeout":1e300`, `"dead_after":-1e300`} {
+		raw := `{"name":"x","type":"webhook","url":"https://h/","secret":"s","status_map":{"available":"A"},` + extra + `}`
+		if c, err := ParseConfig(json.RawMessage(raw)); err == nil {
+			t.Errorf("%s accepted: timeout %v, dead_after %v", extra, c.Timeout.Duration, c.DeadAfter.Duration)
+		}
+	}
+}
