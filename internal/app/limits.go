@@ -117,10 +117,3 @@ func (s *streamSlots) notify(refused string) {
 		s.onChange(s.open, refused)
 	}
 }
-
-// counts reports the open streams, in all and of token.
-func (s *streamSlots) counts(token int) (open, ofToken int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.open, s.byToken[token]
-}

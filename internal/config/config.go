@@ -188,7 +188,7 @@ type Targets struct {
 	// Entries are the file's entries as written: they hold the targets'
 	// secrets and URLs, so they never marshal (Configs print redacted).
 	Entries []json.RawMessage `json:"-"`
-	Configs []target.Config // Entries, parsed and checked by their type
+	Configs []target.Config   // Entries, parsed and checked by their type
 }
 
 // Names lists the targets' names.
