@@ -41,6 +41,9 @@ type Options struct {
 	// Reload, if set, re-reads the accounts file on every value (the
 	// command line sends one per SIGHUP).
 	Reload <-chan struct{}
+
+	// limits overrides the HTTP server's limits (tests); nil: the defaults.
+	limits *httpLimits
 }
 
 // account is one configured Zoom account at run time.
@@ -112,7 +115,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	webhook.NewHandler(webhook.HandlerOptions{
 		Accounts: secrets, Sink: inbox, Clock: clock, Logger: log,
 		OnOutcome: func(event, outcome string) {
-			m.webhooks.WithLabelValues(eventFamily(event), outcome).Inc()
+			m.webhooks.WithLabelValues(webhookEventLabel(event), outcome).Inc()
 			if mp != nil && outcome == webhook.OutcomeAccepted && profileEvents[event] {
 				mp.markDirty()
 			}
@@ -132,7 +135,12 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	auth := func(h http.HandlerFunc) http.Handler { return guard.wrap(h) }
 	mux.Handle("GET /v1/presence", auth(lookups.bulk))
 	mux.Handle("GET /v1/people", auth(lookups.people))
-	live := newHub(rdb, lookups, log)
+	limits := defaultHTTPLimits()
+	if opts.limits != nil {
+		limits = *opts.limits
+	}
+	slots := newStreamSlots(cfg.API.StreamMax, cfg.API.StreamMaxPerToken, m.streamsChanged)
+	live := newHub(rdb, lookups, log, clock, slots, limits)
 	mux.Handle("GET /v1/presence/stream", auth(live.stream))
 	mux.HandleFunc("GET /board", serveBoard)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/board", http.StatusFound) })
@@ -171,7 +179,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("ZOOMSYNC_HTTP_ADDR %s: %w", cfg.HTTP.Addr, err)
 	}
-	srv := &http.Server{Handler: jsonErrors(mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	srv := newHTTPServer(jsonErrors(mux), limits)
 	log.Info("zoomsync serving", slog.String("addr", l.Addr().String()), slog.Any("config", cfg))
 	if opts.Listening != nil {
 		opts.Listening(l.Addr().String())

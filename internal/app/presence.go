@@ -230,6 +230,7 @@ func (t *targetsAPI) serve(w http.ResponseWriter, req *http.Request) {
 	type view struct {
 		Name             string   `json:"name"`
 		Type             string   `json:"type"`
+		URL              string   `json:"url,omitempty"` // webhook targets, redacted
 		Pending          int64    `json:"pending"`
 		OldestPendingAge *float64 `json:"oldest_pending_age_seconds"`
 		Delivered        int64    `json:"delivered"`
@@ -240,6 +241,9 @@ func (t *targetsAPI) serve(w http.ResponseWriter, req *http.Request) {
 	out := []view{}
 	for _, c := range t.configs {
 		v := view{Name: c.Name, Type: c.Type}
+		if c.URL != "" {
+			v.URL = target.RedactURL(c.URL)
+		}
 		var oldest time.Time
 		for _, a := range t.accounts {
 			st, err := t.store.Outbox().Stats(req.Context(), a, c.Name)

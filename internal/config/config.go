@@ -59,6 +59,8 @@ type raw struct {
 	MatchRules  string `env:"ZOOMSYNC_MATCH_RULES, default=email=mail"`
 	APITokens   string `env:"ZOOMSYNC_API_TOKENS"`
 	APIRate     string `env:"ZOOMSYNC_API_RATE_LIMIT, default=100"`
+	StreamMax   string `env:"ZOOMSYNC_STREAM_MAX_CONNECTIONS, default=500"`
+	StreamToken string `env:"ZOOMSYNC_STREAM_MAX_PER_TOKEN, default=100"`
 	TargetsFile string `env:"ZOOMSYNC_TARGETS_FILE"`
 
 	PresenceMaxAge   string `env:"ZOOMSYNC_PRESENCE_MAX_AGE, default=15m"`
@@ -190,14 +192,19 @@ type API struct {
 	// RateLimit is each token's requests per second (burst: twice that);
 	// 0: unlimited.
 	RateLimit float64
+	// StreamMax and StreamMaxPerToken cap this process's open live
+	// streams (GET /v1/presence/stream), in all and per token; 0: none.
+	StreamMax, StreamMaxPerToken int
 }
 
 // Targets holds the presence targets file's entries, checked for a unique
 // name and a type; each target type validates its own fields.
 type Targets struct {
-	File    string
-	Entries []json.RawMessage
-	Configs []target.Config // Entries, parsed and checked by their type
+	File string
+	// Entries are the file's entries as written: they hold the targets'
+	// secrets and URLs, so they never marshal (Configs print redacted).
+	Entries []json.RawMessage `json:"-"`
+	Configs []target.Config   // Entries, parsed and checked by their type
 }
 
 // Names lists the targets' names.
@@ -527,6 +534,24 @@ func parseAPI(r *raw, c *Config) error {
 		return bad("ZOOMSYNC_API_RATE_LIMIT", "must be requests per second per token (0: unlimited), got %q", r.APIRate)
 	}
 	c.API.RateLimit = f
+	return parseStreams(r, c)
+}
+
+// maxStreams bounds ZOOMSYNC_STREAM_MAX_CONNECTIONS: each open stream
+// holds a connection, a goroutine and a buffer.
+const maxStreams = 100_000
+
+func parseStreams(r *raw, c *Config) error {
+	n, err := strconv.Atoi(strings.TrimSpace(r.StreamMax))
+	if err != nil || n < 0 || n > maxStreams {
+		return bad("ZOOMSYNC_STREAM_MAX_CONNECTIONS", "must be a whole number from 0 (no live streams) to %d, got %q", maxStreams, r.StreamMax)
+	}
+	per, err := strconv.Atoi(strings.TrimSpace(r.StreamToken))
+	if err != nil || per < 0 || per > maxStreams {
+		return bad("ZOOMSYNC_STREAM_MAX_PER_TOKEN", "must be a whole number from 0 to %d, got %q", maxStreams, r.StreamToken)
+	}
+	// A token cannot hold more than the process does.
+	c.API.StreamMax, c.API.StreamMaxPerToken = n, min(per, n)
 	return nil
 }
 
