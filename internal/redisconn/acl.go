@@ -45,6 +45,8 @@ var Commands = []Command{
 	{ACL: "hello"},
 	{ACL: "ping", Probe: []any{"PING"}},
 	{ACL: "cluster|slots", Probe: []any{"CLUSTER", "SLOTS"}},
+	// The Cluster client learns each command's key positions from COMMAND.
+	{ACL: "command", Probe: []any{"COMMAND", "COUNT"}},
 	// Transactions (MULTI/EXEC pipelines). EXEC is probed outside MULTI.
 	{ACL: "multi"},
 	{ACL: "exec"},
