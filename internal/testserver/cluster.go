@@ -104,4 +104,4 @@ func (c *Cluster) Settings() redisconn.Settings {
 }
 
 // Env is Settings as the variables an operator sets.
-func (c *Cluster) Env() map[string]string { return envOf(c.Settings()) }
+func (c *Cluster) Env() map[string]string { return EnvOf(c.Settings()) }

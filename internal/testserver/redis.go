@@ -123,7 +123,7 @@ func (r *Redis) Settings() redisconn.Settings {
 }
 
 // Env is Settings as the variables an operator sets.
-func (r *Redis) Env() map[string]string { return envOf(r.Settings()) }
+func (r *Redis) Env() map[string]string { return EnvOf(r.Settings()) }
 
 func (r *Redis) logTail() string { return tail(filepath.Join(r.Dir, "redis.log"), 20) }
 

@@ -219,8 +219,8 @@ func (s *Security) settings() redisconn.Settings {
 	return st
 }
 
-// envOf is st as the ZOOMSYNC_REDIS_* variables an operator would set.
-func envOf(st redisconn.Settings) map[string]string {
+// EnvOf is st as the ZOOMSYNC_REDIS_* variables an operator would set.
+func EnvOf(st redisconn.Settings) map[string]string {
 	env := map[string]string{}
 	set := func(k, v string) {
 		if v != "" {

@@ -138,4 +138,4 @@ func (s *Sentinel) Settings() redisconn.Settings {
 }
 
 // Env is Settings as the variables an operator sets.
-func (s *Sentinel) Env() map[string]string { return envOf(s.Settings()) }
+func (s *Sentinel) Env() map[string]string { return EnvOf(s.Settings()) }
