@@ -282,6 +282,12 @@ func SentinelACLRules() []string {
 	return rules
 }
 
+// SentinelACLSetUser is the ACL SETUSER line of the Sentinels' user for
+// an operator, with PASSWORD to replace.
+func SentinelACLSetUser(user string) string {
+	return "ACL SETUSER " + user + " on >PASSWORD " + strings.Join(SentinelACLRules(), " ")
+}
+
 func probeSentinel(ctx context.Context, c *redis.SentinelClient, addr, master string) error {
 	if err := c.Ping(ctx).Err(); err != nil {
 		return err

@@ -2,6 +2,7 @@ package redisconn_test
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -205,5 +206,19 @@ func TestACLRules(t *testing.T) {
 			t.Errorf("%s listed twice", c.ACL)
 		}
 		seen[c.ACL] = true
+	}
+}
+
+// TestOperationsGuideHasTheACL: the ACL lines operators copy from
+// docs/OPERATIONS.md are the ones the test topologies grant.
+func TestOperationsGuideHasTheACL(t *testing.T) {
+	b, err := os.ReadFile("../../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{redisconn.ACLSetUser("zoomsync"), redisconn.SentinelACLSetUser("zoomsync-sentinel")} {
+		if !strings.Contains(string(b), "\n"+line+"\n") {
+			t.Errorf("docs/OPERATIONS.md lacks\n%s", line)
+		}
 	}
 }
