@@ -148,3 +148,38 @@ func startServeLogged(ctx context.Context, cfg *config.Config, logger *slog.Logg
 		return "", done
 	}
 }
+
+// TestOpenRedisWarnings: skipping certificate verification works and is
+// warned about at every start; a Redis that does not answer yet is a
+// warning, not an error (serve waits for it).
+func TestOpenRedisWarnings(t *testing.T) {
+	sec := testserver.NewSecurity(t, redisconn.ACLRules(), nil)
+	r := testserver.StartRedis(t, testserver.RedisOptions{Security: sec})
+	insecure := r.Settings()
+	insecure.TLS.CAFile, insecure.TLS.InsecureSkipVerify = "", true
+	for _, tc := range []struct {
+		name string
+		st   redisconn.Settings
+		want string
+	}{
+		{"insecure skip verify", insecure, "Redis TLS certificates are NOT VERIFIED"},
+		{"not answering", redisconn.Settings{URL: secret.New("redis://127.0.0.1:1/0")}, "Redis is not answering yet; carrying on"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs lockedBuffer
+			rdb, closeRedis, err := openRedis(context.Background(), config.Redis{Settings: tc.st}, slog.New(slog.NewTextHandler(&logs, nil)), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeRedis()
+			if !strings.Contains(logs.String(), tc.want) || strings.Count(logs.String(), "\n") != 1 {
+				t.Fatalf("want one warning %q, got:\n%s", tc.want, logs.String())
+			}
+			if tc.st.InsecureTLS() {
+				if err := rdb.Ping(context.Background()).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
