@@ -347,9 +347,12 @@ func parseRedisSecurity(r *raw, s *redisconn.Settings) error {
 		}
 	}
 	if s.URLHasCredentials() && (s.Username != "" || !s.Password.IsZero()) {
-		name := "ZOOMSYNC_REDIS_PASSWORD"
-		if s.Username != "" {
-			name = "ZOOMSYNC_REDIS_USERNAME"
+		name := "ZOOMSYNC_REDIS_USERNAME"
+		switch {
+		case r.RedisPasswordFile != "":
+			name = "ZOOMSYNC_REDIS_PASSWORD_FILE"
+		case r.RedisPassword != "":
+			name = "ZOOMSYNC_REDIS_PASSWORD"
 		}
 		return bad(name, "ZOOMSYNC_REDIS_URL already carries credentials: set them in one place, not both")
 	}

@@ -353,6 +353,8 @@ func TestInvalidRedisSettingsNameTheVariable(t *testing.T) {
 			"ZOOMSYNC_REDIS_SENTINEL_PASSWORD_FILE", unreadable), "ZOOMSYNC_REDIS_SENTINEL_PASSWORD_FILE: cannot read"},
 		{"password in URL and variable", with(map[string]string{"ZOOMSYNC_REDIS_URL": "redis://:urlpw@h:6379"}, "ZOOMSYNC_REDIS_PASSWORD", "pw"),
 			"ZOOMSYNC_REDIS_PASSWORD: ZOOMSYNC_REDIS_URL already carries credentials: set them in one place, not both"},
+		{"password in URL and file", with(map[string]string{"ZOOMSYNC_REDIS_URL": "redis://:urlpw@h:6379"}, "ZOOMSYNC_REDIS_PASSWORD_FILE", writeFile(t, "p", "pw")),
+			"ZOOMSYNC_REDIS_PASSWORD_FILE: ZOOMSYNC_REDIS_URL already carries credentials"},
 		{"user in URL and variable", with(map[string]string{"ZOOMSYNC_REDIS_URL": "redis://app:urlpw@h:6379"}, "ZOOMSYNC_REDIS_USERNAME", "app"),
 			"ZOOMSYNC_REDIS_USERNAME: ZOOMSYNC_REDIS_URL already carries credentials"},
 		{"user without password", with(url, "ZOOMSYNC_REDIS_USERNAME", "app"), "ZOOMSYNC_REDIS_PASSWORD: is required with ZOOMSYNC_REDIS_USERNAME"},
