@@ -172,3 +172,25 @@ func (ts *tokenSource) fetch(ctx context.Context) (tok *accessToken, err error) 
 	ts.logger.Debug("fetched Zoom access token", slog.Int64("expires_in_s", ans.ExpiresIn), slog.String("scope", ans.Scope))
 	return &accessToken{value: ans.AccessToken, expiry: start.Add(time.Duration(ans.ExpiresIn) * time.Second), scope: ans.Scope}, nil
 }
+
+// SetCredentials replaces the account's OAuth client id and secret (a
+// reloaded accounts file). The cached access token is dropped, so the next
+// call fetches one with the new credentials: a wrong secret shows at once,
+// not when the old token expires.
+func (c *Client) SetCredentials(ctx context.Context, creds Credentials) error {
+	const op = "zoomapi.SetCredentials"
+	if creds.AccountID != c.creds.AccountID {
+		return errs.Errorf(op, errs.Invalid, "credentials of account %s given to the client of account %s", creds.AccountID, c.creds.AccountID)
+	}
+	if creds.ClientID == "" || creds.ClientSecret.IsZero() {
+		return errs.Errorf(op, errs.Invalid, "client id and client secret are required")
+	}
+	select {
+	case c.tokens.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	c.tokens.creds, c.tokens.cur = creds, nil
+	<-c.tokens.sem
+	return nil
+}

@@ -1,11 +1,9 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/zoomsync/zoomsync/internal/config"
@@ -23,24 +21,6 @@ func runSecurity(t testing.TB) *testserver.Security {
 		return nil
 	}
 	return testserver.NewSecurity(t, redisconn.ACLRules(), redisconn.SentinelACLRules())
-}
-
-// lockedBuffer collects log lines written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestServeOnSecuredRedis: serve on Redis as managed services run it —

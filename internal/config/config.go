@@ -52,6 +52,7 @@ type raw struct {
 	ZoomClientID      string `env:"ZOOM_CLIENT_ID"`
 	ZoomClientSecret  string `env:"ZOOM_CLIENT_SECRET"`
 	ZoomWebhookSecret string `env:"ZOOM_WEBHOOK_SECRET_TOKEN"`
+	ZoomWebhookNext   string `env:"ZOOM_WEBHOOK_SECRET_TOKEN_NEXT"`
 	AccountsFile      string `env:"ZOOMSYNC_ACCOUNTS_FILE"`
 	ZoomAPIBaseURL    string `env:"ZOOM_API_BASE_URL, default=https://api.zoom.us/v2"`
 	ZoomTokenURL      string `env:"ZOOM_OAUTH_TOKEN_URL, default=https://zoom.us/oauth/token"`
@@ -72,6 +73,8 @@ type raw struct {
 	MatchRules  string `env:"ZOOMSYNC_MATCH_RULES, default=email=mail"`
 	APITokens   string `env:"ZOOMSYNC_API_TOKENS"`
 	APIRate     string `env:"ZOOMSYNC_API_RATE_LIMIT, default=100"`
+	StreamMax   string `env:"ZOOMSYNC_STREAM_MAX_CONNECTIONS, default=500"`
+	StreamToken string `env:"ZOOMSYNC_STREAM_MAX_PER_TOKEN, default=100"`
 	TargetsFile string `env:"ZOOMSYNC_TARGETS_FILE"`
 
 	PresenceMaxAge   string `env:"ZOOMSYNC_PRESENCE_MAX_AGE, default=15m"`
@@ -120,6 +123,7 @@ type Account struct {
 	ClientID      string        `json:"client_id"`
 	ClientSecret  secret.Secret `json:"client_secret"`
 	WebhookSecret secret.Secret `json:"webhook_secret_token"`
+	WebhookNext   secret.Secret `json:"webhook_secret_token_next,omitempty"` // also verifies, during a rotation
 	Name          string        `json:"name,omitempty"`
 }
 
@@ -135,6 +139,19 @@ type Zoom struct {
 	TokenURL   string
 	Plan       string
 	RateLimits zoomapi.RateLimits
+	// AccountsFile is ZOOMSYNC_ACCOUNTS_FILE, "" when every account comes
+	// from the environment. ReloadAccounts reads it again.
+	AccountsFile string
+	// envAccount is the ZOOM_* account, nil when none: a reload keeps it.
+	envAccount *Account
+}
+
+// ReloadAccounts reads the accounts file again and checks it as Load
+// does, returning the accounts Load would return now (the ZOOM_* account,
+// if any, as it was: the environment of a running process does not
+// change). Errors name ZOOMSYNC_ACCOUNTS_FILE and never carry a secret.
+func (z Zoom) ReloadAccounts() ([]Account, error) {
+	return loadAccounts(z.AccountsFile, z.envAccount)
 }
 
 // LDAP is the directory; an empty URL disables it.
@@ -174,14 +191,19 @@ type API struct {
 	// RateLimit is each token's requests per second (burst: twice that);
 	// 0: unlimited.
 	RateLimit float64
+	// StreamMax and StreamMaxPerToken cap this process's open live
+	// streams (GET /v1/presence/stream), in all and per token; 0: none.
+	StreamMax, StreamMaxPerToken int
 }
 
 // Targets holds the presence targets file's entries, checked for a unique
 // name and a type; each target type validates its own fields.
 type Targets struct {
-	File    string
-	Entries []json.RawMessage
-	Configs []target.Config // Entries, parsed and checked by their type
+	File string
+	// Entries are the file's entries as written: they hold the targets'
+	// secrets and URLs, so they never marshal (Configs print redacted).
+	Entries []json.RawMessage `json:"-"`
+	Configs []target.Config   // Entries, parsed and checked by their type
 }
 
 // Names lists the targets' names.
@@ -429,34 +451,52 @@ func parseZoom(r *raw, c *Config) error {
 	}
 	c.Zoom = Zoom{APIBaseURL: r.ZoomAPIBaseURL, TokenURL: r.ZoomTokenURL, Plan: strings.ToLower(r.ZoomPlan), RateLimits: limits}
 
-	if r.AccountsFile != "" {
-		accounts, err := readAccountsFile(r.AccountsFile)
-		if err != nil {
-			return bad("ZOOMSYNC_ACCOUNTS_FILE", "%v", err)
-		}
-		c.Zoom.Accounts = accounts
-	}
-	if r.ZoomAccountID != "" || r.ZoomClientID != "" || r.ZoomClientSecret != "" || r.ZoomWebhookSecret != "" {
+	if r.ZoomAccountID != "" || r.ZoomClientID != "" || r.ZoomClientSecret != "" || r.ZoomWebhookSecret != "" || r.ZoomWebhookNext != "" {
 		for name, v := range map[string]string{"ZOOM_ACCOUNT_ID": r.ZoomAccountID, "ZOOM_CLIENT_ID": r.ZoomClientID, "ZOOM_CLIENT_SECRET": r.ZoomClientSecret} {
 			if v == "" {
 				return bad(name, "is required when any of ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET, ZOOM_WEBHOOK_SECRET_TOKEN is set")
 			}
 		}
-		c.Zoom.Accounts = append(c.Zoom.Accounts, Account{ID: r.ZoomAccountID, ClientID: r.ZoomClientID,
-			ClientSecret: secret.New(r.ZoomClientSecret), WebhookSecret: secret.New(r.ZoomWebhookSecret)})
+		if r.ZoomWebhookNext != "" && r.ZoomWebhookSecret == "" {
+			return bad("ZOOM_WEBHOOK_SECRET_TOKEN_NEXT", "needs ZOOM_WEBHOOK_SECRET_TOKEN (the secret in use; the next one is added beside it during a rotation)")
+		}
+		c.Zoom.envAccount = &Account{ID: r.ZoomAccountID, ClientID: r.ZoomClientID, ClientSecret: secret.New(r.ZoomClientSecret),
+			WebhookSecret: secret.New(r.ZoomWebhookSecret), WebhookNext: secret.New(r.ZoomWebhookNext)}
+	}
+	c.Zoom.AccountsFile = r.AccountsFile
+	accounts, err := loadAccounts(r.AccountsFile, c.Zoom.envAccount)
+	if err != nil {
+		return err
+	}
+	c.Zoom.Accounts = accounts
+	return nil
+}
+
+// loadAccounts is the accounts file's entries (none without a file) plus
+// the ZOOM_* account, each account id once.
+func loadAccounts(file string, env *Account) ([]Account, error) {
+	var accounts []Account
+	if file != "" {
+		var err error
+		if accounts, err = readAccountsFile(file); err != nil {
+			return nil, bad("ZOOMSYNC_ACCOUNTS_FILE", "%v", err)
+		}
+	}
+	if env != nil {
+		accounts = append(accounts, *env)
 	}
 	seen := map[string]bool{}
-	for _, a := range c.Zoom.Accounts {
+	for _, a := range accounts {
 		if seen[a.ID] {
 			name := "ZOOMSYNC_ACCOUNTS_FILE"
-			if a.ID == r.ZoomAccountID {
+			if env != nil && a.ID == env.ID {
 				name = "ZOOM_ACCOUNT_ID"
 			}
-			return bad(name, "account %q is configured twice", a.ID)
+			return nil, bad(name, "account %q is configured twice", a.ID)
 		}
 		seen[a.ID] = true
 	}
-	return nil
+	return accounts, nil
 }
 
 func readAccountsFile(path string) ([]Account, error) {
@@ -468,6 +508,7 @@ func readAccountsFile(path string) ([]Account, error) {
 	dec.DisallowUnknownFields()
 	var accounts []Account
 	if err := dec.Decode(&accounts); err != nil {
+		err = redactJSONError(err)
 		return nil, fmt.Errorf("%s: want a JSON array of {account_id, client_id, client_secret, webhook_secret_token, name}: %v", path, err)
 	}
 	if len(accounts) == 0 {
@@ -481,9 +522,22 @@ func readAccountsFile(path string) ([]Account, error) {
 			return nil, fmt.Errorf("entry %d (%s): client_id is required", i+1, a.ID)
 		case a.ClientSecret.IsZero():
 			return nil, fmt.Errorf("entry %d (%s): client_secret is required", i+1, a.ID)
+		case !a.WebhookNext.IsZero() && a.WebhookSecret.IsZero():
+			return nil, fmt.Errorf("entry %d (%s): webhook_secret_token_next needs webhook_secret_token (the secret in use; the next one is added beside it during a rotation)", i+1, a.ID)
 		}
 	}
 	return accounts, nil
+}
+
+// redactJSONError keeps a decoding error's position and drop its quote of
+// the input: encoding/json names the offending character, which may be
+// the first one of a secret written without its quotes.
+func redactJSONError(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("not valid JSON (at byte %d)", se.Offset)
+	}
+	return err
 }
 
 func unwrapPathError(err error) error {
@@ -592,6 +646,24 @@ func parseAPI(r *raw, c *Config) error {
 		return bad("ZOOMSYNC_API_RATE_LIMIT", "must be requests per second per token (0: unlimited), got %q", r.APIRate)
 	}
 	c.API.RateLimit = f
+	return parseStreams(r, c)
+}
+
+// maxStreams bounds ZOOMSYNC_STREAM_MAX_CONNECTIONS: each open stream
+// holds a connection, a goroutine and a buffer.
+const maxStreams = 100_000
+
+func parseStreams(r *raw, c *Config) error {
+	n, err := strconv.Atoi(strings.TrimSpace(r.StreamMax))
+	if err != nil || n < 0 || n > maxStreams {
+		return bad("ZOOMSYNC_STREAM_MAX_CONNECTIONS", "must be a whole number from 0 (no live streams) to %d, got %q", maxStreams, r.StreamMax)
+	}
+	per, err := strconv.Atoi(strings.TrimSpace(r.StreamToken))
+	if err != nil || per < 0 || per > maxStreams {
+		return bad("ZOOMSYNC_STREAM_MAX_PER_TOKEN", "must be a whole number from 0 to %d, got %q", maxStreams, r.StreamToken)
+	}
+	// A token cannot hold more than the process does.
+	c.API.StreamMax, c.API.StreamMaxPerToken = n, min(per, n)
 	return nil
 }
 

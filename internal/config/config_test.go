@@ -51,6 +51,8 @@ func TestDefaultsAreSPECs(t *testing.T) {
 		{"LDAP_PAGE_SIZE", c.LDAP.PageSize, 500},
 		{"ZOOMSYNC_MATCH_RULES", fmt.Sprint(c.Mapping.Rules), "[email=mail]"},
 		{"no API tokens", len(c.API.Tokens), 0},
+		{"ZOOMSYNC_STREAM_MAX_CONNECTIONS", c.API.StreamMax, 500},
+		{"ZOOMSYNC_STREAM_MAX_PER_TOKEN", c.API.StreamMaxPerToken, 100},
 		{"ZOOMSYNC_RESYNC_SCHEDULE", c.Resync.Schedule, "0 2 * * *"},
 		{"ZOOMSYNC_MAX_DELETE_FRACTION", c.Resync.MaxDeleteFraction, 0.05},
 		{"ZOOMSYNC_TOMBSTONE_TTL", c.Resync.TombstoneTTL, 168 * time.Hour},
@@ -174,6 +176,9 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"match rule attribute", map[string]string{"ZOOMSYNC_MATCH_RULES": "email=ma il"}, `"ma il" is not an LDAP attribute name`},
 		{"match rules empty", map[string]string{"ZOOMSYNC_MATCH_RULES": " , "}, "ZOOMSYNC_MATCH_RULES: needs at least one rule"},
 		{"api token short", map[string]string{"ZOOMSYNC_API_TOKENS": "short"}, "ZOOMSYNC_API_TOKENS: every token must be at least 16 characters"},
+		{"stream max", map[string]string{"ZOOMSYNC_STREAM_MAX_CONNECTIONS": "-1"}, `ZOOMSYNC_STREAM_MAX_CONNECTIONS: must be a whole number from 0`},
+		{"stream max text", map[string]string{"ZOOMSYNC_STREAM_MAX_CONNECTIONS": "many"}, `ZOOMSYNC_STREAM_MAX_CONNECTIONS:`},
+		{"stream per token", map[string]string{"ZOOMSYNC_STREAM_MAX_PER_TOKEN": "1e9"}, `ZOOMSYNC_STREAM_MAX_PER_TOKEN: must be a whole number from 0`},
 		{"targets missing", map[string]string{"ZOOMSYNC_TARGETS_FILE": "/nope.json"}, "ZOOMSYNC_TARGETS_FILE: cannot read"},
 		{"targets duplicate", map[string]string{"ZOOMSYNC_TARGETS_FILE": targetsDup}, `ZOOMSYNC_TARGETS_FILE: entry 2: target name "a" is used twice`},
 		{"target status map", map[string]string{"ZOOMSYNC_TARGETS_FILE": targetsBadMap}, `ZOOMSYNC_TARGETS_FILE: entry 1: target "a": status_map key "lunch" is not a status`},
@@ -213,8 +218,11 @@ func TestSecretsNeverPrint(t *testing.T) {
 	}
 	fileSecret, fileWebhook := "file-client-secret-2", "file-webhook-secret-2"
 	accounts := writeFile(t, "a.json", `[{"account_id":"F","client_id":"c","client_secret":"`+fileSecret+`","webhook_secret_token":"`+fileWebhook+`"}]`)
+	targetSecret, targetUser, targetPass, targetQuery := "target-secret-3", "target-user-3", "target-pass-3", "target-query-3"
+	targets := writeFile(t, "t.json", `[{"name":"pbx","type":"webhook","url":"https://`+targetUser+`:`+targetPass+`@h/p?k=`+targetQuery+`",
+		"secret":"`+targetSecret+`","status_map":{"available":"A"}}]`)
 	env := map[string]string{"ZOOM_ACCOUNT_ID": "A", "ZOOM_CLIENT_ID": "c", "LDAP_URL": "ldap://h", "LDAP_BASE_DN": "dc=x",
-		"LDAP_BIND_DN": "cn=sync", "ZOOMSYNC_ACCOUNTS_FILE": accounts}
+		"LDAP_BIND_DN": "cn=sync", "ZOOMSYNC_ACCOUNTS_FILE": accounts, "ZOOMSYNC_TARGETS_FILE": targets}
 	for k, v := range secrets {
 		env[k] = v
 	}
@@ -231,7 +239,7 @@ func TestSecretsNeverPrint(t *testing.T) {
 		"String": c.String(), "json": string(jsonBytes), "slog": logBuf.String(),
 	}
 	leaks := []string{"zoom-client-secret-1", "zoom-webhook-secret-1", "ldap-bind-password-1", "api-token-number-one-1",
-		"api-token-number-two-2", "redis-password-1", fileSecret, fileWebhook}
+		"api-token-number-two-2", "redis-password-1", fileSecret, fileWebhook, targetSecret, targetUser, targetPass, targetQuery}
 	for how, out := range printed {
 		for _, leak := range leaks {
 			if strings.Contains(out, leak) {
@@ -425,5 +433,17 @@ func TestRedisPasswordsNeverPrint(t *testing.T) {
 	}
 	if !strings.Contains(c.String(), "redis_user=app") {
 		t.Errorf("the summary should name the Redis user: %s", c)
+	}
+}
+
+// TestStreamCapPerTokenIsAtMostTheProcessCap: a per-token cap above the
+// process's cap means the process's.
+func TestStreamCapPerTokenIsAtMostTheProcessCap(t *testing.T) {
+	c, err := load(t, map[string]string{"ZOOMSYNC_STREAM_MAX_CONNECTIONS": "20", "ZOOMSYNC_STREAM_MAX_PER_TOKEN": "100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.API.StreamMax != 20 || c.API.StreamMaxPerToken != 20 {
+		t.Fatalf("caps %d / %d, want 20 / 20", c.API.StreamMax, c.API.StreamMaxPerToken)
 	}
 }
