@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zoomsync/zoomsync/internal/errs"
-	"github.com/zoomsync/zoomsync/internal/testserver"
 	"github.com/zoomsync/zoomsync/zoomapi/webhook"
 )
 
@@ -305,8 +304,7 @@ func TestMinReplicasOnCluster(t *testing.T) {
 		ok       bool
 	}{{1, true}, {0, false}} {
 		t.Run(fmt.Sprintf("%d replicas per master", tc.replicas), func(t *testing.T) {
-			c := testserver.StartClusterWithReplicas(t, tc.replicas)
-			rdb := c.Client(t)
+			rdb := testCluster(t, tc.replicas)
 			in := NewInbox(rdb, InboxOptions{MinReplicas: 1, ReplicaTimeout: 2 * time.Second})
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})

@@ -243,10 +243,10 @@ func TestPurgeRemovesOnlyThatAccount(t *testing.T) {
 		if err != nil || rep.Users != 20 || rep.Streams != 1 || rep.Other != 1 || rep.Indices == 0 || rep.Presence < 20 {
 			t.Fatalf("report %+v %v", rep, err)
 		}
-		if left := rdb.Keys(ctx, "zs:{a:A:*").Val(); len(left) != 0 {
+		if left := allKeys(t, rdb, "zs:{a:A:*"); len(left) != 0 {
 			t.Fatalf("left behind: %v", left)
 		}
-		if n := len(rdb.Keys(ctx, "zs:{a:AB:*").Val()); n < 20 {
+		if n := len(allKeys(t, rdb, "zs:{a:AB:*")); n < 20 {
 			t.Fatalf("the other account lost keys: %d left", n)
 		}
 	})

@@ -16,6 +16,10 @@ import (
 // backends runs a test against miniredis and a real redis-server: the
 // scripts must behave the same on both.
 func backends(t *testing.T, test func(t *testing.T, rdb redis.UniversalClient, expire func(time.Duration))) {
+	if testserver.SecureRun() {
+		secureBackends(t, test) // ZOOMSYNC_TEST_REDIS=secure
+		return
+	}
 	t.Run("miniredis", func(t *testing.T) {
 		m := miniredis.RunT(t)
 		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})

@@ -65,7 +65,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	if len(cfg.Zoom.Accounts) == 0 {
 		return errors.New("zoomsync serve: no Zoom account configured (set ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET and ZOOM_WEBHOOK_SECRET_TOKEN, or ZOOMSYNC_ACCOUNTS_FILE)")
 	}
-	rdb, closeRedis, err := openRedis(cfg.Redis, log, 2*len(cfg.Zoom.Accounts)*partitions(cfg))
+	rdb, closeRedis, err := openRedis(ctx, cfg.Redis, log, 2*len(cfg.Zoom.Accounts)*partitions(cfg))
 	if err != nil {
 		return err
 	}

@@ -15,11 +15,11 @@ import (
 // 3-master cluster: the first pull, a webhook applied, lookups, a resync
 // run through the API, and the live stream's publish/subscribe.
 func TestServeOnRedisCluster(t *testing.T) {
-	c := testserver.StartCluster(t)
+	c := testserver.StartClusterWith(t, testserver.ClusterOptions{Security: runSecurity(t)})
 	fake, acct := startFake(t, 200)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	base, done := serveOnRedisAddrs(ctx, t, fake, c.Addrs(), nil)
+	base, done := serveOnRedisAddrs(ctx, t, fake, c.Addrs(), c.Env())
 
 	u, _ := acct.User(zoomfake.UserIDFor(acctID, 4))
 	// Watch the live stream while the webhook lands.
@@ -88,8 +88,9 @@ func TestServeOnRedisCluster(t *testing.T) {
 }
 
 // serveOnRedisAddrs runs serve in-process against Redis at addrs (a
-// Cluster, or Sentinels when extra names ZOOMSYNC_REDIS_MASTER_NAME) and
-// waits until it is ready.
+// Cluster, or Sentinels when extra names ZOOMSYNC_REDIS_MASTER_NAME; extra
+// also carries a secured topology's credentials and TLS) and waits until
+// it is ready.
 func serveOnRedisAddrs(ctx context.Context, t *testing.T, fake *zoomfake.Server, addrs []string, extra map[string]string) (string, <-chan error) {
 	t.Helper()
 	env := serveEnv(fake, "", "127.0.0.1:0")

@@ -76,7 +76,7 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 		hostname, _ := os.Hostname()
 		replica = fmt.Sprintf("%s-%d", hostname, os.Getpid())
 	}
-	rdb, closeRedis, err := openRedis(cfg.Redis, log, 0)
+	rdb, closeRedis, err := openRedis(ctx, cfg.Redis, log, 0)
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func Map(ctx context.Context, cfg *config.Config, stdout io.Writer, logger *slog
 	if !cfg.LDAP.Enabled() {
 		return errors.New("zoomsync map: no directory configured (set LDAP_URL, LDAP_BASE_DN, LDAP_BIND_DN, LDAP_BIND_PASSWORD)")
 	}
-	rdb, closeRedis, err := openRedis(cfg.Redis, logger, 0)
+	rdb, closeRedis, err := openRedis(ctx, cfg.Redis, logger, 0)
 	if err != nil {
 		return err
 	}
@@ -187,7 +187,7 @@ func Purge(ctx context.Context, cfg *config.Config, account string, stdout io.Wr
 	if cfg.Redis.Embedded() {
 		return fmt.Errorf("zoomsync purge: %w", errEmbeddedRedis)
 	}
-	rdb, closeRedis, err := openRedis(cfg.Redis, logger, 0)
+	rdb, closeRedis, err := openRedis(ctx, cfg.Redis, logger, 0)
 	if err != nil {
 		return err
 	}

@@ -398,18 +398,23 @@ func TestClusterMasterKilledUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a six-node cluster and kills a master")
 	}
-	c := testserver.StartClusterWithReplicas(t, 1)
+	c := testserver.StartClusterWith(t, testserver.ClusterOptions{Replicas: 1, Security: runSecurity(t)})
 	fake, acct := startFake(t, 600)
 	users := activeUsers(t, acct, 500)
 	rcv := newPushReceiver(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	base, _ := serveOnRedisAddrs(ctx, t, fake, c.Addrs(), map[string]string{"ZOOMSYNC_REDIS_MIN_REPLICAS": "1",
-		"ZOOMSYNC_TARGETS_FILE": writeTargets(t, rcv), "ZOOMSYNC_PRESENCE_READS_PER_SECOND": "0"})
+	env := c.Env()
+	for k, v := range map[string]string{"ZOOMSYNC_REDIS_MIN_REPLICAS": "1", "ZOOMSYNC_TARGETS_FILE": writeTargets(t, rcv), "ZOOMSYNC_PRESENCE_READS_PER_SECOND": "0"} {
+		env[k] = v
+	}
+	base, _ := serveOnRedisAddrs(ctx, t, fake, c.Addrs(), env)
 	store := zsync.NewStore(c.Client(t), zsync.DefaultPartitions, 168*time.Hour)
 
 	role := func(n *testserver.Redis) string {
-		cl := redis.NewClient(&redis.Options{Addr: n.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+		o := n.Options()
+		o.MaxRetries, o.DialTimeout = -1, 200*time.Millisecond
+		cl := redis.NewClient(o)
 		defer cl.Close()
 		v, err := cl.Do(ctx, "ROLE").Slice()
 		if err != nil || len(v) == 0 {

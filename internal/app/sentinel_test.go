@@ -21,12 +21,13 @@ import (
 // back as its replica: serve follows by itself, and every webhook it
 // acknowledged — before, during or after — is in the final state.
 func TestServeWithSentinelFailover(t *testing.T) {
-	s := testserver.StartSentinel(t)
+	s := testserver.StartSentinelWith(t, testserver.SentinelOptions{Security: runSecurity(t)})
 	fake, acct := startFake(t, 100)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	base, done := serveOnRedisAddrs(ctx, t, fake, s.Addrs(), map[string]string{
-		"ZOOMSYNC_REDIS_MASTER_NAME": testserver.MasterName, "ZOOMSYNC_REDIS_MIN_REPLICAS": "1"})
+	env := s.Env()
+	env["ZOOMSYNC_REDIS_MIN_REPLICAS"] = "1"
+	base, done := serveOnRedisAddrs(ctx, t, fake, s.Addrs(), env)
 	var active []zoomfake.User
 	for _, u := range acct.Users() {
 		if u.Status == "active" {
@@ -87,7 +88,9 @@ func TestServeWithSentinelFailover(t *testing.T) {
 	<-sent
 
 	master, _ := s.MasterAddr(ctx)
-	rdb := redis.NewClient(&redis.Options{Addr: master})
+	o := s.Master.Options()
+	o.Addr = master
+	rdb := redis.NewClient(o)
 	defer rdb.Close()
 	store := zsync.NewStore(rdb, zsync.DefaultPartitions, 0)
 	newest := map[string]zsync.Version{}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/zoomsync/zoomsync/internal/app"
 	"github.com/zoomsync/zoomsync/internal/config"
+	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/internal/redisconn"
 )
 
 // IO is what a command may touch of its process.
@@ -141,6 +143,13 @@ func Main(ctx context.Context, args []string, pio IO) int {
 		var ue *usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(pio.Stderr, "zoomsync %v; run 'zoomsync %s --help'\n", err, cmd.name)
+			return 2
+		}
+		// Redis refused the configuration (credentials, ACL permissions,
+		// certificates): like a bad variable, one line and exit 2.
+		var re *redisconn.Error
+		if errors.As(err, &re) && re.Kind == errs.Invalid {
+			fmt.Fprintf(pio.Stderr, "zoomsync: %v\n", re)
 			return 2
 		}
 		fmt.Fprintln(pio.Stderr, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/zoomsync/zoomsync/internal/redisconn"
 	"github.com/zoomsync/zoomsync/internal/secret"
 	"github.com/zoomsync/zoomsync/presence/target"
 	"github.com/zoomsync/zoomsync/zoomapi"
@@ -33,6 +34,19 @@ type raw struct {
 	RedisAddrs      string `env:"ZOOMSYNC_REDIS_ADDRS"`
 	RedisMasterName string `env:"ZOOMSYNC_REDIS_MASTER_NAME"`
 	RedisReplicas   string `env:"ZOOMSYNC_REDIS_MIN_REPLICAS, default=0"`
+
+	RedisUsername              string `env:"ZOOMSYNC_REDIS_USERNAME"`
+	RedisPassword              string `env:"ZOOMSYNC_REDIS_PASSWORD"`
+	RedisPasswordFile          string `env:"ZOOMSYNC_REDIS_PASSWORD_FILE"`
+	RedisSentinelUsername      string `env:"ZOOMSYNC_REDIS_SENTINEL_USERNAME"`
+	RedisSentinelPassword      string `env:"ZOOMSYNC_REDIS_SENTINEL_PASSWORD"`
+	RedisSentinelPasswordFile  string `env:"ZOOMSYNC_REDIS_SENTINEL_PASSWORD_FILE"`
+	RedisTLS                   string `env:"ZOOMSYNC_REDIS_TLS, default=false"`
+	RedisTLSCAFile             string `env:"ZOOMSYNC_REDIS_TLS_CA_FILE"`
+	RedisTLSCertFile           string `env:"ZOOMSYNC_REDIS_TLS_CERT_FILE"`
+	RedisTLSKeyFile            string `env:"ZOOMSYNC_REDIS_TLS_KEY_FILE"`
+	RedisTLSServerName         string `env:"ZOOMSYNC_REDIS_TLS_SERVER_NAME"`
+	RedisTLSInsecureSkipVerify string `env:"ZOOMSYNC_REDIS_TLS_INSECURE_SKIP_VERIFY, default=false"`
 
 	ZoomAccountID     string `env:"ZOOM_ACCOUNT_ID"`
 	ZoomClientID      string `env:"ZOOM_CLIENT_ID"`
@@ -93,29 +107,14 @@ type Config struct {
 // HTTP is the listener.
 type HTTP struct{ Addr string }
 
-// Redis says where state lives. All empty: embedded, not durable.
+// Redis says where state lives and how to reach it (URL, Addrs,
+// MasterName, credentials, TLS: redisconn.Settings). All empty: embedded,
+// not durable.
 type Redis struct {
-	URL        secret.Secret // may carry a password
-	Addrs      []string      // Cluster, or Sentinel with MasterName
-	MasterName string
+	redisconn.Settings
 	// MinReplicas: a webhook is acknowledged only once this many replicas
 	// have its inbox entry too (WAIT), so a failover cannot lose it.
 	MinReplicas int
-}
-
-// Embedded reports whether no Redis was configured.
-func (r Redis) Embedded() bool { return r.URL.IsZero() && len(r.Addrs) == 0 }
-
-// RedactedURL is the URL with any password replaced.
-func (r Redis) RedactedURL() string {
-	if r.URL.IsZero() {
-		return ""
-	}
-	u, err := url.Parse(r.URL.Reveal())
-	if err != nil {
-		return "[unparseable]"
-	}
-	return u.Redacted()
 }
 
 // Account is one Zoom account's Server-to-Server OAuth app.
@@ -328,13 +327,126 @@ func parseRedis(r *raw, c *Config) error {
 			return bad("ZOOMSYNC_REDIS_ADDRS", "%q is not host:port", a)
 		}
 	}
-	c.Redis = Redis{URL: secret.New(r.RedisURL), Addrs: addrs, MasterName: r.RedisMasterName}
+	c.Redis = Redis{Settings: redisconn.Settings{URL: secret.New(r.RedisURL), Addrs: addrs, MasterName: r.RedisMasterName}}
 	n, err := strconv.Atoi(strings.TrimSpace(r.RedisReplicas))
 	if err != nil || n < 0 || n > 5 {
 		return bad("ZOOMSYNC_REDIS_MIN_REPLICAS", "must be a whole number from 0 to 5, got %q", r.RedisReplicas)
 	}
 	c.Redis.MinReplicas = n
+	return parseRedisSecurity(r, &c.Redis.Settings)
+}
+
+// parseRedisSecurity reads the credentials and TLS settings. Rules: the
+// credentials come from the URL or from the variables, never both; a
+// password comes from its variable or its _FILE, never both; TLS settings
+// need TLS on (ZOOMSYNC_REDIS_TLS=true, or a rediss:// URL); none of it
+// applies to the embedded Redis, and the Sentinel ones need Sentinel.
+func parseRedisSecurity(r *raw, s *redisconn.Settings) error {
+	var err error
+	s.Username = r.RedisUsername
+	if s.Password, err = secretOrFile("ZOOMSYNC_REDIS_PASSWORD", r.RedisPassword, r.RedisPasswordFile); err != nil {
+		return err
+	}
+	s.SentinelUsername = r.RedisSentinelUsername
+	if s.SentinelPassword, err = secretOrFile("ZOOMSYNC_REDIS_SENTINEL_PASSWORD", r.RedisSentinelPassword, r.RedisSentinelPasswordFile); err != nil {
+		return err
+	}
+	t := redisconn.TLS{CAFile: r.RedisTLSCAFile, CertFile: r.RedisTLSCertFile, KeyFile: r.RedisTLSKeyFile, ServerName: strings.TrimSpace(r.RedisTLSServerName)}
+	if t.Enabled, err = parseBool("ZOOMSYNC_REDIS_TLS", r.RedisTLS); err != nil {
+		return err
+	}
+	if t.InsecureSkipVerify, err = parseBool("ZOOMSYNC_REDIS_TLS_INSECURE_SKIP_VERIFY", r.RedisTLSInsecureSkipVerify); err != nil {
+		return err
+	}
+	set := []struct {
+		name string
+		on   bool
+	}{
+		{"ZOOMSYNC_REDIS_USERNAME", s.Username != ""},
+		{"ZOOMSYNC_REDIS_PASSWORD", r.RedisPassword != ""},
+		{"ZOOMSYNC_REDIS_PASSWORD_FILE", r.RedisPasswordFile != ""},
+		{"ZOOMSYNC_REDIS_SENTINEL_USERNAME", s.SentinelUsername != ""},
+		{"ZOOMSYNC_REDIS_SENTINEL_PASSWORD", r.RedisSentinelPassword != ""},
+		{"ZOOMSYNC_REDIS_SENTINEL_PASSWORD_FILE", r.RedisSentinelPasswordFile != ""},
+		{"ZOOMSYNC_REDIS_TLS", t.Enabled},
+		{"ZOOMSYNC_REDIS_TLS_CA_FILE", t.CAFile != ""},
+		{"ZOOMSYNC_REDIS_TLS_CERT_FILE", t.CertFile != ""},
+		{"ZOOMSYNC_REDIS_TLS_KEY_FILE", t.KeyFile != ""},
+		{"ZOOMSYNC_REDIS_TLS_SERVER_NAME", t.ServerName != ""},
+		{"ZOOMSYNC_REDIS_TLS_INSECURE_SKIP_VERIFY", t.InsecureSkipVerify},
+	}
+	for _, v := range set {
+		switch {
+		case !v.on:
+		case s.Embedded():
+			return bad(v.name, "needs ZOOMSYNC_REDIS_URL or ZOOMSYNC_REDIS_ADDRS (the embedded Redis takes no credentials or TLS)")
+		case strings.HasPrefix(v.name, "ZOOMSYNC_REDIS_SENTINEL_") && s.MasterName == "":
+			return bad(v.name, "applies to Sentinels only (with ZOOMSYNC_REDIS_MASTER_NAME)")
+		}
+	}
+	if s.URLHasCredentials() && (s.Username != "" || !s.Password.IsZero()) {
+		name := "ZOOMSYNC_REDIS_USERNAME"
+		switch {
+		case r.RedisPasswordFile != "":
+			name = "ZOOMSYNC_REDIS_PASSWORD_FILE"
+		case r.RedisPassword != "":
+			name = "ZOOMSYNC_REDIS_PASSWORD"
+		}
+		return bad(name, "ZOOMSYNC_REDIS_URL already carries credentials: set them in one place, not both")
+	}
+	if s.Username != "" && s.Password.IsZero() {
+		return bad("ZOOMSYNC_REDIS_PASSWORD", "is required with ZOOMSYNC_REDIS_USERNAME (or ZOOMSYNC_REDIS_PASSWORD_FILE)")
+	}
+	if s.SentinelUsername != "" && s.SentinelPassword.IsZero() {
+		return bad("ZOOMSYNC_REDIS_SENTINEL_PASSWORD", "is required with ZOOMSYNC_REDIS_SENTINEL_USERNAME (or ZOOMSYNC_REDIS_SENTINEL_PASSWORD_FILE)")
+	}
+	if !s.URL.IsZero() {
+		rediss := strings.HasPrefix(r.RedisURL, "rediss://")
+		if t.Enabled && !rediss {
+			return bad("ZOOMSYNC_REDIS_TLS", "is true but ZOOMSYNC_REDIS_URL is redis:// (plain text): use a rediss:// URL for TLS")
+		}
+		t.Enabled = rediss
+	}
+	if !t.Enabled {
+		for _, v := range set {
+			if v.on && strings.HasPrefix(v.name, "ZOOMSYNC_REDIS_TLS_") {
+				return bad(v.name, "needs TLS: set ZOOMSYNC_REDIS_TLS=true, or use a rediss:// URL")
+			}
+		}
+	}
+	if t.InsecureSkipVerify && t.CAFile != "" {
+		return bad("ZOOMSYNC_REDIS_TLS_INSECURE_SKIP_VERIFY", "cannot be used with ZOOMSYNC_REDIS_TLS_CA_FILE: verify with the CA, or not at all")
+	}
+	if _, err := t.Config(); err != nil {
+		var ve *redisconn.VarError
+		if errors.As(err, &ve) {
+			return bad(ve.Var, "%s", ve.Msg)
+		}
+		return bad("ZOOMSYNC_REDIS_TLS", "%v", err)
+	}
+	s.TLS = t
 	return nil
+}
+
+// secretOrFile is a secret from its variable or from the file its _FILE
+// variable names (a mounted secret; read now, one trailing newline
+// dropped), never both.
+func secretOrFile(name, value, path string) (secret.Secret, error) {
+	switch {
+	case path == "":
+		return secret.New(value), nil
+	case value != "":
+		return secret.Secret{}, bad(name+"_FILE", "set either %s or %s_FILE, not both", name, name)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return secret.Secret{}, bad(name+"_FILE", "cannot read %s: %v", path, unwrapPathError(err))
+	}
+	v := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if v == "" {
+		return secret.Secret{}, bad(name+"_FILE", "%s is empty", path)
+	}
+	return secret.New(v), nil
 }
 
 func parseZoom(r *raw, c *Config) error {

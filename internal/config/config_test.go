@@ -304,6 +304,173 @@ func TestAPIBaseURLRungs(t *testing.T) {
 	}
 }
 
+// TestRedisCredentialsAndTLS: the Redis credentials and TLS variables, and
+// where each comes from.
+func TestRedisCredentialsAndTLS(t *testing.T) {
+	certs, err := testserver.GenerateTLS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pwFile := writeFile(t, "pw", "file-password\n")
+	crlfFile := writeFile(t, "pw-crlf", "crlf-password\r\n")
+	sentinelFile := writeFile(t, "spw", "sentinel-file-password")
+	tests := []struct {
+		name  string
+		env   map[string]string
+		check func(r Redis) bool
+	}{
+		{"URL with credentials", map[string]string{"ZOOMSYNC_REDIS_URL": "rediss://app:pw@redis.example.com:6380/0"},
+			func(r Redis) bool { return r.TLS.Enabled && r.URLHasCredentials() && r.Username == "" }},
+		{"URL and variables", map[string]string{"ZOOMSYNC_REDIS_URL": "rediss://redis.example.com:6380/0", "ZOOMSYNC_REDIS_USERNAME": "app",
+			"ZOOMSYNC_REDIS_PASSWORD": "pw", "ZOOMSYNC_REDIS_TLS_CA_FILE": certs.CAFile, "ZOOMSYNC_REDIS_TLS_CERT_FILE": certs.ClientCertFile,
+			"ZOOMSYNC_REDIS_TLS_KEY_FILE": certs.ClientKeyFile, "ZOOMSYNC_REDIS_TLS_SERVER_NAME": "redis.internal"},
+			func(r Redis) bool {
+				return r.TLS.Enabled && r.Username == "app" && r.Password.Reveal() == "pw" && r.TLS.CAFile == certs.CAFile &&
+					r.TLS.CertFile != "" && r.TLS.ServerName == "redis.internal"
+			}},
+		{"TLS=true agrees with rediss://", map[string]string{"ZOOMSYNC_REDIS_URL": "rediss://h:6380", "ZOOMSYNC_REDIS_TLS": "true"},
+			func(r Redis) bool { return r.TLS.Enabled }},
+		{"password file, newline dropped", map[string]string{"ZOOMSYNC_REDIS_URL": "redis://h:6379", "ZOOMSYNC_REDIS_PASSWORD_FILE": pwFile},
+			func(r Redis) bool { return r.Password.Reveal() == "file-password" && !r.TLS.Enabled }},
+		{"password file, CRLF dropped", map[string]string{"ZOOMSYNC_REDIS_URL": "redis://h:6379", "ZOOMSYNC_REDIS_PASSWORD_FILE": crlfFile},
+			func(r Redis) bool { return r.Password.Reveal() == "crlf-password" }},
+		{"cluster with TLS", map[string]string{"ZOOMSYNC_REDIS_ADDRS": "a:6379,b:6379", "ZOOMSYNC_REDIS_TLS": "true", "ZOOMSYNC_REDIS_PASSWORD": "pw"},
+			func(r Redis) bool { return r.TLS.Enabled && r.Topology() == "cluster" && r.Password.Reveal() == "pw" }},
+		{"sentinel credentials", map[string]string{"ZOOMSYNC_REDIS_ADDRS": "s1:26379", "ZOOMSYNC_REDIS_MASTER_NAME": "m",
+			"ZOOMSYNC_REDIS_SENTINEL_USERNAME": "sent", "ZOOMSYNC_REDIS_SENTINEL_PASSWORD_FILE": sentinelFile},
+			func(r Redis) bool {
+				return r.SentinelUsername == "sent" && r.SentinelPassword.Reveal() == "sentinel-file-password" && r.Topology() == "sentinel"
+			}},
+		{"insecure skip verify", map[string]string{"ZOOMSYNC_REDIS_ADDRS": "a:6379", "ZOOMSYNC_REDIS_TLS": "true", "ZOOMSYNC_REDIS_TLS_INSECURE_SKIP_VERIFY": "true"},
+			func(r Redis) bool { return r.InsecureTLS() }},
+		{"skip_verify in the URL", map[string]string{"ZOOMSYNC_REDIS_URL": "rediss://h:6380?skip_verify=true"},
+			func(r Redis) bool { return r.InsecureTLS() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := load(t, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(c.Redis) {
+				t.Fatalf("%+v", c.Redis)
+			}
+		})
+	}
+}
+
+func TestInvalidRedisSettingsNameTheVariable(t *testing.T) {
+	certs, err := testserver.GenerateTLS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := testserver.GenerateTLS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	notPEM := writeFile(t, "ca.pem", "not a certificate")
+	empty := writeFile(t, "empty", "\n")
+	unreadable := filepath.Join(t.TempDir(), "nope")
+	url := map[string]string{"ZOOMSYNC_REDIS_URL": "redis://h:6379"}
+	tlsURL := map[string]string{"ZOOMSYNC_REDIS_URL": "rediss://h:6380"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"password and its file", with(url, "ZOOMSYNC_REDIS_PASSWORD", "pw", "ZOOMSYNC_REDIS_PASSWORD_FILE", empty),
+			"ZOOMSYNC_REDIS_PASSWORD_FILE: set either ZOOMSYNC_REDIS_PASSWORD or ZOOMSYNC_REDIS_PASSWORD_FILE, not both"},
+		{"password file missing", with(url, "ZOOMSYNC_REDIS_PASSWORD_FILE", unreadable), "ZOOMSYNC_REDIS_PASSWORD_FILE: cannot read " + unreadable + ": no such file"},
+		{"password file empty", with(url, "ZOOMSYNC_REDIS_PASSWORD_FILE", empty), "ZOOMSYNC_REDIS_PASSWORD_FILE: " + empty + " is empty"},
+		{"sentinel password file missing", with(map[string]string{"ZOOMSYNC_REDIS_ADDRS": "s:1", "ZOOMSYNC_REDIS_MASTER_NAME": "m"},
+			"ZOOMSYNC_REDIS_SENTINEL_PASSWORD_FILE", unreadable), "ZOOMSYNC_REDIS_SENTINEL_PASSWORD_FILE: cannot read"},
+		{"password in URL and variable", with(map[string]string{"ZOOMSYNC_REDIS_URL": "redis://:urlpw@h:6379"}, "ZOOMSYNC_REDIS_PASSWORD", "pw"),
+			"ZOOMSYNC_REDIS_PASSWORD: ZOOMSYNC_REDIS_URL already carries credentials: set them in one place, not both"},
+		{"password in URL and file", with(map[string]string{"ZOOMSYNC_REDIS_URL": "redis://:urlpw@h:6379"}, "ZOOMSYNC_REDIS_PASSWORD_FILE", writeFile(t, "p", "pw")),
+			"ZOOMSYNC_REDIS_PASSWORD_FILE: ZOOMSYNC_REDIS_URL already carries credentials"},
+		{"user in URL and variable", with(map[string]string{"ZOOMSYNC_REDIS_URL": "redis://app:urlpw@h:6379"}, "ZOOMSYNC_REDIS_USERNAME", "app"),
+			"ZOOMSYNC_REDIS_USERNAME: ZOOMSYNC_REDIS_URL already carries credentials"},
+		{"user without password", with(url, "ZOOMSYNC_REDIS_USERNAME", "app"), "ZOOMSYNC_REDIS_PASSWORD: is required with ZOOMSYNC_REDIS_USERNAME"},
+		{"sentinel password without sentinel", with(map[string]string{"ZOOMSYNC_REDIS_ADDRS": "a:1"}, "ZOOMSYNC_REDIS_SENTINEL_PASSWORD", "pw"),
+			"ZOOMSYNC_REDIS_SENTINEL_PASSWORD: applies to Sentinels only"},
+		{"sentinel user without password", with(map[string]string{"ZOOMSYNC_REDIS_ADDRS": "s:1", "ZOOMSYNC_REDIS_MASTER_NAME": "m"},
+			"ZOOMSYNC_REDIS_SENTINEL_USERNAME", "u"), "ZOOMSYNC_REDIS_SENTINEL_PASSWORD: is required with ZOOMSYNC_REDIS_SENTINEL_USERNAME"},
+		{"TLS with a redis:// URL", with(url, "ZOOMSYNC_REDIS_TLS", "true"), "ZOOMSYNC_REDIS_TLS: is true but ZOOMSYNC_REDIS_URL is redis://"},
+		{"TLS not a bool", with(url, "ZOOMSYNC_REDIS_TLS", "on please"), `ZOOMSYNC_REDIS_TLS: must be true or false, got "on please"`},
+		{"CA without TLS", with(url, "ZOOMSYNC_REDIS_TLS_CA_FILE", certs.CAFile), "ZOOMSYNC_REDIS_TLS_CA_FILE: needs TLS: set ZOOMSYNC_REDIS_TLS=true, or use a rediss:// URL"},
+		{"server name without TLS", map[string]string{"ZOOMSYNC_REDIS_ADDRS": "a:1", "ZOOMSYNC_REDIS_TLS_SERVER_NAME": "r"}, "ZOOMSYNC_REDIS_TLS_SERVER_NAME: needs TLS"},
+		{"CA unreadable", with(tlsURL, "ZOOMSYNC_REDIS_TLS_CA_FILE", unreadable), "ZOOMSYNC_REDIS_TLS_CA_FILE: cannot read " + unreadable + ": no such file"},
+		{"CA not PEM", with(tlsURL, "ZOOMSYNC_REDIS_TLS_CA_FILE", notPEM), "ZOOMSYNC_REDIS_TLS_CA_FILE: " + notPEM + " holds no PEM certificate"},
+		{"cert without key", with(tlsURL, "ZOOMSYNC_REDIS_TLS_CERT_FILE", certs.ClientCertFile), "ZOOMSYNC_REDIS_TLS_KEY_FILE: is required with ZOOMSYNC_REDIS_TLS_CERT_FILE"},
+		{"key without cert", with(tlsURL, "ZOOMSYNC_REDIS_TLS_KEY_FILE", certs.ClientKeyFile), "ZOOMSYNC_REDIS_TLS_CERT_FILE: is required with ZOOMSYNC_REDIS_TLS_KEY_FILE"},
+		{"key unreadable", with(tlsURL, "ZOOMSYNC_REDIS_TLS_CERT_FILE", certs.ClientCertFile, "ZOOMSYNC_REDIS_TLS_KEY_FILE", unreadable),
+			"ZOOMSYNC_REDIS_TLS_KEY_FILE: cannot read " + unreadable},
+		{"cert and key do not match", with(tlsURL, "ZOOMSYNC_REDIS_TLS_CERT_FILE", certs.ClientCertFile, "ZOOMSYNC_REDIS_TLS_KEY_FILE", other.ClientKeyFile),
+			"ZOOMSYNC_REDIS_TLS_CERT_FILE: cannot use " + certs.ClientCertFile + " with ZOOMSYNC_REDIS_TLS_KEY_FILE: private key does not match public key"},
+		{"skip verify and a CA", with(tlsURL, "ZOOMSYNC_REDIS_TLS_INSECURE_SKIP_VERIFY", "true", "ZOOMSYNC_REDIS_TLS_CA_FILE", certs.CAFile),
+			"ZOOMSYNC_REDIS_TLS_INSECURE_SKIP_VERIFY: cannot be used with ZOOMSYNC_REDIS_TLS_CA_FILE"},
+		{"password with the embedded Redis", map[string]string{"ZOOMSYNC_REDIS_PASSWORD": "pw"},
+			"ZOOMSYNC_REDIS_PASSWORD: needs ZOOMSYNC_REDIS_URL or ZOOMSYNC_REDIS_ADDRS (the embedded Redis takes no credentials or TLS)"},
+		{"TLS with the embedded Redis", map[string]string{"ZOOMSYNC_REDIS_TLS": "true"}, "ZOOMSYNC_REDIS_TLS: needs ZOOMSYNC_REDIS_URL or ZOOMSYNC_REDIS_ADDRS"},
+		{"CA with the embedded Redis", map[string]string{"ZOOMSYNC_REDIS_TLS_CA_FILE": certs.CAFile}, "ZOOMSYNC_REDIS_TLS_CA_FILE: needs ZOOMSYNC_REDIS_URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, tt.env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error is not one line: %q", err)
+			}
+		})
+	}
+}
+
+// TestRedisPasswordsNeverPrint: the Redis passwords, from variables,
+// files and URLs, in every printed form of the configuration and in the
+// errors of URLs that do not parse.
+func TestRedisPasswordsNeverPrint(t *testing.T) {
+	file := writeFile(t, "pw", "redis-file-password-3\n")
+	c, err := load(t, map[string]string{"ZOOMSYNC_REDIS_ADDRS": "s:26379", "ZOOMSYNC_REDIS_MASTER_NAME": "m", "ZOOMSYNC_REDIS_USERNAME": "app",
+		"ZOOMSYNC_REDIS_PASSWORD_FILE": file, "ZOOMSYNC_REDIS_SENTINEL_PASSWORD": "redis-sentinel-password-4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logBuf strings.Builder
+	slog.New(slog.NewJSONHandler(&logBuf, nil)).Info("config", "config", c, "redis", c.Redis)
+	jsonBytes, _ := json.Marshal(c)
+	printed := []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", *c), fmt.Sprintf("%#v", *c), c.String(), string(jsonBytes), logBuf.String()}
+	for _, bad := range []string{"redis://:redis-url-password-5@h:notaport", "redis://u:redis-url-password-5@h:6379/notadb",
+		"redis://u:redis-url-password-5@h:6379/0?nosuch=1", "rediss://u:redis-url-password-5@[::1"} {
+		_, err := load(t, map[string]string{"ZOOMSYNC_REDIS_URL": bad})
+		if err == nil {
+			t.Fatalf("%s loaded", bad)
+		}
+		printed = append(printed, err.Error())
+	}
+	for _, out := range printed {
+		for _, leak := range []string{"redis-file-password-3", "redis-sentinel-password-4", "redis-url-password-5"} {
+			if strings.Contains(out, leak) {
+				t.Errorf("leaks %q:\n%s", leak, out)
+			}
+		}
+	}
+	if !strings.Contains(c.String(), "redis_user=app") {
+		t.Errorf("the summary should name the Redis user: %s", c)
+	}
+}
+
 // TestStreamCapPerTokenIsAtMostTheProcessCap: a per-token cap above the
 // process's cap means the process's.
 func TestStreamCapPerTokenIsAtMostTheProcessCap(t *testing.T) {

@@ -39,6 +39,8 @@ func (c *Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("http_addr", c.HTTP.Addr),
 		slog.String("redis", redisMode),
+		slog.Bool("redis_tls", c.Redis.TLS.Enabled),
+		slog.String("redis_user", c.Redis.Username),
 		slog.Any("zoom_accounts", ids),
 		slog.String("zoom_api", zoomAPI(c.Zoom)),
 		slog.String("zoom_plan", c.Zoom.Plan),

@@ -13,4 +13,10 @@
 //   - Tests get handles to crash (SIGKILL), pause (SIGSTOP/SIGCONT) and
 //     restart a server on the same port and data directory, which is how
 //     crash and failover scenarios are written.
+//   - A Security makes Redis look like a managed service (requirepass, an
+//     ACL user, TLS only with generated certificates, Sentinels with their
+//     own password and ACL user); the harness's own connections then use
+//     the admin password and the test CA, and Settings/Env say how
+//     zoomsync connects as the ACL user. ZOOMSYNC_TEST_REDIS=secure
+//     (SecureRun) asks the backends helpers for these topologies.
 package testserver

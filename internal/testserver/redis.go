@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/zoomsync/zoomsync/internal/redisconn"
+	"github.com/zoomsync/zoomsync/internal/secret"
 )
 
 // RedisOptions configures StartRedis.
@@ -19,6 +22,9 @@ type RedisOptions struct {
 	AOF bool
 	// Args are extra redis-server arguments, e.g. {"--maxmemory", "64mb"}.
 	Args []string
+	// Security: a password, an ACL user, TLS; nil: none (plain text, no
+	// password).
+	Security *Security
 }
 
 // Redis is a running redis-server.
@@ -30,6 +36,7 @@ type Redis struct {
 	daemon
 	bin  string
 	opts RedisOptions
+	conf string // the security configuration file, if any
 }
 
 // StartRedis starts a redis-server for tb and stops it when tb ends.
@@ -37,6 +44,7 @@ func StartRedis(tb testing.TB, opts RedisOptions) *Redis {
 	tb.Helper()
 	r := &Redis{bin: lookBinary(tb, "redis-server", "redis-server"), opts: opts, Dir: tb.TempDir()}
 	r.daemon = daemon{tb: tb, name: "redis-server", grace: 5 * time.Second, start: r.start}
+	r.conf = opts.Security.writeConf(tb, r.Dir)
 	var err error
 	for attempt := 0; attempt < 10; attempt++ {
 		if r.Port, err = freePort(); err != nil {
@@ -53,11 +61,14 @@ func StartRedis(tb testing.TB, opts RedisOptions) *Redis {
 }
 
 func (r *Redis) start() (*process, error) {
-	args := []string{
-		"--port", itoa(r.Port), "--bind", "127.0.0.1", "--protected-mode", "yes",
-		"--dir", r.Dir, "--daemonize", "no", "--logfile", filepath.Join(r.Dir, "redis.log"),
-		"--save", "",
+	var args []string
+	if r.conf != "" {
+		args = append(args, r.conf)
 	}
+	args = append(args, r.opts.Security.portArgs(r.Port)...)
+	args = append(args, "--bind", "127.0.0.1", "--protected-mode", "yes",
+		"--dir", r.Dir, "--daemonize", "no", "--logfile", filepath.Join(r.Dir, "redis.log"),
+		"--save", "")
 	if r.opts.AOF {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")
 	} else {
@@ -70,7 +81,9 @@ func (r *Redis) start() (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := redis.NewClient(&redis.Options{Addr: r.Addr, DialTimeout: time.Second, MaxRetries: -1})
+	o := r.Options()
+	o.DialTimeout, o.MaxRetries = time.Second, -1
+	client := redis.NewClient(o)
 	defer client.Close()
 	err = waitReady(p, 10*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -84,15 +97,33 @@ func (r *Redis) start() (*process, error) {
 	return p, nil
 }
 
-// URL is the redis:// URL of the server.
-func (r *Redis) URL() string { return "redis://" + r.Addr + "/0" }
+// URL is the redis:// URL of the server (rediss:// with TLS), without
+// credentials.
+func (r *Redis) URL() string { return r.opts.Security.scheme() + "://" + r.Addr + "/0" }
 
-// Client returns a new go-redis client for the server, closed with the test.
+// Options are go-redis options for the harness's own connections to the
+// server: the admin password and the test CA and client certificate when
+// it is secured.
+func (r *Redis) Options() *redis.Options { return r.opts.Security.adminOptions(r.Addr) }
+
+// Client returns a new go-redis client for the server (as Options),
+// closed with the test.
 func (r *Redis) Client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	c := redis.NewClient(r.Options())
 	r.tb.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+// Settings are how zoomsync reaches the server: its URL and, when
+// secured, the ACL user and TLS.
+func (r *Redis) Settings() redisconn.Settings {
+	st := r.opts.Security.settings()
+	st.URL = secret.New(r.URL())
+	return st
+}
+
+// Env is Settings as the variables an operator sets.
+func (r *Redis) Env() map[string]string { return EnvOf(r.Settings()) }
 
 func (r *Redis) logTail() string { return tail(filepath.Join(r.Dir, "redis.log"), 20) }
 

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/zoomsync/zoomsync/internal/redisconn"
 )
 
 // MasterName is the name the Sentinels of StartSentinel monitor.
@@ -21,6 +23,15 @@ const MasterName = "zoomsync"
 type Sentinel struct {
 	Master, Replica *Redis
 	Sentinels       []*sentinelProc
+	Security        *Security // nil: plain text, no passwords
+}
+
+// SentinelOptions configure StartSentinelWith.
+type SentinelOptions struct {
+	// Security applies to the master and replica, and to the Sentinels
+	// (TLS, SentinelPassword, SentinelUser), which authenticate to the
+	// master with AdminPassword.
+	Security *Security
 }
 
 type sentinelProc struct {
@@ -29,14 +40,18 @@ type sentinelProc struct {
 }
 
 // StartSentinel starts the master, its replica and three Sentinels.
-func StartSentinel(tb testing.TB) *Sentinel {
+func StartSentinel(tb testing.TB) *Sentinel { return StartSentinelWith(tb, SentinelOptions{}) }
+
+// StartSentinelWith starts the master, its replica and three Sentinels as
+// opts says.
+func StartSentinelWith(tb testing.TB, opts SentinelOptions) *Sentinel {
 	tb.Helper()
+	sec := opts.Security
 	// No diskless-sync delay: the replica is in sync within milliseconds,
 	// not after Redis's default 5 s wait for more replicas.
-	s := &Sentinel{Master: StartRedis(tb, RedisOptions{AOF: true, Args: []string{"--repl-diskless-sync-delay", "0"}})}
-	s.Replica = StartRedis(tb, RedisOptions{AOF: true, Args: []string{"--replicaof", "127.0.0.1", itoa(s.Master.Port), "--repl-diskless-sync-delay", "0"}})
-	rc := redis.NewClient(&redis.Options{Addr: s.Replica.Addr})
-	defer rc.Close()
+	s := &Sentinel{Security: sec, Master: StartRedis(tb, RedisOptions{AOF: true, Security: sec, Args: []string{"--repl-diskless-sync-delay", "0"}})}
+	s.Replica = StartRedis(tb, RedisOptions{AOF: true, Security: sec, Args: []string{"--replicaof", "127.0.0.1", itoa(s.Master.Port), "--repl-diskless-sync-delay", "0"}})
+	rc := s.Replica.Client()
 	deadline := time.Now().Add(15 * time.Second)
 	for info := ""; !strings.Contains(info, "master_link_status:up"); {
 		if time.Now().After(deadline) {
@@ -56,8 +71,9 @@ func StartSentinel(tb testing.TB) *Sentinel {
 				tb.Fatal(err)
 			}
 			conf := filepath.Join(dir, "sentinel.conf")
-			body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %d 2\nsentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\nsentinel parallel-syncs %s 1\n",
-				port, dir, MasterName, s.Master.Port, MasterName, MasterName, MasterName)
+			body := fmt.Sprintf("%sbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %d 2\nsentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\nsentinel parallel-syncs %s 1\n",
+				sec.portConf(port), dir, MasterName, s.Master.Port, MasterName, MasterName, MasterName)
+			body += sec.sentinelConf()
 			if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 				tb.Fatal(err)
 			}
@@ -68,7 +84,9 @@ func StartSentinel(tb testing.TB) *Sentinel {
 				if err != nil {
 					return nil, err
 				}
-				c := redis.NewSentinelClient(&redis.Options{Addr: sp.Addr, DialTimeout: time.Second, MaxRetries: -1})
+				o := sec.sentinelOptions(sp.Addr)
+				o.DialTimeout, o.MaxRetries = time.Second, -1
+				c := redis.NewSentinelClient(o)
 				defer c.Close()
 				if err := waitReady(p, 10*time.Second, func() error { return c.Ping(context.Background()).Err() }); err != nil {
 					p.kill()
@@ -101,7 +119,7 @@ func (s *Sentinel) Addrs() []string {
 
 // MasterAddr asks a Sentinel which server is the master now.
 func (s *Sentinel) MasterAddr(ctx context.Context) (string, error) {
-	c := redis.NewSentinelClient(&redis.Options{Addr: s.Sentinels[0].Addr})
+	c := redis.NewSentinelClient(s.Security.sentinelOptions(s.Sentinels[0].Addr))
 	defer c.Close()
 	a, err := c.GetMasterAddrByName(ctx, MasterName).Result()
 	if err != nil {
@@ -109,3 +127,15 @@ func (s *Sentinel) MasterAddr(ctx context.Context) (string, error) {
 	}
 	return a[0] + ":" + a[1], nil
 }
+
+// Settings are how zoomsync reaches the master through the Sentinels:
+// their addresses, the master name and, when secured, the ACL users and
+// TLS.
+func (s *Sentinel) Settings() redisconn.Settings {
+	st := s.Security.settings()
+	st.Addrs, st.MasterName = s.Addrs(), MasterName
+	return st
+}
+
+// Env is Settings as the variables an operator sets.
+func (s *Sentinel) Env() map[string]string { return EnvOf(s.Settings()) }

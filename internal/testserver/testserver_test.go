@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/redis/go-redis/v9"
 )
 
 func TestRedisAOFSurvivesKill(t *testing.T) {
@@ -112,4 +114,44 @@ func TestSlapdPagedSearchAndTLS(t *testing.T) {
 		t.Fatalf("after restart: %v", err)
 	}
 	again.Close()
+}
+
+// TestSecuredRedis: with Security, redis-server speaks TLS only, wants
+// the admin password, knows the ACL user, and keeps all of it across a
+// restart.
+func TestSecuredRedis(t *testing.T) {
+	sec := NewSecurity(t, []string{"~zs:*", "-@all", "+ping", "+get"}, nil)
+	r := StartRedis(t, RedisOptions{Security: sec})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		opts *redis.Options
+		ok   bool
+	}{
+		{"admin over TLS", r.Options(), true},
+		{"ACL user over TLS", &redis.Options{Addr: r.Addr, Username: sec.User, Password: sec.UserPassword, TLSConfig: sec.ClientTLS()}, true},
+		{"no password", &redis.Options{Addr: r.Addr, TLSConfig: sec.ClientTLS()}, false},
+		{"plain text", &redis.Options{Addr: r.Addr, Password: sec.AdminPassword, MaxRetries: -1}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := redis.NewClient(tc.opts)
+			defer c.Close()
+			if err := c.Ping(ctx).Err(); (err == nil) != tc.ok {
+				t.Fatalf("ping: %v", err)
+			}
+		})
+	}
+	user := redis.NewClient(&redis.Options{Addr: r.Addr, Username: sec.User, Password: sec.UserPassword, TLSConfig: sec.ClientTLS()})
+	defer user.Close()
+	if err := user.Set(ctx, "zs:k", "v", 0).Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("the ACL user ran SET: %v", err)
+	}
+	r.Kill()
+	r.Restart()
+	if err := user.Ping(ctx).Err(); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	if !strings.HasPrefix(r.URL(), "rediss://") || r.Env()["ZOOMSYNC_REDIS_USERNAME"] != sec.User || r.Env()["ZOOMSYNC_REDIS_TLS_CA_FILE"] != sec.Certs.CAFile {
+		t.Fatalf("env %v", r.Env())
+	}
 }
