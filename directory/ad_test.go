@@ -125,8 +125,9 @@ func TestADDomainRoot(t *testing.T) {
 					t.Errorf("%s not read", sam)
 				}
 			}
-			// Contacts, computers and groups are not people.
-			for _, sam := range []string{"", "WS0001$", "zoom-users"} {
+			// Contacts, computers, managed service accounts and groups are
+			// not people.
+			for _, sam := range []string{"", "WS0001$", "msa-backup$", "zoom-users"} {
 				if people[sam] != nil {
 					t.Errorf("%q read as a person: %s", sam, people[sam].DN)
 				}
@@ -223,6 +224,29 @@ func TestADBinds(t *testing.T) {
 				t.Fatal("the error shows the password")
 			}
 		})
+	}
+}
+
+// TestADGlobalCatalog: the Global Catalog (port 3268, StartTLS) reads the
+// same people with the domain root as base, with the attributes of its
+// partial attribute set (mail, proxyAddresses, userPrincipalName, …).
+// Samba answers the Global Catalog with every attribute; a Windows Global
+// Catalog only with those of the partial attribute set.
+func TestADGlobalCatalog(t *testing.T) {
+	dc := sharedAD(t)
+	cfg := adConfig(dc)
+	cfg.URL = dc.GCURL
+	snap, err := newDirectory(t, cfg, Options{}).Read(context.Background(), adAttrs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jane := bySAM(snap)["jsmith"]
+	if jane == nil || snap.First(jane, "mail") != "jane.smith@example.test" || len(snap.Get(jane, "proxyAddresses")) != 4 ||
+		snap.First(jane, "userPrincipalName") != "jsmith@example.test" {
+		t.Fatalf("jane over the Global Catalog: %+v", jane)
+	}
+	if len(snap.Entries) < adPeople {
+		t.Fatalf("%d entries", len(snap.Entries))
 	}
 }
 
