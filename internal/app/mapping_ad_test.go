@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zoomsync/zoomsync/internal/testserver"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
@@ -65,7 +66,9 @@ func TestServeMapsADPeople(t *testing.T) {
 	}
 	fmt.Fprintf(&ldif, "\ndn: CN=Zoom Users,%s\nobjectClass: group\nmember: CN=Zoom Users - Staff,%s\nmember: %s\n",
 		testserver.ADGroupsDN, testserver.ADGroupsDN, testserver.ADPersonAt(members).DN)
+	start := time.Now()
 	dc := testserver.StartSamba(t, testserver.SambaOptions{Users: members + outside, LDIF: ldif.String()})
+	t.Logf("Samba AD DC ready in %v", time.Since(start).Round(time.Millisecond))
 	r := testserver.StartRedis(t, testserver.RedisOptions{})
 	fake, _ := startFake(t, members)
 
@@ -93,6 +96,7 @@ func TestServeMapsADPeople(t *testing.T) {
 			wantDisabled[zoomfake.EmailOf(i)] = true
 		}
 	}
+	mapStart := time.Now()
 	var rep reportCounts
 	eventually(t, "mapping report", func() bool {
 		return getJSON(t, base+"/v1/mapping/report", &rep) == 200 && rep.Counts["matched"] == members
@@ -129,6 +133,7 @@ func TestServeMapsADPeople(t *testing.T) {
 		t.Errorf("disabled_active %d users, want %d: %q", len(got), len(wantDisabled), got)
 	}
 
+	t.Logf("mapped in %v", time.Since(mapStart).Round(time.Millisecond))
 	// Every link is keyed by the entry's objectGUID.
 	for i := 1; i <= members; i++ {
 		p := testserver.ADPersonAt(i)
