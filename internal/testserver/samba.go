@@ -194,7 +194,7 @@ func (s *Samba) load(opts SambaOptions) error {
 			return err
 		}
 		partition := filepath.Join(s.Dir, "private", "sam.ldb.d", strings.ToUpper(ADBaseDN)+".ldb")
-		cmd := exec.Command(python3(), loader, filepath.Join(s.Dir, "etc", "smb.conf"), sam, partition, "svc-zoomsync", path)
+		cmd := exec.Command(python3(), loader, filepath.Join(s.Dir, "etc", "smb.conf"), sam, "tdb://"+partition, "svc-zoomsync", path)
 		cmd.Env = sambaEnv()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("bulk load: %v\n%s", err, lastLines(string(out), 30))

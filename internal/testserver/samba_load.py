@@ -2,13 +2,19 @@
 # partition, for tests and benchmarks (internal/testserver/samba.go).
 #
 # Adding users through Samba's own modules (ldapadd, ldbadd on sam.ldb)
-# costs time that grows with the directory: every add rewrites index
-# records whose size grows with the number of users (measured here: 2 ms
-# an add at 500 users, 6 ms at 2,000, hours for 100,000). This loader
-# writes the user records straight into the partition's ldb with Samba's
-# modules bypassed and the shared-value indices switched off, then switches
-# them back on, which rebuilds every index once (linear): 100,000 users in
-# well under a minute.
+# costs time that grows with the directory: every add inserts the user
+# into the sorted index list of every value it shares with the others
+# (objectClass, objectCategory, primaryGroupID, ...), and those lists grow
+# with the users (measured here: 2 ms an add at 500 users, 6 ms at 2,000).
+# This loader writes the user records straight into the partition's ldb
+# with Samba's modules bypassed and the partition's index off but for
+# objectGUID (linear: 20,000 users in ~6 s), then has Samba re-index the
+# database through its own modules (what `samba-tool dbcheck --reindex`
+# does), which keys every value with Samba's syntaxes. Samba takes which
+# attributes to index from its schema, not from the partition's
+# @INDEXLIST, so that list is left as the load set it. The re-index still
+# grows with the square of the users (ldb's sorted inserts): ~20 s for
+# 20,000 users here.
 #
 # Each user of the LDIF gets what Samba's modules would have added, copied
 # from a template user that Samba created itself (its object class chain,
@@ -17,19 +23,6 @@
 # anything the DC allocates in a test). The LDIF gives every attribute that
 # differs per user, objectGUID included (so tests know each user's GUID).
 #
-# The indices are switched back on twice: in the raw ldb (which puts the
-# attribute list back, but keys values without Samba's syntaxes), then by
-# a forced re-index through Samba's modules (what `samba-tool dbcheck
-# --reindex` does), which keys them as Samba does.
-#
-# Both re-indexes cost time that grows faster than the number of users
-# (ldb inserts each user into the sorted list of every indexed value the
-# users share: the raw one measured 2.6 s for 10,000 users and 30 s for
-# 40,000; Samba's ran over 13 minutes for 100,000 without finishing).
-# Leaving those attributes out of the index does not work: Samba takes
-# which attributes are indexed from its schema, not from @INDEXLIST, and
-# finds nothing where their index records are missing.
-#
 # Usage: python3 samba_load.py SMB_CONF SAM_LDB PARTITION_LDB TEMPLATE_SAM_ACCOUNT_NAME USERS_LDIF
 import struct
 import sys
@@ -37,7 +30,7 @@ import sys
 import ldb
 
 smb_conf, sam, partition, template_sam, ldif_path = sys.argv[1:6]
-db = ldb.Ldb(url="tdb://" + partition, options=["modules:"])
+db = ldb.Ldb(url=partition, options=["modules:"])
 
 res = db.search(expression="(sAMAccountName=%s)" % template_sam, scope=ldb.SCOPE_SUBTREE)
 if len(res) != 1:
@@ -48,9 +41,6 @@ copied = ["objectClass", "instanceType", "whenCreated", "whenChanged", "uSNCreat
           "badPasswordTime", "lastLogoff", "lastLogon", "logonCount", "pwdLastSet", "primaryGroupID",
           "accountExpires", "sAMAccountType", "objectCategory"]
 domain_sid = bytes(template["objectSid"][0])[:-4]
-
-indexlist = db.search(base="@INDEXLIST", scope=ldb.SCOPE_BASE)[0]
-full_index = [bytes(v) for v in indexlist["@IDXATTR"]]
 
 
 def set_indexing(attrs, one_level):
@@ -82,7 +72,6 @@ for _, parsed in db.parse_ldif(text):
     db.add(m)
     added += 1
 db.transaction_commit()
-set_indexing(full_index, True)
 db = None
 
 from samba.auth import system_session  # noqa: E402

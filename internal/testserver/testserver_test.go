@@ -162,6 +162,12 @@ member: ` + ADPersonAt(3).DN + `
 			}
 		}
 	}
+	// One-level searches (the people AD keeps in CN=Users: every tenth).
+	one, err := conn.Search(ldap.NewSearchRequest(ADUsersDN, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
+		"(employeeID=*)", []string{"sAMAccountName"}, nil))
+	if err != nil || len(one.Entries) != users/10 {
+		t.Fatalf("one-level search of CN=Users: %v, %d entries", err, len(one.Entries))
+	}
 	// AD's "strong auth required": a simple bind without TLS is refused.
 	plain, err := ldap.DialURL(s.URL)
 	if err != nil {
