@@ -3,7 +3,7 @@ package presence
 // Sources are the facts a user's effective status is computed from.
 type Sources struct {
 	Presence   Status // Zoom presence (webhook or REST), canonical; "" when never seen
-	OnCall     bool   // a Zoom Phone call is in progress
+	OnCall     bool   // one of the user's Zoom Phone calls is in progress (answered or connected, not ended)
 	UserStatus string // Zoom user status: active, inactive, pending, deleted
 }
 

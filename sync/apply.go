@@ -25,8 +25,8 @@ const (
 	FieldZoomStatus       = "zoom_status"    // Zoom's spelling, as received
 	FieldPresence         = "presence"       // canonical status
 	FieldPresenceSince    = "presence_since" // RFC 3339
-	FieldCallState        = "call_state"     // on_call, idle
-	FieldCallID           = "call_id"
+	FieldCallState        = "call_state"     // on_call while any of the user's calls is open, else idle (written by the apply script; calls.go)
+	FieldCallID           = "call_id"        // the last call, in records written before calls were tracked (calls.go)
 	FieldAgentStatusID    = "agent_status_id"
 	FieldAgentStatusName  = "agent_status_name"
 	FieldAgentStatus      = "agent_status"
@@ -91,15 +91,15 @@ func EventWrite(account string, ev *webhook.Event) (Write, bool) {
 		}
 		add(FieldPresenceSince, since.UTC().Format(time.RFC3339))
 	case *webhook.CallEvent:
+		// One fact about one call (calls.go): ending call B never ends A.
 		switch {
 		case strings.HasSuffix(ev.Name, "_connected") || strings.HasSuffix(ev.Name, "_answered"):
-			add(FieldCallState, "on_call")
+			add(CallField(callID(string(o.CallID))), CallOpen)
 		case strings.HasSuffix(ev.Name, "_ended") || strings.HasSuffix(ev.Name, "_missed") || strings.HasSuffix(ev.Name, "_rejected"):
-			add(FieldCallState, "idle")
+			add(CallField(callID(string(o.CallID))), CallEnded)
 		default:
-			return Write{}, false // ringing changes nothing yet
+			return Write{}, false // ringing (or hold, …) is not a call in progress: nothing changes
 		}
-		add(FieldCallID, string(o.CallID))
 	case *webhook.AgentStatusEvent:
 		add(FieldAgentStatusID, string(o.CurrentStatusID))
 		add(FieldAgentStatusName, o.CurrentStatusName)

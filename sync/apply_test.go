@@ -46,8 +46,12 @@ func TestEventWrite(t *testing.T) {
 		{"user.deleted", "abcD3ojfdbjfg", nil},
 		{"user.presence_status_updated", "abcD3ojfdbjfg", map[string]string{"zoom_status": "Away", "presence": "away",
 			"presence_since": "2019-11-26T20:13:57Z"}},
-		{"phone.callee_answered", "DnEopNmXQEGU2uvvzjgojw", map[string]string{"call_state": "on_call", "call_id": "6998252113337041462"}},
-		{"phone.caller_ended", "DnEopNmXQEGU2uvvzjgojw", map[string]string{"call_state": "idle", "call_id": "6998252113337041462"}},
+		{"phone.callee_answered", "DnEopNmXQEGU2uvvzjgojw", map[string]string{"call:6998252113337041462": "open"}},
+		{"phone.caller_connected", "DnEopNmXQEGU2uvvzjgojw", map[string]string{"call:6998252113337041462": "open"}},
+		{"phone.caller_ended", "DnEopNmXQEGU2uvvzjgojw", map[string]string{"call:6998252113337041462": "ended"}},
+		{"phone.callee_ended", "DnEopNmXQEGU2uvvzjgojw", map[string]string{"call:6998252113337041462": "ended"}},
+		{"phone.callee_missed", "DnEopNmXQEGU2uvvzjgojw", map[string]string{"call:6998252113337041462": "ended"}},
+		{"phone.callee_rejected", "DnEopNmXQEGU2uvvzjgojw", map[string]string{"call:6998252113337041462": "ended"}},
 		{"contact_center.user_status_changed", "ukAAkZKfROKMSw1bj_RDFQ", map[string]string{"agent_status_id": "2",
 			"agent_status_name": "Not Ready", "agent_status": "not_ready"}},
 	}
@@ -80,7 +84,7 @@ func TestEventWrite(t *testing.T) {
 			}
 		})
 	}
-	for _, none := range []string{"user.signed_in", "phone.callee_ringing", "contact_center.user_login", "endpoint.url_validation"} {
+	for _, none := range []string{"user.signed_in", "phone.callee_ringing", "phone.caller_ringing", "contact_center.user_login", "endpoint.url_validation"} {
 		t.Run(none+" writes nothing", func(t *testing.T) {
 			if w, ok := EventWrite("A", sample(t, none)); ok {
 				t.Fatalf("wrote %+v", w)

@@ -397,7 +397,10 @@ func (c *Consumer) process(ctx context.Context, s stream, msgs []redis.XMessage)
 	return nil
 }
 
-// mergeFields keeps, per field, the write with the highest version.
+// mergeFields keeps, per field, the write with the highest version, as
+// the apply script would: of one call's open and end of the same version,
+// the end (calls.go). Each call is a field of its own, so no call's fact
+// is lost to another's.
 func mergeFields(a, b []FieldWrite) []FieldWrite {
 	idx := map[string]int{}
 	for i, f := range a {
@@ -405,7 +408,8 @@ func mergeFields(a, b []FieldWrite) []FieldWrite {
 	}
 	for _, f := range b {
 		if i, ok := idx[f.Name]; ok {
-			if f.Version > a[i].Version {
+			if f.Version > a[i].Version || (f.Version == a[i].Version && f.Value == CallEnded && a[i].Value == CallOpen &&
+				strings.HasPrefix(f.Name, CallFieldPrefix)) {
 				a[i] = f
 			}
 			continue

@@ -298,6 +298,9 @@ type MappingView struct {
 	Counts   map[string]int // further counts (matched)
 	Computed time.Time
 	Snapshot SnapshotMeta
+	// Complete: every account had a complete full pull before the users
+	// were read, so every user took part (what /readyz waits for).
+	Complete bool
 }
 
 // LookupIndex is one lookup index of a mapping run: the digest of its
@@ -358,7 +361,10 @@ func SaveMapping(ctx context.Context, rdb redis.UniversalClient, v MappingView) 
 	if err != nil {
 		return unavailable(op, err)
 	}
-	meta := map[string]any{"computed_at": v.Computed.UTC().Format(time.RFC3339Nano)}
+	meta := map[string]any{"computed_at": v.Computed.UTC().Format(time.RFC3339Nano), "complete": "0"}
+	if v.Complete {
+		meta["complete"] = "1"
+	}
 	for name, li := range v.Indices {
 		key := MapIndexKey(name)
 		if li.Digest.Len() == 0 {
@@ -460,6 +466,19 @@ func MappingReportPage(ctx context.Context, rdb redis.UniversalClient, category 
 		out[i] = json.RawMessage(s)
 	}
 	return out, meta, nil
+}
+
+// MappingComplete reports whether a complete mapping (MappingView.Complete)
+// was published. One published by a version that did not record it
+// counts as complete.
+func MappingComplete(ctx context.Context, rdb redis.UniversalClient) (bool, error) {
+	v, err := rdb.HMGet(ctx, mapMetaKey, "computed_at", "complete").Result()
+	if err != nil {
+		return false, unavailable("zsync.MappingComplete", err)
+	}
+	computed, _ := v[0].(string)
+	complete, recorded := v[1].(string)
+	return computed != "" && (complete == "1" || !recorded), nil
 }
 
 // ParseCount reads a count written by SaveMapping.

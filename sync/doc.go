@@ -24,7 +24,10 @@
 // Zoom's retries after 5, 20 and 60 minutes are harmless, reordering is
 // harmless, and a webhook and a pulled row from the same millisecond
 // resolve in favour of the webhook (it carries news the page may not).
-// This is DBLog's watermark rule applied per field.
+// This is DBLog's watermark rule applied per field. Phone calls follow
+// it per call: each phone event is a fact about one call ("call:ID"),
+// kept with its version in the user's bounded list of calls (calls.go),
+// from which call_state is derived.
 //
 // # Keys
 //
@@ -47,7 +50,9 @@
 //   - an inbox entry is acknowledged if and only if its facts were written
 //     (or found stale);
 //   - a status change is queued for the targets if and only if it was
-//     recorded;
+//     recorded; a change of the directory data a push carries, without a
+//     status change, queues the recorded change again (new seq, nothing
+//     else moves) for the targets that receive directory data;
 //   - derived fields (the directory link) never create a record and never
 //     count as news about the Zoom user (vmax);
 //   - a partition's mapping inputs hash, once marked complete, holds

@@ -154,6 +154,15 @@ func (l *Lease) Holder(ctx context.Context) (Fence, error) {
 	return Fence{Owner: v[:i], Token: token}, nil
 }
 
+// WithOwner returns the same lease acting for another owner. The owner is
+// part of the lease's value, so one acquisition per piece of work (a
+// resync run) can name that work to whoever finds the lease taken.
+func (l *Lease) WithOwner(owner string) *Lease {
+	c := *l
+	c.owner = owner
+	return &c
+}
+
 // Hold runs fn while holding the lease: it returns (false, nil) at once if
 // another replica holds it; otherwise fn runs with a context that is
 // cancelled as soon as a renewal (every TTL/3) fails, and the lease is
@@ -163,6 +172,14 @@ func (l *Lease) Hold(ctx context.Context, fn func(ctx context.Context, f Fence) 
 	if err != nil || !ok {
 		return false, err
 	}
+	return true, l.Keep(ctx, f, fn)
+}
+
+// Keep runs fn for an acquisition TryAcquire made (which may have been in
+// another goroutine: a request that must answer before the work ends):
+// fn's context is cancelled as soon as a renewal (every TTL/3) fails, and
+// the lease is released when fn returns, also when ctx ended meanwhile.
+func (l *Lease) Keep(ctx context.Context, f Fence, fn func(ctx context.Context, f Fence) error) error {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	renewed := make(chan struct{})
@@ -186,7 +203,7 @@ func (l *Lease) Hold(ctx context.Context, fn func(ctx context.Context, f Fence) 
 			}
 		}
 	}()
-	err = fn(runCtx, f)
+	err := fn(runCtx, f)
 	// Work stopped because the lease was lost reports that, not the bare
 	// cancellation it saw.
 	if cause := context.Cause(runCtx); errors.Is(cause, ErrLeaseLost) && (err == nil || errors.Is(err, context.Canceled)) {
@@ -197,5 +214,5 @@ func (l *Lease) Hold(ctx context.Context, fn func(ctx context.Context, f Fence) 
 	releaseCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer done()
 	_ = l.Release(releaseCtx, f)
-	return true, err
+	return err
 }

@@ -316,14 +316,48 @@ func (s *Store) Touch(ctx context.Context, account, userKey string, t time.Time)
 	return nil
 }
 
-// LongCalls lists users of a partition whose call began before cutoff.
-func (s *Store) LongCalls(ctx context.Context, account string, p int, cutoff time.Time, limit int) ([]string, error) {
+// LongCall is a call still open that began before a cutoff.
+type LongCall struct {
+	User   string
+	CallID string
+	Began  time.Time
+}
+
+// LongCalls lists the open calls that began before cutoff, of up to limit
+// users of a partition (those whose oldest open call began first).
+func (s *Store) LongCalls(ctx context.Context, account string, p int, cutoff time.Time, limit int) ([]LongCall, error) {
 	users, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.keys.openCalls(account, p), ByScore: true,
 		Start: "-inf", Stop: "(" + strconv.FormatInt(cutoff.UnixMilli(), 10), Count: int64(limit)}).Result()
 	if err != nil {
 		return nil, unavailable("zsync.Store.LongCalls", err)
 	}
-	return users, nil
+	if len(users) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.SliceCmd, len(users))
+	_, err = s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		for i, u := range users {
+			cmds[i] = pl.HMGet(ctx, s.keys.user(account, u), FieldCalls, FieldCallState, FieldCallID, "v:"+FieldCallState)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable("zsync.Store.LongCalls", err)
+	}
+	var out []LongCall
+	for i, c := range cmds {
+		v := c.Val()
+		str := func(k int) string { s, _ := v[k].(string); return s }
+		_, present := v[0].(string)
+		lv, _ := strconv.ParseInt(str(3), 10, 64)
+		calls, _ := parseCalls(str(0), present, str(1), str(2), Version(lv))
+		for _, call := range calls {
+			if call.Open && call.Version.Time().Before(cutoff) {
+				out = append(out, LongCall{User: users[i], CallID: call.ID, Began: call.Version.Time()})
+			}
+		}
+	}
+	return out, nil
 }
 
 // NextDue is when the partition's next delivery to target is due (zero:

@@ -19,7 +19,7 @@ func TestEffectiveStatusMatchesGo(t *testing.T) {
 		s := NewStore(rdb, 4, 2*time.Hour).WithPresence([]string{"t"}, time.Hour)
 		n := 0
 		for _, us := range []string{"active", "inactive", "deleted", "pending", ""} {
-			for _, call := range []string{"on_call", "idle", ""} {
+			for _, call := range []string{CallOpen, CallEnded, ""} {
 				for _, pr := range append([]presence.Status{""}, presence.Statuses...) {
 					n++
 					user := fmt.Sprintf("u%d", n)
@@ -29,7 +29,7 @@ func TestEffectiveStatusMatchesGo(t *testing.T) {
 						fields = append(fields, FieldWrite{Name: FieldUserStatus, Version: v, Value: us})
 					}
 					if call != "" {
-						fields = append(fields, FieldWrite{Name: FieldCallState, Version: v, Value: call})
+						fields = append(fields, FieldWrite{Name: CallField("1"), Version: v, Value: call})
 					}
 					if pr != "" {
 						fields = append(fields, FieldWrite{Name: FieldPresence, Version: v, Value: string(pr)})
@@ -41,7 +41,7 @@ func TestEffectiveStatusMatchesGo(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					want := presence.Effective(presence.Sources{Presence: pr, OnCall: call == "on_call", UserStatus: us})
+					want := presence.Effective(presence.Sources{Presence: pr, OnCall: call == CallOpen, UserStatus: us})
 					if got := r.Fields[FieldStatus]; got != string(want) {
 						t.Fatalf("status=%q call=%q presence=%q: script says %q, presence.Effective %q", us, call, pr, got, want)
 					}

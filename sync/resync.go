@@ -2,9 +2,11 @@ package zsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,19 +31,52 @@ type ResyncOptions struct {
 // ResyncReport is what a resync did and why.
 type ResyncReport struct {
 	PullSummary
-	Known       int      // live records before the run
-	Candidates  int      // known users missing from the complete pull
-	Deactivated int      // confirmed inactive by a direct read
-	Deleted     int      // confirmed gone (404) by a direct read
-	Skipped     int      // candidates kept: newer news arrived, or the read found them alive
+	Known       int // live records before the run
+	Candidates  int // known users missing from the complete pull
+	Deactivated int // confirmed inactive by a direct read
+	Deleted     int // confirmed gone by a direct read (Zoom's 404 code 1001)
+	Skipped     int // candidates kept (newer news, alive, unconfirmed, refused): see SkipReasons
+	// SkipReasons counts the skipped candidates by why they were kept
+	// (the counts add up to Skipped).
+	SkipReasons map[string]int
 	Refused     string   // why deletions were refused, empty if they were not
 	Errors      []string // non-fatal problems (a confirmation read that failed)
 }
 
+// Why a deletion candidate was kept (ResyncReport.SkipReasons keys; the
+// unconfirmed ones are "unconfirmed: " and what the direct read answered).
+const (
+	SkipNewerNews = "newer news during the pull"
+	SkipAlive     = "alive on the direct read"
+	SkipRefused   = "deletions refused"
+	SkipStopped   = "stopped before deleting"
+)
+
+// skip keeps n candidates for reason.
+func (r *ResyncReport) skip(reason string, n int) {
+	if n <= 0 {
+		return
+	}
+	if r.SkipReasons == nil {
+		r.SkipReasons = map[string]int{}
+	}
+	r.SkipReasons[reason] += n
+	r.Skipped += n
+}
+
 // Summary is the one-line form printed at the end of a run.
 func (r ResyncReport) Summary() string {
-	s := fmt.Sprintf("account %s: seen %d, created %d, updated %d, deactivated %d, deleted %d, skipped %d, duration %v",
-		r.Account, r.Seen, r.Created, r.Updated, r.Deactivated, r.Deleted, r.Skipped, r.Duration.Round(time.Millisecond))
+	s := fmt.Sprintf("account %s: seen %d, created %d, updated %d, deactivated %d, deleted %d, skipped %d",
+		r.Account, r.Seen, r.Created, r.Updated, r.Deactivated, r.Deleted, r.Skipped)
+	if len(r.SkipReasons) > 0 {
+		reasons := make([]string, 0, len(r.SkipReasons))
+		for why, n := range r.SkipReasons {
+			reasons = append(reasons, fmt.Sprintf("%d %s", n, why))
+		}
+		slices.Sort(reasons)
+		s += " (" + strings.Join(reasons, "; ") + ")"
+	}
+	s += fmt.Sprintf(", duration %v", r.Duration.Round(time.Millisecond))
 	if r.Refused != "" {
 		s += "; deletions refused: " + r.Refused
 	}
@@ -85,7 +120,7 @@ func (p *Puller) Resync(ctx context.Context, opts ResyncOptions) (ResyncReport, 
 	var candidates []string
 	for key, newest := range unseen {
 		if newest >= watermark {
-			rep.Skipped++ // a webhook (or another pull) spoke of it meanwhile
+			rep.skip(SkipNewerNews, 1) // a webhook (or another pull) spoke of it meanwhile
 			continue
 		}
 		candidates = append(candidates, key)
@@ -94,14 +129,14 @@ func (p *Puller) Resync(ctx context.Context, opts ResyncOptions) (ResyncReport, 
 	if limit := opts.MaxDeleteFraction * float64(rep.Known); float64(len(candidates)) > limit {
 		rep.Refused = fmt.Sprintf("%d of %d known users are missing from the pull, more than ZOOMSYNC_MAX_DELETE_FRACTION=%g allows",
 			len(candidates), rep.Known, opts.MaxDeleteFraction)
-		rep.Skipped += len(candidates)
+		rep.skip(SkipRefused, len(candidates))
 		return rep, fmt.Errorf("%w: %s", ErrDeletionsRefused, rep.Refused)
 	}
 	for i, key := range candidates {
 		if opts.BeforeDelete != nil {
 			if err := opts.BeforeDelete(ctx); err != nil {
 				rep.Refused = "stopped before deleting: " + err.Error()
-				rep.Skipped += len(candidates) - i
+				rep.skip(SkipStopped, len(candidates)-i)
 				return rep, err
 			}
 		}
@@ -113,19 +148,22 @@ func (p *Puller) Resync(ctx context.Context, opts ResyncOptions) (ResyncReport, 
 }
 
 // confirm reads a candidate directly and deletes, deactivates or keeps it.
+// Only Zoom's own "user does not exist" (HTTP 404 with code 1001) confirms
+// a deletion: a 404 without Zoom's body (a proxy, a wrong base URL, an
+// outage page) or any other failure keeps the user, and the report says why.
 func (p *Puller) confirm(ctx context.Context, account, key string, dryRun bool, rep *ResyncReport) error {
 	lookup := strings.TrimPrefix(key, "e:") // a pending user is known by email
 	u, _, err := p.client.Users.Get(ctx, lookup)
 	now := PullVersion(p.clock.Now())
 	var status string
 	switch {
-	case errs.Is(errs.NotFound, err):
+	case zoomapi.IsUserNotFound(err):
 		status = StatusDeleted
 	case err != nil:
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		rep.Skipped++
+		rep.skip("unconfirmed: "+unconfirmedReason(err), 1)
 		rep.Errors = append(rep.Errors, fmt.Sprintf("confirming %s: %v", key, err))
 		return nil
 	case u.ID != "" && u.ID != key && strings.HasPrefix(key, "e:"):
@@ -133,7 +171,7 @@ func (p *Puller) confirm(ctx context.Context, account, key string, dryRun bool, 
 	case u.Status == zoomapi.StatusInactive:
 		status = "inactive"
 	default:
-		rep.Skipped++ // alive after all: the next pull will list it
+		rep.skip(SkipAlive, 1) // alive after all: the next pull will list it
 		return nil
 	}
 	if status == StatusDeleted {
@@ -150,6 +188,24 @@ func (p *Puller) confirm(ctx context.Context, account, key string, dryRun bool, 
 			slog.String("user", key), slog.String("status", status))
 	}
 	return err
+}
+
+// unconfirmedReason names, in few words (a summary's reason key), what a
+// confirming read answered instead of Zoom's "user does not exist".
+func unconfirmedReason(err error) string {
+	var ze *zoomapi.Error
+	if !errors.As(err, &ze) {
+		return errs.KindOf(err).String()
+	}
+	switch {
+	case ze.HTTPStatus == 0:
+		return "no answer from Zoom"
+	case ze.HTTPStatus == 404 && ze.Code == 0:
+		return "HTTP 404 without Zoom's body"
+	case ze.Code != 0:
+		return fmt.Sprintf("HTTP %d code %d", ze.HTTPStatus, ze.Code)
+	}
+	return fmt.Sprintf("HTTP %d", ze.HTTPStatus)
 }
 
 // knownUsers counts the account's live records and returns those the

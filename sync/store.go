@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,9 @@ type Store struct {
 	keys         keyspace
 	tombstoneTTL time.Duration
 	targets      []string      // presence targets a status change is queued for
+	withDir      []string      // those of them that receive directory data (re-pushed when it changes)
+	order        []string      // targets as the apply script takes them: the withDir ones first
+	ndir         int           // how many of order receive directory data
 	history      time.Duration // how long presence history is kept
 }
 
@@ -55,11 +59,40 @@ func (s *Store) WithPresence(targets []string, history time.Duration) *Store {
 	if history > 0 {
 		s.history = history
 	}
+	s.order, s.ndir = s.targetOrder()
+	return s
+}
+
+// WithDirectoryTargets names those of the targets that receive the
+// user's directory data: when the directory data a push carries changes
+// (a link appears, changes or goes) without a status change, they get the
+// user's current status once more. It returns s.
+func (s *Store) WithDirectoryTargets(names []string) *Store {
+	s.withDir = append([]string(nil), names...)
+	s.order, s.ndir = s.targetOrder()
 	return s
 }
 
 // Targets lists the targets status changes are queued for.
 func (s *Store) Targets() []string { return s.targets }
+
+// targetOrder is the targets as the apply script takes them: those that
+// receive directory data first, and how many they are.
+func (s *Store) targetOrder() ([]string, int) {
+	order := make([]string, 0, len(s.targets))
+	for _, t := range s.targets {
+		if slices.Contains(s.withDir, t) {
+			order = append(order, t)
+		}
+	}
+	ndir := len(order)
+	for _, t := range s.targets {
+		if !slices.Contains(s.withDir, t) {
+			order = append(order, t)
+		}
+	}
+	return order, ndir
+}
 
 // NewStore returns a store; partitions ≤ 0 means DefaultPartitions.
 func NewStore(rdb redis.UniversalClient, partitions int, tombstoneTTL time.Duration) *Store {
@@ -81,6 +114,9 @@ func NewStore(rdb redis.UniversalClient, partitions int, tombstoneTTL time.Durat
 // the record a tombstone (expiring) while its status is deleted. Derived
 // fields (dir_*, mapping: the directory link) do not move vmax and are
 // dropped for a user without a record, so a link never resurrects a user.
+// A "call:ID" fact is one call's state: it updates the user's calls
+// (calls.go) and call_state, the open-calls index, never a field of its
+// own.
 //
 // In the same step it recomputes the user's effective status (the same
 // function as presence.Effective, kept in step by a test) and, when it
@@ -89,25 +125,32 @@ func NewStore(rdb redis.UniversalClient, partitions int, tombstoneTTL time.Durat
 // the partition's outbox (one latest change per user: coalesced) and makes
 // the user due at every target, then rings the partition's doorbell. It
 // publishes the change on the zs:presence channel ("account\tuser") for
-// live views. It also keeps the freshness index (when presence was last confirmed) and
-// the open-calls index (when a call began) that the presence sweeper reads,
-// and the partition's mapping inputs (inputs.go): a user's entry is
-// rewritten from the record whenever a write creates the record or applies
-// one of the inputs, and removed while the user is deleted.
+// live views. When the directory data a push carries (dir_id, dir_dn,
+// dir_uid, dir_employee_number) changes value and the status does not, the
+// queued change is queued once more with a new seq (status_seq moves; the
+// status, status_since and history do not) for the targets that receive
+// directory data. It also keeps the freshness index (when presence was
+// last confirmed) and the open-calls index (when the user's oldest open
+// call began) that the presence sweeper reads, and the partition's
+// mapping inputs (inputs.go): a user's entry is rewritten from the record
+// whenever a write creates the record or applies one of the inputs, and
+// removed while the user is deleted.
 //
 // KEYS: 1 email index, 2 extension index, 3 members set, 4 inbox stream,
 // 5 outbox hash, 6 freshness zset, 7 open-calls zset, 8 doorbell list,
-// 9 mapping inputs hash, 10..9+T the targets' due zsets, then per user:
+// 9 mapping inputs hash, 10..9+T the targets' due zsets (those receiving
+// directory data first), then per user:
 // record hash, history stream — all sharing the partition's hash tag, so
 // one Cluster slot.
 // ARGV: 1 account id, 2 tombstone TTL (ms), 3 consumer group, 4 history
-// window (ms), 5 T, 6 n = entries to acknowledge, 7..6+n their ids, then
+// window (ms), 5 T, 6 D = how many of the targets receive directory data,
+// 7 n = entries to acknowledge, 8..7+n their ids, then
 // per user: user key, field count, and (field, version, value) triples.
-// Returns, per user, the number of fields written: 0 means every fact was
+// Returns, per user, the number of facts written: 0 means every fact was
 // stale.
-var applyScript = redis.NewScript(inputsLua + `
+var applyScript = redis.NewScript(inputsLua + callsLua + `
 local account, ttl, group = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local historyMS, ntargets, nack = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local historyMS, ntargets, ndir, nack = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local function reindex(index, user, old, new)
   if old and old ~= '' and old ~= new and redis.call('HGET', index, old) == user then
     redis.call('HDEL', index, old)
@@ -115,6 +158,8 @@ local function reindex(index, user, old, new)
   if new ~= '' then redis.call('HSET', index, new, user) end
 end
 local function derived(f) return f == 'mapping' or string.sub(f, 1, 4) == 'dir_' end
+-- The directory fields a push carries (target.Directory).
+local pushedDir = {dir_id = true, dir_dn = true, dir_uid = true, dir_employee_number = true}
 -- presence.Effective, in Lua.
 local function effective(userStatus, callState, presence)
   if userStatus == 'inactive' or userStatus == 'deleted' or userStatus == 'pending' then return 'offline' end
@@ -124,7 +169,7 @@ local function effective(userStatus, callState, presence)
 end
 local result = {}
 local first = 10 + ntargets
-local a = 7 + nack
+local a = 8 + nack
 for u = first, #KEYS, 2 do
   local rec, hist = KEYS[u], KEYS[u+1]
   local user, nfields = ARGV[a], tonumber(ARGV[a+1])
@@ -133,60 +178,112 @@ for u = first, #KEYS, 2 do
   -- each redis.call costs about a microsecond, a user has a dozen fields.
   local ask = {'vmax', 'email', 'extension', 'user_status', 'presence', 'call_state', 'status', 'status_seq',
     'employee_unique_id', 'dir_id', 'dir_rule', 'dir_sum'}
-  local nfixed = #ask
-  for i = a, a + 3*nfields - 1, 3 do ask[#ask+1] = 'v:' .. ARGV[i] end
+  local derivedOnly, hasCall = true, false
+  -- Per field: where its version (and a pushed directory field's value) is in cur.
+  local vpos, dpos, asked = {}, {}, {}
+  for j = 0, nfields - 1 do
+    local f = ARGV[a + 3*j]
+    if string.sub(f, 1, 5) == 'call:' then
+      hasCall = true
+      derivedOnly = false
+    elseif asked[f] then -- a duplicate compares with the same slots
+      vpos[j], dpos[j] = asked[f][1], asked[f][2]
+    else
+      if not derived(f) then derivedOnly = false end
+      ask[#ask+1] = 'v:' .. f
+      vpos[j] = #ask
+      if f == 'dir_id' then
+        dpos[j] = 10
+      elseif pushedDir[f] then
+        ask[#ask+1] = f
+        dpos[j] = #ask
+      end
+      asked[f] = {vpos[j], dpos[j]}
+    end
+  end
+  local cpos = #ask + 1
+  if hasCall then
+    ask[#ask+1] = 'calls'; ask[#ask+1] = 'call_id'; ask[#ask+1] = 'v:call_state'
+  end
   local cur = redis.call('HMGET', rec, unpack(ask))
   local vmax, email, ext, status = tonumber(cur[1] or '0'), cur[2], cur[3], cur[4]
   local presence, callState = cur[5], cur[6]
   local inputs = nil -- the mapping inputs (inputPos order), once one is applied
-  local derivedOnly = true
-  for j = 0, nfields - 1 do
-    if not derived(ARGV[a + 3*j]) then derivedOnly = false end
-  end
   local count = nfields
   if derivedOnly and not cur[1] then count = 0 end
   local set = {}
   local newest = 0
-  local presenceAt, callAt = nil, nil
+  local presenceAt = nil
+  local calls, floor, callsApplied, callVersion, openBefore = nil, 0, 0, 0, nil
+  local dirAt = nil -- version of a change of the directory data a push carries
   for j = 0, count - 1 do
     local i = a + 3*j
     local field, version, value = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2]
-    local current = cur[nfixed + 1 + j]
-    if not current or version > tonumber(current) then
-      cur[nfixed + 1 + j] = ARGV[i+1] -- a later duplicate of the field compares with this one
-      if field == 'email' then
-        reindex(KEYS[1], user, email and string.lower(email), string.lower(value))
-        email = value
-      elseif field == 'extension' then
-        reindex(KEYS[2], user, ext, value)
-        ext = value
-      elseif field == 'user_status' then
-        status = value
-      elseif field == 'presence' then
-        presence, presenceAt = value, math.floor(version / 2)
-      elseif field == 'call_state' then
-        callState, callAt = value, math.floor(version / 2)
+    if not vpos[j] then -- one call's state
+      if not calls then
+        calls, floor = readCalls(cur[cpos], callState, cur[cpos+1], cur[cpos+2])
+        openBefore = oldestOpen(calls)
       end
-      local ip = inputPos[field]
-      if ip then
-        inputs = inputs or {status, email, cur[9], ext, cur[10], cur[11], cur[12]}
-        inputs[ip] = value
-      end
-      set[#set+1] = field
-      set[#set+1] = value
-      set[#set+1] = 'v:' .. field
-      set[#set+1] = ARGV[i+1]
-      if not derived(field) then
+      local kind = 'o'
+      if value == 'ended' then kind = 'e' end
+      if callFact(calls, floor, string.sub(field, 6), version, kind) then
+        callsApplied = callsApplied + 1
+        if version > callVersion then callVersion = version end
         if version > vmax then vmax = version end
         if version > newest then newest = version end
+      end
+    else
+      local current = cur[vpos[j]]
+      if not current or version > tonumber(current) then
+        cur[vpos[j]] = ARGV[i+1] -- a later duplicate of the field compares with this one
+        if field == 'email' then
+          reindex(KEYS[1], user, email and string.lower(email), string.lower(value))
+          email = value
+        elseif field == 'extension' then
+          reindex(KEYS[2], user, ext, value)
+          ext = value
+        elseif field == 'user_status' then
+          status = value
+        elseif field == 'presence' then
+          presence, presenceAt = value, math.floor(version / 2)
+        end
+        if dpos[j] and (cur[dpos[j]] or '') ~= value then
+          cur[dpos[j]] = value
+          dirAt = version
+        end
+        local ip = inputPos[field]
+        if ip then
+          inputs = inputs or {status, email, cur[9], ext, cur[10], cur[11], cur[12]}
+          inputs[ip] = value
+        end
+        set[#set+1] = field
+        set[#set+1] = value
+        set[#set+1] = 'v:' .. field
+        set[#set+1] = ARGV[i+1]
+        if not derived(field) then
+          if version > vmax then vmax = version end
+          if version > newest then newest = version end
+        end
       end
     end
   end
   a = a + 3*nfields
-  local applied = #set / 4
+  local applied = #set / 4 + callsApplied
+  local oldestCall = nil
+  if callsApplied > 0 then
+    calls, floor, oldestCall = trimCalls(calls, floor)
+    if oldestCall then callState = 'on_call' else callState = 'idle' end
+    set[#set+1] = 'calls'; set[#set+1] = writeCalls(calls, floor)
+    set[#set+1] = 'call_state'; set[#set+1] = callState
+    set[#set+1] = 'v:call_state'; set[#set+1] = string.format('%d', callVersion)
+    if cur[cpos] == false and cur[cpos+1] then
+      redis.call('HDEL', rec, 'call_id', 'v:call_id') -- the form before calls were tracked
+    end
+  end
   if applied > 0 then
     local eff = effective(status, callState, presence)
     local prev = cur[7] or ''
+    local changed = false
     if newest > 0 and eff ~= prev then
       local at = math.floor(newest / 2)
       local seq = tonumber(cur[8] or '0') + 1
@@ -196,6 +293,7 @@ for u = first, #KEYS, 2 do
       -- A new user of whom nothing is known yet ("" to unknown) is not news:
       -- no history entry, nothing to push.
       if prev ~= '' or eff ~= 'unknown' then
+        changed = true
         redis.call('XADD', hist, 'MINID', '~', tostring(math.max(at - historyMS, 0)), '*', 'status', eff, 'previous', prev, 'at', tostring(at), 'seq', tostring(seq))
         redis.call('PEXPIRE', hist, historyMS)
         redis.call('HSET', KEYS[5], user, seq .. '|' .. eff .. '|' .. prev .. '|' .. at)
@@ -206,6 +304,24 @@ for u = first, #KEYS, 2 do
           redis.call('LPUSH', KEYS[8], '1')
           redis.call('LTRIM', KEYS[8], 0, 0)
         end
+      end
+    end
+    -- The directory data a push carries changed (a link appeared, changed
+    -- or went) and the status did not: the targets that receive directory
+    -- data (the first ndir) get the queued change once more, with a new
+    -- seq and the same status, previous status and since. Not a status
+    -- change: no history entry, status_since stays, live views are not told.
+    if dirAt and not changed and ndir > 0 then
+      local out = redis.call('HGET', KEYS[5], user)
+      local rest = out and string.match(out, '^%d+(|.*)$')
+      if rest then
+        local seq = tonumber(cur[8] or '0') + 1
+        set[#set+1] = 'status_seq'; set[#set+1] = tostring(seq)
+        redis.call('HSET', KEYS[5], user, seq .. rest)
+        local at = math.floor(dirAt / 2)
+        for t = 10, 9 + ndir do redis.call('ZADD', KEYS[t], at, user) end
+        redis.call('LPUSH', KEYS[8], '1')
+        redis.call('LTRIM', KEYS[8], 0, 0)
       end
     end
     set[#set+1] = 'key'; set[#set+1] = user
@@ -237,22 +353,25 @@ for u = first, #KEYS, 2 do
       else
         redis.call('ZADD', KEYS[6], 'NX', 0, user) -- never confirmed: read it soon
       end
-      if callAt then
-        if callState == 'on_call' then redis.call('ZADD', KEYS[7], callAt, user) else redis.call('ZREM', KEYS[7], user) end
+      -- The open-calls index: when the user's oldest open call began (a
+      -- ring missed while on another call, the commonest event of a
+      -- queue, leaves it as it was).
+      if callsApplied > 0 and oldestCall ~= openBefore then
+        if oldestCall then redis.call('ZADD', KEYS[7], math.floor(oldestCall / 2), user) else redis.call('ZREM', KEYS[7], user) end
       end
     end
   end
   result[#result+1] = applied
 end
 if nack > 0 then
-  redis.call('XACK', KEYS[4], group, unpack(ARGV, 7, 6 + nack))
+  redis.call('XACK', KEYS[4], group, unpack(ARGV, 8, 7 + nack))
 end
 return result
 `)
 
 // scriptOwned fields are written by the apply script itself.
 var scriptOwned = map[string]bool{"key": true, "account": true, "vmax": true, FieldStatus: true,
-	FieldStatusSince: true, FieldStatusSeq: true, FieldConfirmedAt: true}
+	FieldStatusSince: true, FieldStatusSeq: true, FieldConfirmedAt: true, FieldCalls: true, FieldCallState: true}
 
 // checkWrite refuses writes the script must never see.
 func checkWrite(w Write) error {
@@ -262,6 +381,10 @@ func checkWrite(w Write) error {
 	for _, f := range w.Fields {
 		if f.Name == "" || strings.HasPrefix(f.Name, "v:") || scriptOwned[f.Name] {
 			return errs.Errorf("zsync.Store.Apply", errs.Invalid, "field name %q is reserved", f.Name)
+		}
+		if id, ok := strings.CutPrefix(f.Name, CallFieldPrefix); ok && (!validCallID(id) || (f.Value != CallOpen && f.Value != CallEnded)) {
+			return errs.Errorf("zsync.Store.Apply", errs.Invalid, "call fact %q = %q: want a call id of letters, digits, '-', '_' or '.' (at most %d) and %s or %s",
+				f.Name, f.Value, maxCallIDLen, CallOpen, CallEnded)
 		}
 	}
 	return nil
@@ -279,20 +402,21 @@ type partitionCall struct {
 
 func (s *Store) scriptArgs(c *partitionCall) ([]string, []any) {
 	k := s.keys
-	keys := make([]string, 0, 9+len(s.targets)+2*len(c.writes))
+	targets, ndir := s.order, s.ndir
+	keys := make([]string, 0, 9+len(targets)+2*len(c.writes))
 	keys = append(keys, k.emailIndex(c.account, c.partition), k.extensionIndex(c.account, c.partition),
 		k.members(c.account, c.partition), k.inbox(c.account, c.partition), k.outbox(c.account, c.partition),
 		k.freshness(c.account, c.partition), k.openCalls(c.account, c.partition), k.doorbell(c.account, c.partition),
 		k.mappingInputs(c.account, c.partition))
-	for _, t := range s.targets {
+	for _, t := range targets {
 		keys = append(keys, k.due(c.account, c.partition, t))
 	}
-	n := 6 + len(c.ack)
+	n := 7 + len(c.ack)
 	for _, w := range c.writes {
 		n += 2 + 3*len(w.Fields)
 	}
 	args := make([]any, 0, n)
-	args = append(args, c.account, s.tombstoneTTL.Milliseconds(), ConsumerGroup, s.history.Milliseconds(), len(s.targets), len(c.ack))
+	args = append(args, c.account, s.tombstoneTTL.Milliseconds(), ConsumerGroup, s.history.Milliseconds(), len(targets), ndir, len(c.ack))
 	for _, id := range c.ack {
 		args = append(args, id)
 	}

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -38,7 +40,9 @@ type Client struct {
 	ContactCenter *ContactCenterService
 
 	creds    Credentials
-	baseURL  *url.URL
+	baseURL  atomic.Pointer[url.URL] // REST base in use; see apiHost
+	explicit bool                    // baseURL was set by WithBaseURL: never replaced by the token's api_url
+	tokenURL *url.URL
 	http     *http.Client
 	clock    clockwork.Clock
 	logger   *slog.Logger
@@ -46,6 +50,9 @@ type Client struct {
 	observer Observer
 	tokens   *tokenSource
 	limiters [3][3]*limiter
+
+	hostMu       sync.Mutex
+	rejectedHost string // the last api_url refused, so that it is logged once
 }
 
 type service struct{ client *Client }
@@ -107,7 +114,17 @@ type options struct {
 }
 
 // WithBaseURL sets the REST base URL (regional hosts, or a fake in tests).
-func WithBaseURL(u string) Option { return func(o *options) error { o.baseURL = u; return nil } }
+// A base URL set this way is used as given: the api_url that Zoom returns
+// with each token never replaces it. An empty u sets nothing: the client
+// follows the token's api_url, else uses DefaultBaseURL.
+func WithBaseURL(u string) Option {
+	return func(o *options) error {
+		if u != "" {
+			o.baseURL = u
+		}
+		return nil
+	}
+}
 
 // WithTokenURL sets the OAuth token endpoint.
 func WithTokenURL(u string) Option { return func(o *options) error { o.tokenURL = u; return nil } }
@@ -149,8 +166,8 @@ func WithObserver(obs Observer) Option {
 // NewClient returns a client for one account.
 func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 	o := options{
-		baseURL: DefaultBaseURL, tokenURL: DefaultTokenURL,
-		limits: BusinessLimits(), retry: DefaultRetryPolicy(), margin: 5 * time.Minute,
+		tokenURL: DefaultTokenURL,
+		limits:   BusinessLimits(), retry: DefaultRetryPolicy(), margin: 5 * time.Minute,
 	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -160,9 +177,17 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 	if creds.AccountID == "" || creds.ClientID == "" || creds.ClientSecret.IsZero() {
 		return nil, errs.Errorf("zoomapi.NewClient", errs.Invalid, "account id, client id and client secret are required")
 	}
+	explicit := o.baseURL != ""
+	if !explicit {
+		o.baseURL = DefaultBaseURL
+	}
 	base, err := url.Parse(strings.TrimSuffix(o.baseURL, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, errs.Errorf("zoomapi.NewClient", errs.Invalid, "base URL %q is not an absolute http(s) URL", o.baseURL)
+	}
+	tokenURL, err := url.Parse(o.tokenURL)
+	if err != nil || (tokenURL.Scheme != "http" && tokenURL.Scheme != "https") || tokenURL.Host == "" {
+		return nil, errs.Errorf("zoomapi.NewClient", errs.Invalid, "token URL %q is not an absolute http(s) URL", o.tokenURL)
 	}
 	if o.http == nil {
 		o.http = &http.Client{Timeout: 30 * time.Second}
@@ -174,10 +199,12 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{
-		creds: creds, baseURL: base, http: o.http, clock: o.clock,
+		creds: creds, explicit: explicit, tokenURL: tokenURL, http: o.http, clock: o.clock,
 		logger: o.logger.With(slog.String("account_id", creds.AccountID)), retry: o.retry, observer: o.observer,
 	}
+	c.baseURL.Store(base)
 	c.tokens = newTokenSource(creds, o.tokenURL, o.http, o.clock, o.margin, c.logger)
+	c.tokens.onAPIURL = c.adoptAPIURL
 	if c.observer != nil {
 		c.tokens.onFetch = func(d time.Duration, err error) { c.observer.TokenFetch(creds.AccountID, d, err) }
 	}
@@ -194,6 +221,11 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 
 // AccountID is the account this client serves.
 func (c *Client) AccountID() string { return c.creds.AccountID }
+
+// BaseURL is the REST base URL the client sends to now: the one set with
+// WithBaseURL, else the api_url of the last token (once one was fetched),
+// else DefaultBaseURL.
+func (c *Client) BaseURL() string { return c.baseURL.Load().String() }
 
 // Response is a successful answer's metadata.
 type Response struct {
@@ -219,9 +251,6 @@ func (c *Client) call(ctx context.Context, ep endpoint, method, path string, que
 			return nil, errs.E(ep.op, errs.Invalid, err)
 		}
 	}
-	u := *c.baseURL
-	u.Path += path
-	u.RawQuery = query.Encode()
 	lim := c.limiters[ep.family][ep.label]
 	var (
 		transient    int  // 5xx and transport failures so far
@@ -243,7 +272,17 @@ func (c *Client) call(ctx context.Context, ep endpoint, method, path string, que
 			}
 			return nil, err
 		}
-		resp, respBody, err := c.send(ctx, ep, method, u.String(), tok, body)
+		// path's segments are escaped once by the caller (url.PathEscape);
+		// the URL is built as text so that nothing escapes them again. The
+		// base is read per attempt: the token just fetched may have moved
+		// the account to its regional host.
+		base := c.baseURL.Load()
+		reqPath := base.EscapedPath() + path
+		rawURL := base.Scheme + "://" + base.Host + reqPath
+		if q := query.Encode(); q != "" {
+			rawURL += "?" + q
+		}
+		resp, respBody, err := c.send(ctx, ep, method, rawURL, tok, body)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -256,19 +295,19 @@ func (c *Client) call(ctx context.Context, ep endpoint, method, path string, que
 				}
 				continue
 			}
-			return nil, &Error{Op: ep.op, Method: method, Path: u.Path, Kind: errs.Transient, Err: err}
+			return nil, &Error{Op: ep.op, Method: method, Path: reqPath, Kind: errs.Transient, Err: err}
 		}
 		if resp.StatusCode/100 == 2 {
 			r := &Response{Response: resp, TrackingID: resp.Header.Get("x-zm-trackingid")}
 			if out != nil && len(respBody) > 0 {
 				if err := json.Unmarshal(respBody, out); err != nil {
-					return r, &Error{Op: ep.op, Method: method, Path: u.Path, HTTPStatus: resp.StatusCode,
+					return r, &Error{Op: ep.op, Method: method, Path: reqPath, HTTPStatus: resp.StatusCode,
 						TrackingID: r.TrackingID, Kind: errs.Permanent, Message: "undecodable answer", Err: err}
 				}
 			}
 			return r, nil
 		}
-		apiErr := responseError(ep.op, resp.Request, resp, respBody)
+		apiErr := responseError(ep.op, method, reqPath, resp, respBody)
 		switch {
 		case apiErr.Kind == errs.RateLimited:
 			apiErr.RateLimitType = resp.Header.Get("X-RateLimit-Type")

@@ -31,6 +31,23 @@ var epListCCUsers = endpoint{op: "zoomapi.ContactCenter.ListUsers", route: "/con
 
 // ListUsers fetches one page of agents.
 func (s *ContactCenterService) ListUsers(ctx context.Context, pageSize int, nextPageToken string) ([]*ContactCenterUser, string, *Response, error) {
+	body, resp, err := s.list(ctx, pageSize, nextPageToken)
+	if err != nil {
+		return nil, "", resp, err
+	}
+	return body.Users, body.NextPageToken, resp, nil
+}
+
+// ccUsersList is a page of agents; page_size and total_records are not
+// in every answer (the notes do not list them).
+type ccUsersList struct {
+	NextPageToken string               `json:"next_page_token"`
+	PageSize      zoomjson.Int         `json:"page_size"`
+	TotalRecords  zoomjson.Int         `json:"total_records"`
+	Users         []*ContactCenterUser `json:"users"`
+}
+
+func (s *ContactCenterService) list(ctx context.Context, pageSize int, nextPageToken string) (*ccUsersList, *Response, error) {
 	if pageSize <= 0 {
 		pageSize = 100
 	}
@@ -38,22 +55,26 @@ func (s *ContactCenterService) ListUsers(ctx context.Context, pageSize int, next
 	if nextPageToken != "" {
 		q.Set("next_page_token", nextPageToken)
 	}
-	var body struct {
-		NextPageToken string               `json:"next_page_token"`
-		Users         []*ContactCenterUser `json:"users"`
-	}
+	var body ccUsersList
 	resp, err := s.client.call(ctx, epListCCUsers, "GET", "/contact_center/users", q, nil, &body)
 	if err != nil {
-		return nil, "", resp, err
+		return nil, resp, err
 	}
-	return body.Users, body.NextPageToken, resp, nil
+	body.Users = dropNil(body.Users)
+	if body.PageSize <= 0 {
+		body.PageSize = zoomjson.Int(pageSize)
+	}
+	return &body, resp, nil
 }
 
 // AllUsers yields every agent once.
 func (s *ContactCenterService) AllUsers(ctx context.Context) iter.Seq2[*ContactCenterUser, error] {
 	fetch := func(ctx context.Context, token string) (page[*ContactCenterUser], error) {
-		users, next, _, err := s.ListUsers(ctx, 100, token)
-		return page[*ContactCenterUser]{items: users, next: next}, err
+		b, _, err := s.list(ctx, 100, token)
+		if err != nil {
+			return page[*ContactCenterUser]{}, err
+		}
+		return page[*ContactCenterUser]{items: b.Users, next: b.NextPageToken, total: int(b.TotalRecords), size: int(b.PageSize)}, nil
 	}
 	return flatten(pager(ctx, s.client, fetch, func(u *ContactCenterUser) string { return u.UserID }, isPageTokenError))
 }

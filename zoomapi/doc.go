@@ -24,5 +24,12 @@
 //     backoff; other 4xx answers are never retried.
 //   - The paging iterators yield each user exactly once, even when Zoom's
 //     15-minute next_page_token expires mid-pass and the pass restarts.
+//   - A paging pass fails, never loops, when Zoom hands back a
+//     next_page_token it already gave or pages on far past total_records.
+//   - Path parameters (user ids, emails) are escaped exactly once.
+//   - Only IsUserNotFound (HTTP 404 with Zoom's code 1001) says a user does
+//     not exist; a 404 without Zoom's body is errs.Transient.
+//   - The REST host is the one given with WithBaseURL, else the api_url of
+//     the token (https zoom.us hosts only), else DefaultBaseURL (apihost.go).
 //   - Client secrets and access tokens never appear in logs or errors.
 package zoomapi

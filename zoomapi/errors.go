@@ -2,6 +2,7 @@ package zoomapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -83,27 +84,52 @@ type errorBody struct {
 
 // responseError builds the *Error for a non-2xx answer; body is at most
 // maxErrorBody bytes of it.
-func responseError(op string, req *http.Request, resp *http.Response, body []byte) *Error {
+func responseError(op, method, path string, resp *http.Response, body []byte) *Error {
 	e := &Error{
 		Op:         op,
-		Method:     req.Method,
-		Path:       req.URL.Path,
+		Method:     method,
+		Path:       path,
 		HTTPStatus: resp.StatusCode,
-		TrackingID: resp.Header.Get("x-zm-trackingid"),
+		TrackingID: printable(resp.Header.Get("x-zm-trackingid")),
 	}
+	var zoomBody bool
+	e.Code, e.Message, zoomBody = decodeErrorBody(resp.StatusCode, body)
+	e.Kind = classify(resp.StatusCode, e.Code)
+	if resp.StatusCode == http.StatusNotFound && !zoomBody {
+		// Zoom answers every 404 with its {"code","message"} body. One
+		// without it came from something else on the way (a proxy, a wrong
+		// base URL, an outage page): it says nothing about the resource.
+		e.Kind = errs.Transient
+		e.Message = "HTTP 404 without Zoom's error body (not Zoom's answer: a proxy, a wrong base URL or an outage page?)"
+	}
+	return e
+}
+
+// decodeErrorBody reads Zoom's {"code","message"} (or the token
+// endpoint's {"reason","error"}) error body; zoomBody reports whether it
+// was one, with a non-zero numeric code. The message is made printable.
+func decodeErrorBody(status int, body []byte) (code int, msg string, zoomBody bool) {
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil {
-		e.Code, e.Message = eb.Code, eb.Message
-		if e.Message == "" {
-			e.Message = eb.Reason
+		code, msg = eb.Code, eb.Message
+		if msg == "" {
+			msg = eb.Reason
 		}
+		zoomBody = eb.Code != 0
 	}
-	if e.Message == "" {
+	if msg == "" {
 		// A proxy or load balancer's HTML page: keep a short, printable hint.
-		e.Message = strings.TrimSpace(http.StatusText(resp.StatusCode))
+		msg = strings.TrimSpace(http.StatusText(status))
 	}
-	e.Kind = classify(resp.StatusCode, e.Code)
-	return e
+	return code, printable(msg), zoomBody
+}
+
+// IsUserNotFound reports whether err is Zoom's own "user does not exist"
+// answer: HTTP 404 with Zoom's error body carrying code 1001. Only that
+// proves a user is gone; any other 404 (no body, another code) does not.
+func IsUserNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.HTTPStatus == http.StatusNotFound && e.Code == CodeUserNotFound
 }
 
 func classify(status, code int) errs.Kind {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/zoomsync/zoomsync/internal/secret"
 	"github.com/zoomsync/zoomsync/zoomapi"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
+	"github.com/zoomsync/zoomsync/zoomapi/zoomfake/contract"
 )
 
 const (
@@ -49,6 +51,7 @@ func setupFake(t *testing.T, n int, fakeOpts zoomfake.Options, opts ...zoomapi.O
 	all := append([]zoomapi.Option{
 		zoomapi.WithBaseURL(fake.APIBaseURL()), zoomapi.WithTokenURL(fake.TokenURL()),
 		zoomapi.WithRateLimits(zoomapi.Unlimited()), zoomapi.WithRetryPolicy(fastRetries),
+		zoomapi.WithHTTPClient(&http.Client{Transport: contract.Transport(nil)}),
 	}, opts...)
 	c, err := zoomapi.NewClient(zoomapi.Credentials{AccountID: acct, ClientID: clientID, ClientSecret: secret.New(clientSecret)}, all...)
 	if err != nil {

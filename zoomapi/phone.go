@@ -35,6 +35,14 @@ type PhoneUsersPage struct {
 	Users         []*PhoneUser
 	NextPageToken string
 	TotalRecords  int
+	PageSize      int // as the answer reports it, else as asked
+}
+
+type phoneUsersList struct {
+	NextPageToken string       `json:"next_page_token"`
+	PageSize      zoomjson.Int `json:"page_size"`
+	TotalRecords  zoomjson.Int `json:"total_records"`
+	Users         []*PhoneUser `json:"users"`
 }
 
 // MaxPhonePageSize is Zoom's maximum for /phone/users.
@@ -51,16 +59,17 @@ func (s *PhoneService) List(ctx context.Context, pageSize int, nextPageToken str
 	if nextPageToken != "" {
 		q.Set("next_page_token", nextPageToken)
 	}
-	var body struct {
-		NextPageToken string       `json:"next_page_token"`
-		TotalRecords  zoomjson.Int `json:"total_records"`
-		Users         []*PhoneUser `json:"users"`
-	}
+	var body phoneUsersList
 	resp, err := s.client.call(ctx, epListPhoneUsers, "GET", "/phone/users", q, nil, &body)
 	if err != nil {
 		return nil, resp, err
 	}
-	return &PhoneUsersPage{Users: body.Users, NextPageToken: body.NextPageToken, TotalRecords: int(body.TotalRecords)}, resp, nil
+	body.Users = dropNil(body.Users)
+	size := int(body.PageSize)
+	if size <= 0 {
+		size = pageSize
+	}
+	return &PhoneUsersPage{Users: body.Users, NextPageToken: body.NextPageToken, TotalRecords: int(body.TotalRecords), PageSize: size}, resp, nil
 }
 
 // All yields every phone user once, restarting on page-token expiry.
@@ -70,7 +79,7 @@ func (s *PhoneService) All(ctx context.Context) iter.Seq2[*PhoneUser, error] {
 		if err != nil {
 			return page[*PhoneUser]{}, err
 		}
-		return page[*PhoneUser]{items: p.Users, next: p.NextPageToken, total: p.TotalRecords}, nil
+		return page[*PhoneUser]{items: p.Users, next: p.NextPageToken, total: p.TotalRecords, size: p.PageSize}, nil
 	}
 	return flatten(pager(ctx, s.client, fetch, func(u *PhoneUser) string { return u.ID }, isPageTokenError))
 }

@@ -58,6 +58,7 @@ type tokenSource struct {
 	margin   time.Duration
 	logger   *slog.Logger
 	onFetch  func(time.Duration, error)
+	onAPIURL func(string) // told the api_url of every fetched token
 
 	sem chan struct{}
 	cur *accessToken // guarded by sem
@@ -115,6 +116,43 @@ type tokenAnswer struct {
 	Message     string `json:"message"`
 }
 
+// decodeTokenAnswer reads the token endpoint's answer: a usable token, or
+// an *Error (without Op, Method and Path) saying why not.
+func decodeTokenAnswer(status int, trackingID string, body []byte) (*tokenAnswer, *Error) {
+	var ans tokenAnswer
+	jerr := json.Unmarshal(body, &ans)
+	if status/100 != 2 {
+		e := &Error{HTTPStatus: status, TrackingID: trackingID, Code: ans.Code}
+		e.Message = strings.Trim(ans.Error+": "+ans.Reason, ": ")
+		if e.Message == "" {
+			e.Message = ans.Message
+		}
+		if e.Message == "" {
+			e.Message = http.StatusText(status)
+		}
+		e.Message = printable(e.Message)
+		switch {
+		case status == http.StatusTooManyRequests:
+			e.Kind = errs.RateLimited
+		case status >= 500:
+			e.Kind = errs.Transient
+		default:
+			e.Kind = errs.Auth // bad client, secret, account or grant: retrying will not help
+		}
+		return nil, e
+	}
+	if jerr != nil || ans.AccessToken == "" || ans.ExpiresIn <= 0 {
+		return nil, &Error{HTTPStatus: status, Kind: errs.Permanent, Message: "token endpoint answered without access_token or expires_in"}
+	}
+	if ans.ExpiresIn > maxTokenLifetime {
+		ans.ExpiresIn = maxTokenLifetime // a nonsense lifetime must not keep a token forever
+	}
+	return &ans, nil
+}
+
+// maxTokenLifetime caps expires_in (Zoom says 3599 s) at a day.
+const maxTokenLifetime = 24 * 60 * 60
+
 func (ts *tokenSource) fetch(ctx context.Context) (tok *accessToken, err error) {
 	start := ts.clock.Now()
 	defer func() {
@@ -143,32 +181,36 @@ func (ts *tokenSource) fetch(ctx context.Context) (tok *accessToken, err error) 
 	if err != nil {
 		return nil, &Error{Op: op, Method: http.MethodPost, Path: req.URL.Path, HTTPStatus: resp.StatusCode, Kind: errs.Transient, Err: err}
 	}
-	var ans tokenAnswer
-	jerr := json.Unmarshal(body, &ans)
-	if resp.StatusCode/100 != 2 {
-		e := &Error{Op: op, Method: http.MethodPost, Path: req.URL.Path, HTTPStatus: resp.StatusCode,
-			TrackingID: resp.Header.Get("x-zm-trackingid"), Code: ans.Code}
-		e.Message = strings.Trim(ans.Error+": "+ans.Reason, ": ")
-		if e.Message == "" {
-			e.Message = ans.Message
-		}
-		if e.Message == "" {
-			e.Message = http.StatusText(resp.StatusCode)
-		}
-		switch s := resp.StatusCode; {
-		case s == http.StatusTooManyRequests:
-			e.Kind = errs.RateLimited
-		case s >= 500:
-			e.Kind = errs.Transient
-		default:
-			e.Kind = errs.Auth // bad client, secret, account or grant: retrying will not help
-		}
+	ans, e := decodeTokenAnswer(resp.StatusCode, resp.Header.Get("x-zm-trackingid"), body)
+	if e != nil {
+		e.Op, e.Method, e.Path = op, http.MethodPost, req.URL.Path
 		return nil, e
 	}
-	if jerr != nil || ans.AccessToken == "" || ans.ExpiresIn <= 0 {
-		return nil, &Error{Op: op, Method: http.MethodPost, Path: req.URL.Path, HTTPStatus: resp.StatusCode,
-			Kind: errs.Permanent, Message: "token endpoint answered without access_token or expires_in"}
-	}
 	ts.logger.Debug("fetched Zoom access token", slog.Int64("expires_in_s", ans.ExpiresIn), slog.String("scope", ans.Scope))
+	if ts.onAPIURL != nil && ans.APIURL != "" {
+		ts.onAPIURL(ans.APIURL)
+	}
 	return &accessToken{value: ans.AccessToken, expiry: start.Add(time.Duration(ans.ExpiresIn) * time.Second), scope: ans.Scope}, nil
+}
+
+// SetCredentials replaces the account's OAuth client id and secret (a
+// reloaded accounts file). The cached access token is dropped, so the next
+// call fetches one with the new credentials: a wrong secret shows at once,
+// not when the old token expires.
+func (c *Client) SetCredentials(ctx context.Context, creds Credentials) error {
+	const op = "zoomapi.SetCredentials"
+	if creds.AccountID != c.creds.AccountID {
+		return errs.Errorf(op, errs.Invalid, "credentials of account %s given to the client of account %s", creds.AccountID, c.creds.AccountID)
+	}
+	if creds.ClientID == "" || creds.ClientSecret.IsZero() {
+		return errs.Errorf(op, errs.Invalid, "client id and client secret are required")
+	}
+	select {
+	case c.tokens.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	c.tokens.creds, c.tokens.cur = creds, nil
+	<-c.tokens.sem
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"iter"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,6 +90,7 @@ type UsersPage struct {
 	Status        string
 	NextPageToken string
 	TotalRecords  int
+	PageSize      int // as the answer reports it, else as asked
 	// RequestedAt is the client clock just before the page was requested:
 	// the page's rows are at least as new as this instant, which makes it
 	// the version the reconciler gives them.
@@ -100,6 +102,12 @@ type usersList struct {
 	PageSize      zoomjson.Int `json:"page_size"`
 	TotalRecords  zoomjson.Int `json:"total_records"`
 	Users         []*User      `json:"users"`
+}
+
+// dropNil removes the null entries of a decoded list: {"users":[null]}
+// decodes to a nil pointer, which nothing downstream expects.
+func dropNil[T any](items []*T) []*T {
+	return slices.DeleteFunc(items, func(it *T) bool { return it == nil })
 }
 
 var epListUsers = endpoint{op: "zoomapi.Users.List", route: "/users", family: FamilyUsers, label: Medium}
@@ -126,13 +134,18 @@ func (s *UsersService) List(ctx context.Context, opts *ListUsersOptions) (*Users
 	if err != nil {
 		return nil, resp, err
 	}
+	body.Users = dropNil(body.Users)
 	for _, u := range body.Users {
 		if u.Status == "" {
 			u.Status = o.Status
 		}
 	}
+	size := int(body.PageSize)
+	if size <= 0 {
+		size = o.PageSize
+	}
 	return &UsersPage{Users: body.Users, Status: o.Status, NextPageToken: body.NextPageToken,
-		TotalRecords: int(body.TotalRecords), RequestedAt: requestedAt}, resp, nil
+		TotalRecords: int(body.TotalRecords), PageSize: size, RequestedAt: requestedAt}, resp, nil
 }
 
 // Pages yields every page of one status, restarting transparently when the
@@ -146,7 +159,7 @@ func (s *UsersService) Pages(ctx context.Context, opts ListUsersOptions) iter.Se
 			if err != nil {
 				return page[*User]{}, err
 			}
-			return page[*User]{items: p.Users, next: p.NextPageToken, total: p.TotalRecords, requestedAt: p.RequestedAt}, nil
+			return page[*User]{items: p.Users, next: p.NextPageToken, total: p.TotalRecords, size: p.PageSize, requestedAt: p.RequestedAt}, nil
 		}
 		status := opts.Status
 		if status == "" {
@@ -157,7 +170,7 @@ func (s *UsersService) Pages(ctx context.Context, opts ListUsersOptions) iter.Se
 				yield(nil, err)
 				return
 			}
-			if !yield(&UsersPage{Users: p.items, Status: status, NextPageToken: p.next, TotalRecords: p.total, RequestedAt: p.requestedAt}, nil) {
+			if !yield(&UsersPage{Users: p.items, Status: status, NextPageToken: p.next, TotalRecords: p.total, PageSize: p.size, RequestedAt: p.requestedAt}, nil) {
 				return
 			}
 		}

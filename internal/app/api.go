@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
@@ -31,12 +32,37 @@ func newAPIGuard(tokens []secret.Secret, perSecond float64) *apiGuard {
 	return g
 }
 
+// tokenKey is the context key under which wrap passes the index of the
+// request's token to the handler (the stream's per-token cap).
+type tokenKey struct{}
+
+// tokenOf is the index of the token the request was authenticated with
+// (-1 outside wrap).
+func tokenOf(r *http.Request) int {
+	if i, ok := r.Context().Value(tokenKey{}).(int); ok {
+		return i
+	}
+	return -1
+}
+
+// bearer returns the credentials of an "Authorization: Bearer <token>"
+// header. The scheme is case-insensitive (RFC 9110 §11.1), so "bearer"
+// and "BEARER" work as well.
+func bearer(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(token, " ")
+	return token, token != ""
+}
+
 // wrap requires a valid token (compared in constant time with each of
 // them, so timing does not tell which prefix matched) and the token's rate
 // limit. No tokens configured: everything is refused.
 func (g *apiGuard) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := bearer(r.Header.Get("Authorization"))
 		match := -1
 		for i, t := range g.tokens {
 			if subtle.ConstantTimeCompare([]byte(got), []byte(t.Reveal())) == 1 {
@@ -53,7 +79,7 @@ func (g *apiGuard) wrap(h http.Handler) http.Handler {
 			apiError(w, http.StatusTooManyRequests, "rate_limited", "this token's request limit is reached (ZOOMSYNC_API_RATE_LIMIT); retry shortly")
 			return
 		}
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, match)))
 	})
 }
 
@@ -98,6 +124,10 @@ func (e *errorRewriter) Flush() {
 	}
 }
 
+// Unwrap lets http.ResponseController reach the connection (the stream
+// sets its own deadlines).
+func (e *errorRewriter) Unwrap() http.ResponseWriter { return e.ResponseWriter }
+
 func apiError(w http.ResponseWriter, status int, code, msg string) {
 	type body struct {
 		Code    string `json:"code"`
@@ -108,7 +138,12 @@ func apiError(w http.ResponseWriter, status int, code, msg string) {
 
 // postResync starts a full resync now (202 with the run id).
 func (r *resyncer) postResync(w http.ResponseWriter, req *http.Request) {
-	rec, err := r.start(req.Context(), "api")
+	rec, err := r.start(req.Context(), triggerAPI)
+	var held *RunningError
+	if errors.As(err, &held) {
+		writeRunning(w, held)
+		return
+	}
 	if err != nil {
 		apiError(w, http.StatusServiceUnavailable, "unavailable", "could not record the run: Redis is unavailable")
 		return

@@ -21,7 +21,6 @@ import (
 
 	"github.com/zoomsync/zoomsync/directory"
 	"github.com/zoomsync/zoomsync/internal/config"
-	"github.com/zoomsync/zoomsync/internal/secret"
 	"github.com/zoomsync/zoomsync/mapping"
 	"github.com/zoomsync/zoomsync/presence/target"
 	zsync "github.com/zoomsync/zoomsync/sync"
@@ -39,6 +38,12 @@ type Options struct {
 	// Replica names this process among those sharing Redis (consumer name,
 	// lease owner); default host-pid.
 	Replica string
+	// Reload, if set, re-reads the accounts file on every value (the
+	// command line sends one per SIGHUP).
+	Reload <-chan struct{}
+
+	// limits overrides the HTTP server's limits (tests); nil: the defaults.
+	limits *httpLimits
 }
 
 // account is one configured Zoom account at run time.
@@ -69,7 +74,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 
 	accounts := map[string]*account{}
 	for _, a := range cfg.Zoom.Accounts {
-		c, err := zoomapi.NewClient(a.Credentials(), zoomapi.WithBaseURL(cfg.Zoom.APIBaseURL), zoomapi.WithTokenURL(cfg.Zoom.TokenURL),
+		c, err := zoomapi.NewClient(a.Credentials(), zoomapi.WithBaseURL(cfg.Zoom.APIBaseURLFor(a)), zoomapi.WithTokenURL(cfg.Zoom.TokenURL),
 			zoomapi.WithRateLimits(cfg.Zoom.RateLimits), zoomapi.WithLogger(log), zoomapi.WithClock(clock), zoomapi.WithObserver(m))
 		if err != nil {
 			return err
@@ -92,7 +97,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		Name: replica, Clock: clock, Logger: log, Prefer: members.Prefers,
 		Applied: func(stream string, entries, _ int) { m.applied.WithLabelValues(stream).Add(float64(entries)) },
 	})
-	ready := newReadiness(rdb, accounts)
+	ready := newReadiness(rdb, accounts, cfg.LDAP.Enabled())
 	ids := make([]string, 0, len(accounts))
 	for id := range accounts {
 		ids = append(ids, id)
@@ -106,10 +111,11 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 
 	mux := http.NewServeMux()
+	secrets := newLiveAccounts(cfg.Zoom.Accounts) // what a reload of the accounts file changes
 	webhook.NewHandler(webhook.HandlerOptions{
-		Accounts: webhookSecrets(accounts), Sink: inbox, Clock: clock, Logger: log,
+		Accounts: secrets, Sink: inbox, Clock: clock, Logger: log,
 		OnOutcome: func(event, outcome string) {
-			m.webhooks.WithLabelValues(eventFamily(event), outcome).Inc()
+			m.webhooks.WithLabelValues(webhookEventLabel(event), outcome).Inc()
 			if mp != nil && outcome == webhook.OutcomeAccepted && profileEvents[event] {
 				mp.markDirty()
 			}
@@ -129,7 +135,12 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	auth := func(h http.HandlerFunc) http.Handler { return guard.wrap(h) }
 	mux.Handle("GET /v1/presence", auth(lookups.bulk))
 	mux.Handle("GET /v1/people", auth(lookups.people))
-	live := newHub(rdb, lookups, log)
+	limits := defaultHTTPLimits()
+	if opts.limits != nil {
+		limits = *opts.limits
+	}
+	slots := newStreamSlots(cfg.API.StreamMax, cfg.API.StreamMaxPerToken, m.streamsChanged)
+	live := newHub(rdb, lookups, log, clock, slots, limits)
 	mux.Handle("GET /v1/presence/stream", auth(live.stream))
 	mux.HandleFunc("GET /board", serveBoard)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/board", http.StatusFound) })
@@ -168,7 +179,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("ZOOMSYNC_HTTP_ADDR %s: %w", cfg.HTTP.Addr, err)
 	}
-	srv := &http.Server{Handler: jsonErrors(mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	srv := newHTTPServer(jsonErrors(mux), limits)
 	log.Info("zoomsync serving", slog.String("addr", l.Addr().String()), slog.Any("config", cfg))
 	if opts.Listening != nil {
 		opts.Listening(l.Addr().String())
@@ -177,6 +188,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	// Workers stop after the HTTP server has drained.
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
+	resyncs.runCtx = workCtx // API-started runs stop (and release the lease) with serve
 	var workers conc.WaitGroup
 	workers.Go(func() { _ = inbox.Run(workCtx) })
 	workers.Go(func() { members.Run(workCtx) })
@@ -199,12 +211,11 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	workers.Go(func() { sender.Run(workCtx) })
 	workers.Go(func() { live.run(workCtx) })
 	workers.Go(func() { sweep.run(workCtx) })
+	reload := &reloader{path: cfg.Zoom.AccountsFile, read: cfg.Zoom.ReloadAccounts, live: secrets, clients: zoomClients,
+		clock: clock, log: log, every: accountsPoll}
+	workers.Go(func() { reload.run(workCtx, opts.Reload) })
 	if cfg.Resync.Enabled() {
-		sched := &scheduler{schedule: cfg.Resync.Schedule, clock: clock, logger: log,
-			start: func(ctx context.Context) error {
-				rec := &runRecord{RunID: newRunID(), Trigger: "schedule", Status: runQueued, Created: clock.Now().UTC(), Accounts: []accountResult{}}
-				return resyncs.execute(ctx, rec)
-			}}
+		sched := &scheduler{schedule: cfg.Resync.Schedule, clock: clock, logger: log, start: resyncs.scheduled}
 		workers.Go(func() { sched.run(workCtx) })
 	}
 
@@ -272,26 +283,18 @@ func newMapper(cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store
 		dirty: make(chan struct{}, 1), refresh: make(chan struct{}, 1)}, nil
 }
 
-type webhookSecrets map[string]*account
-
-func (w webhookSecrets) WebhookSecret(id string) (secret.Secret, bool) {
-	a, ok := w[id]
-	if !ok {
-		return secret.Secret{}, false
-	}
-	return a.cfg.WebhookSecret, true
-}
-
 // readiness tracks what /readyz reports.
 type readiness struct {
 	rdb      redis.UniversalClient
 	accounts map[string]*account
+	mapping  bool // a directory is configured: wait for the first complete mapping too
 	mu       sync.Mutex
 	pulled   map[string]bool
+	mapped   bool
 }
 
-func newReadiness(rdb redis.UniversalClient, accounts map[string]*account) *readiness {
-	return &readiness{rdb: rdb, accounts: accounts, pulled: map[string]bool{}}
+func newReadiness(rdb redis.UniversalClient, accounts map[string]*account, mapping bool) *readiness {
+	return &readiness{rdb: rdb, accounts: accounts, mapping: mapping, pulled: map[string]bool{}}
 }
 
 // firstPull makes sure the account has a complete pull: one recorded in
@@ -339,11 +342,33 @@ func (r *readiness) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Unlock()
 	if len(waiting) > 0 {
+		slices.Sort(waiting)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not_ready",
 			"reason": "first full pull not complete", "accounts": waiting})
 		return
 	}
+	if r.mapping && !r.isMapped() {
+		// Any replica's complete mapping counts (the mapping runs on one).
+		done, err := zsync.MappingComplete(ctx, r.rdb)
+		if err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": "redis does not answer"})
+			return
+		}
+		if !done {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": "first directory mapping not complete"})
+			return
+		}
+		r.mu.Lock()
+		r.mapped = true
+		r.mu.Unlock()
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (r *readiness) isMapped() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mapped
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -5,7 +5,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
 
 	zsync "github.com/zoomsync/zoomsync/sync"
@@ -36,13 +37,16 @@ type hub struct {
 	rdb     redis.UniversalClient
 	lookups *lookup
 	log     *slog.Logger
+	clock   clockwork.Clock
+	slots   *streamSlots
+	limits  httpLimits
 
 	mu      sync.Mutex
 	clients map[chan []byte]struct{}
 }
 
-func newHub(rdb redis.UniversalClient, l *lookup, log *slog.Logger) *hub {
-	return &hub{rdb: rdb, lookups: l, log: log, clients: map[chan []byte]struct{}{}}
+func newHub(rdb redis.UniversalClient, l *lookup, log *slog.Logger, clock clockwork.Clock, slots *streamSlots, limits httpLimits) *hub {
+	return &hub{rdb: rdb, lookups: l, log: log, clock: clock, slots: slots, limits: limits, clients: map[chan []byte]struct{}{}}
 }
 
 // run listens to the channel until ctx ends (go-redis resubscribes after
@@ -83,15 +87,47 @@ func (h *hub) run(ctx context.Context) {
 	}
 }
 
+// streamBuffer is how many events a stream holds for a slow viewer before
+// it misses some.
+const streamBuffer = 256
+
 // stream serves GET /v1/presence/stream: Server-Sent Events, one
 // "presence" event (the /v1/presence answer) per status change.
+//
+// Open streams are capped per process and per token (503
+// too_many_streams beyond). A stream is exempt from the server's read and
+// write timeouts, which bound ordinary requests; instead every write must
+// reach the client within StreamWriteTimeout, so a viewer that stopped
+// reading gives its slot back.
 func (h *hub) stream(w http.ResponseWriter, req *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		apiError(w, http.StatusInternalServerError, "no_streaming", "this server cannot stream")
 		return
 	}
-	c := make(chan []byte, 256)
+	release, refused := h.slots.acquire(tokenOf(req))
+	if release == nil {
+		msg := "this replica has as many live streams open as it takes (ZOOMSYNC_STREAM_MAX_CONNECTIONS); retry later"
+		if refused == "token" {
+			msg = "this token has as many live streams open as it may (ZOOMSYNC_STREAM_MAX_PER_TOKEN); close one or retry later"
+		}
+		w.Header().Set("Retry-After", "30")
+		w.Header().Set("Connection", "close") // a refused client does not keep the connection either
+		apiError(w, http.StatusServiceUnavailable, "too_many_streams", msg)
+		return
+	}
+	defer release()
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{}) // the request is read; the stream lives as long as its viewer
+	write := func(s string) bool {
+		// Connection deadlines are wall-clock time (net.Conn), not the
+		// injected clock.
+		_ = rc.SetWriteDeadline(time.Now().Add(h.limits.StreamWriteTimeout))
+		if _, err := io.WriteString(w, s); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	c := make(chan []byte, streamBuffer)
 	h.mu.Lock()
 	h.clients[c] = struct{}{}
 	h.mu.Unlock()
@@ -104,20 +140,24 @@ func (h *hub) stream(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, ": zoomsync presence stream\n\n")
-	flusher.Flush()
-	keepAlive := time.NewTicker(15 * time.Second)
+	if !write(": zoomsync presence stream\n\n") {
+		return
+	}
+	keepAlive := h.clock.NewTicker(h.limits.StreamKeepAlive)
 	defer keepAlive.Stop()
 	for {
+		var ok bool
 		select {
 		case <-req.Context().Done():
 			return
-		case <-keepAlive.C:
-			fmt.Fprint(w, ": keep-alive\n\n")
+		case <-keepAlive.Chan():
+			ok = write(": keep-alive\n\n")
 		case b := <-c:
-			fmt.Fprintf(w, "event: presence\ndata: %s\n\n", b)
+			ok = write("event: presence\ndata: " + string(b) + "\n\n")
 		}
-		flusher.Flush()
+		if !ok {
+			return // the viewer is gone or stopped reading
+		}
 	}
 }
 
@@ -135,6 +175,9 @@ type person struct {
 // searches, not for a machine's polling (use /v1/presence for that).
 func (l *lookup) people(w http.ResponseWriter, req *http.Request) {
 	q := strings.ToLower(strings.TrimSpace(req.URL.Query().Get("q")))
+	if keyTooLong(w, q) {
+		return
+	}
 	limit := 50
 	if s := req.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
@@ -24,52 +25,77 @@ var errEmbeddedRedis = errors.New("needs ZOOMSYNC_REDIS_URL (or ZOOMSYNC_REDIS_A
 type ResyncOptions struct {
 	Account string // empty: every account
 	DryRun  bool
-	Stdout  io.Writer // summaries
-	Stderr  io.Writer // progress, when it is a terminal
-	Logger  *slog.Logger
+	// Wait is how long to wait for a resync another process is running
+	// (the schedule, POST /v1/resync, another Job) before giving up with a
+	// *RunningError; 0 gives up at once. A dry run does not wait: it
+	// writes nothing, so it does not take the lease.
+	Wait   time.Duration
+	Stdout io.Writer // summaries
+	Stderr io.Writer // progress, when it is a terminal
+	Logger *slog.Logger
+	// Clock and Replica are for tests: the clock the lease and the run
+	// record use (nil: real time) and this process's name in them
+	// (default host-pid).
+	Clock   clockwork.Clock
+	Replica string
 }
 
 // Resync runs `zoomsync resync`: one complete pull and reconcile per
-// account, a summary line each, and an error if any account failed or had
-// its deletions refused.
+// account under the resync lease (so never beside a scheduled or
+// API-started run, nor another Job), recorded like those runs, a summary
+// line each, and an error if any account failed or had its deletions
+// refused. When another run holds the lease it waits up to opts.Wait,
+// then returns a *RunningError naming that run.
 func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 	if cfg.Redis.Embedded() {
 		return fmt.Errorf("zoomsync resync: %w", errEmbeddedRedis)
 	}
-	accounts := cfg.Zoom.Accounts
+	selected := cfg.Zoom.Accounts
 	if opts.Account != "" {
-		accounts = nil
+		selected = nil
 		for _, a := range cfg.Zoom.Accounts {
 			if a.ID == opts.Account {
-				accounts = append(accounts, a)
+				selected = append(selected, a)
 			}
 		}
-		if len(accounts) == 0 {
+		if len(selected) == 0 {
 			return fmt.Errorf("zoomsync resync: account %q is not configured", opts.Account)
 		}
 	}
-	if len(accounts) == 0 {
+	if len(selected) == 0 {
 		return errors.New("zoomsync resync: no Zoom account configured")
 	}
-	rdb, closeRedis, err := openRedis(cfg.Redis, opts.Logger, 0)
+	log, clock, replica := opts.Logger, opts.Clock, opts.Replica
+	if log == nil {
+		log = discard()
+	}
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
+	if replica == "" {
+		hostname, _ := os.Hostname()
+		replica = fmt.Sprintf("%s-%d", hostname, os.Getpid())
+	}
+	rdb, closeRedis, err := openRedis(cfg.Redis, log, 0)
 	if err != nil {
 		return err
 	}
 	defer closeRedis()
 	store := newStore(rdb, cfg)
-	progress := func(string, int) {}
-	if isTerminal(opts.Stderr) {
-		progress = func(account string, seen int) { fmt.Fprintf(opts.Stderr, "\r%s: %d users pulled…", account, seen) }
-	}
-	var failed []string
-	for _, a := range accounts {
-		c, err := zoomapi.NewClient(a.Credentials(), zoomapi.WithBaseURL(cfg.Zoom.APIBaseURL), zoomapi.WithTokenURL(cfg.Zoom.TokenURL),
-			zoomapi.WithRateLimits(cfg.Zoom.RateLimits), zoomapi.WithLogger(opts.Logger))
+	accounts := map[string]*account{}
+	for _, a := range selected {
+		c, err := zoomapi.NewClient(a.Credentials(), zoomapi.WithBaseURL(cfg.Zoom.APIBaseURLFor(a)), zoomapi.WithTokenURL(cfg.Zoom.TokenURL),
+			zoomapi.WithRateLimits(cfg.Zoom.RateLimits), zoomapi.WithLogger(log))
 		if err != nil {
 			return err
 		}
-		rep, err := zsync.NewPuller(rdb, store, c, nil, opts.Logger).Resync(ctx, zsync.ResyncOptions{
-			MaxDeleteFraction: cfg.Resync.MaxDeleteFraction, DryRun: opts.DryRun, Progress: progress})
+		accounts[a.ID] = &account{cfg: a, client: c}
+	}
+	r := &resyncer{rdb: rdb, store: store, accounts: accounts, cfg: cfg, replica: replica, clock: clock, log: log, m: newMetrics(),
+		lease: zsync.NewLease(rdb, "resync", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log})}
+
+	var failed []string
+	o := runOptions{dryRun: opts.DryRun, report: func(rep zsync.ResyncReport, err error) {
 		if isTerminal(opts.Stderr) {
 			fmt.Fprint(opts.Stderr, "\r\033[K")
 		}
@@ -82,13 +108,33 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 			fmt.Fprintln(opts.Stdout, "  warning:", e)
 		}
 		if err != nil {
-			failed = append(failed, fmt.Sprintf("%s: %v", a.ID, err))
+			failed = append(failed, fmt.Sprintf("%s: %v", rep.Account, err))
 		}
+	}}
+	if isTerminal(opts.Stderr) {
+		o.progress = func(account string, seen int) { fmt.Fprintf(opts.Stderr, "\r%s: %d users pulled…", account, seen) }
 	}
-	if cfg.LDAP.Enabled() && !opts.DryRun && opts.Account == "" {
-		// The nightly run also refreshes the directory and every link.
-		if err := mapOnce(ctx, cfg, rdb, store, opts.Stdout, opts.Logger); err != nil {
-			failed = append(failed, "directory: "+err.Error())
+	if opts.DryRun {
+		// Reads and decides only: no lease, no record.
+		_ = r.all(ctx, &runRecord{Accounts: []accountResult{}}, o)
+	} else {
+		run, err := r.beginWaiting(ctx, triggerCLI, opts.Wait)
+		if err != nil {
+			return fmt.Errorf("zoomsync resync: %w", err)
+		}
+		fmt.Fprintf(opts.Stdout, "resync run %s (GET /v1/resync/%s)\n", run.rec.RunID, run.rec.RunID)
+		if cfg.LDAP.Enabled() && opts.Account == "" {
+			// The nightly run also refreshes the directory and every link.
+			o.then = func(ctx context.Context) error {
+				if err := mapOnce(ctx, cfg, rdb, store, opts.Stdout, log); err != nil {
+					failed = append(failed, "directory: "+err.Error())
+					return fmt.Errorf("directory: %w", err)
+				}
+				return nil
+			}
+		}
+		if err := r.execute(ctx, run, o); err != nil && len(failed) == 0 {
+			failed = append(failed, err.Error()) // the lease lost, or the process stopping, between accounts
 		}
 	}
 	if len(failed) > 0 {

@@ -10,6 +10,8 @@
 //     requests finish their appends, and only then stops the inbox writer
 //     and the consumers; entries a consumer read but did not acknowledge
 //     stay pending and are claimed by another replica or after restart.
-//   - /readyz is 200 only when Redis answers and every account has a
-//     complete full pull recorded.
+//   - /readyz is 200 only when Redis answers, every account has a
+//     complete full pull recorded and, with a directory configured
+//     (LDAP_URL), a complete mapping is published (one computed after
+//     every account's first complete pull).
 package app

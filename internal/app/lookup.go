@@ -166,6 +166,9 @@ func presenceOf(r *zsync.Record) presenceView {
 // error (404, 409 with the candidates, 503) and returns nil.
 func (l *lookup) one(w http.ResponseWriter, req *http.Request) *zsync.Record {
 	key := req.PathValue("key")
+	if keyTooLong(w, key) {
+		return nil
+	}
 	recs, err := l.resolve(req.Context(), key)
 	switch {
 	case err != nil:
@@ -191,6 +194,9 @@ func (l *lookup) presence(w http.ResponseWriter, req *http.Request) {
 // history serves GET /v1/presence/{key}/history?since=RFC3339|duration:
 // the user's status changes since then (default: the last 24 hours).
 func (l *lookup) history(w http.ResponseWriter, req *http.Request) {
+	if keyTooLong(w, req.PathValue("key")) {
+		return
+	}
 	since := l.clock.Now().Add(-24 * time.Hour)
 	if q := req.URL.Query().Get("since"); q != "" {
 		if t, err := time.Parse(time.RFC3339, q); err == nil {
@@ -238,6 +244,11 @@ func (l *lookup) bulk(w http.ResponseWriter, req *http.Request) {
 	case len(keys) > maxBulkKeys:
 		apiError(w, http.StatusBadRequest, "too_many_keys", "at most 500 keys per request")
 		return
+	}
+	for _, k := range keys {
+		if keyTooLong(w, k) {
+			return
+		}
 	}
 	out := make(map[string]any, len(keys))
 	for _, k := range keys {

@@ -406,6 +406,9 @@ type zoomUsers struct {
 	users []mapping.User
 	sums  []string
 	at    time.Time
+	// complete: every account had a complete full pull before the users
+	// were read.
+	complete bool
 }
 
 // loadUsers reads what the rules need of every live user (the
@@ -413,8 +416,15 @@ type zoomUsers struct {
 // account and key: the order of the result's lists, which Compute's sorts
 // then find in place.
 func (mp *mapper) loadUsers(ctx context.Context) (*zoomUsers, error) {
-	us := &zoomUsers{at: mp.clock.Now()}
+	us := &zoomUsers{at: mp.clock.Now(), complete: true}
 	accounts := slices.Sorted(slices.Values(mp.accounts)) // in the order refs compare
+	for _, account := range accounts {
+		last, err := zsync.LastCompletePull(ctx, mp.rdb, account)
+		if err != nil {
+			return nil, err
+		}
+		us.complete = us.complete && !last.IsZero()
+	}
 	var inputs [][]zsync.MappingInput
 	n := 0
 	for _, account := range accounts {
@@ -600,7 +610,7 @@ func (mp *mapper) link(ctx context.Context, us *zoomUsers, fresh *freshSnapshot)
 		return nil, 0, err
 	}
 	saveStart := mp.clock.Now()
-	view := zsync.MappingView{Indices: indices, Report: reportItems(snap, res), Computed: start, Snapshot: meta,
+	view := zsync.MappingView{Indices: indices, Report: reportItems(snap, res), Computed: start, Snapshot: meta, Complete: us.complete,
 		Counts: map[string]int{"matched": len(res.Links), "users": len(users), "entries": len(snap.Entries)}}
 	if err := zsync.SaveMapping(ctx, mp.rdb, view); err != nil {
 		return nil, 0, err

@@ -11,6 +11,7 @@ import (
 
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi"
+	"github.com/zoomsync/zoomsync/zoomapi/webhook"
 )
 
 // metrics are the process's Prometheus series.
@@ -32,6 +33,9 @@ type metrics struct {
 	pushes        *prometheus.CounterVec
 	pushLatency   *prometheus.HistogramVec
 	presenceReads *prometheus.CounterVec
+
+	streamsOpen    prometheus.Gauge
+	streamsRefused *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -67,30 +71,65 @@ func newMetrics() *metrics {
 	m.presenceReads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoomsync_presence_rereads_total",
 		Help: "REST presence re-reads of users nothing confirmed lately, by account and result."}, []string{"account", "result"})
 	m.reg.MustRegister(m.directoryReads, m.directoryEntries, m.mappingRuns, m.mappingReport, m.pushes, m.pushLatency, m.presenceReads)
+	m.streamsOpen = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoomsync_live_streams",
+		Help: "Live presence streams (GET /v1/presence/stream) open on this replica."})
+	m.streamsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoomsync_live_streams_refused_total",
+		Help: "Live streams refused with 503 by the cap reached: process or token."}, []string{"limit"})
+	m.reg.MustRegister(m.streamsOpen, m.streamsRefused)
 	m.reg.MustRegister(m.webhooks, m.applied, m.apiRequests, m.api429, m.tokenFetch, m.pulls, m.pullSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-// eventFamily bounds the event label: Zoom's families, or "other".
-func eventFamily(event string) string {
-	for _, f := range []string{"user.", "phone.", "contact_center.", "endpoint."} {
-		if strings.HasPrefix(event, f) {
-			return event
-		}
-	}
+// webhookEventLabel is the event label of zoomsync_webhooks_total: the
+// handler reports only verified events, by a name from a fixed set
+// (webhook.EventLabel) or "other"; a request refused before its
+// signature was checked is "unknown".
+func webhookEventLabel(event string) string {
 	if event == "" {
 		return "unknown"
+	}
+	return webhook.EventLabel(event)
+}
+
+// streamsChanged records the open live streams and a refusal, if any.
+func (m *metrics) streamsChanged(open int, refused string) {
+	m.streamsOpen.Set(float64(open))
+	if refused != "" {
+		m.streamsRefused.WithLabelValues(refused).Inc()
+	}
+}
+
+// Attempt implements zoomapi.Observer. Labels come from configuration and
+// zoomapi's route templates; what Zoom answers (the status, the
+// X-RateLimit-Type header) is bounded to a fixed set first.
+func (m *metrics) Attempt(a zoomapi.Attempt) {
+	m.apiRequests.WithLabelValues(a.AccountID, a.Endpoint, statusLabel(a.Status)).Inc()
+	if a.Status == 429 {
+		m.api429.WithLabelValues(a.AccountID, rateLimitTypeLabel(a.RateLimitType)).Inc()
+	}
+}
+
+// statusLabel is an HTTP status as a label: 0 (no answer), 100–599, or
+// "other".
+func statusLabel(status int) string {
+	if status == 0 || (status >= 100 && status <= 599) {
+		return strconv.Itoa(status)
 	}
 	return "other"
 }
 
-// Attempt implements zoomapi.Observer.
-func (m *metrics) Attempt(a zoomapi.Attempt) {
-	m.apiRequests.WithLabelValues(a.AccountID, a.Endpoint, strconv.Itoa(a.Status)).Inc()
-	if a.Status == 429 {
-		m.api429.WithLabelValues(a.AccountID, a.RateLimitType).Inc()
+// rateLimitTypeLabel keeps Zoom's two documented X-RateLimit-Type values.
+func rateLimitTypeLabel(t string) string {
+	switch {
+	case t == "":
+		return ""
+	case strings.EqualFold(t, "QPS"):
+		return "QPS"
+	case strings.EqualFold(t, "Daily-limit"):
+		return "Daily-limit"
 	}
+	return "other"
 }
 
 // TokenFetch implements zoomapi.Observer.

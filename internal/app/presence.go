@@ -21,9 +21,17 @@ import (
 )
 
 // newStore is the store every command uses: status changes are queued for
-// the configured targets in the same step that makes them.
+// the configured targets in the same step that makes them, and a change
+// of a user's directory data for the targets that receive it.
 func newStore(rdb redis.UniversalClient, cfg *config.Config) *zsync.Store {
-	return zsync.NewStore(rdb, partitions(cfg), cfg.Resync.TombstoneTTL).WithPresence(cfg.Targets.Names(), cfg.Presence.History)
+	var withDir []string
+	for _, c := range cfg.Targets.Configs {
+		if target.ReceivesDirectory(c.Type) {
+			withDir = append(withDir, c.Name)
+		}
+	}
+	return zsync.NewStore(rdb, partitions(cfg), cfg.Resync.TombstoneTTL).WithPresence(cfg.Targets.Names(), cfg.Presence.History).
+		WithDirectoryTargets(withDir)
 }
 
 // partitions is how many partitions each account's users spread over. A
@@ -126,15 +134,21 @@ func (s *sweeper) passAccount(ctx context.Context, id string, a *account) error 
 
 func (s *sweeper) closeLongCalls(ctx context.Context, account string, p int) error {
 	now := s.clock.Now()
-	users, err := s.store.LongCalls(ctx, account, p, now.Add(-s.cfg.CallMax), 100)
-	if err != nil || len(users) == 0 {
+	calls, err := s.store.LongCalls(ctx, account, p, now.Add(-s.cfg.CallMax), 100)
+	if err != nil || len(calls) == 0 {
 		return err
 	}
+	// Only the calls that are too long end: the user's other calls go on.
 	v := zsync.PullVersion(now)
-	ws := make([]zsync.Write, len(users))
-	for i, u := range users {
-		ws[i] = zsync.Write{Account: account, UserKey: u, Fields: []zsync.FieldWrite{{Name: zsync.FieldCallState, Version: v, Value: "idle"}}}
-		s.log.Warn("call closed: no end event within ZOOMSYNC_CALL_MAX_DURATION", slog.String("account_id", account), slog.String("user", u))
+	ws := make([]zsync.Write, 0, len(calls))
+	for _, c := range calls {
+		if len(ws) == 0 || ws[len(ws)-1].UserKey != c.User {
+			ws = append(ws, zsync.Write{Account: account, UserKey: c.User})
+		}
+		w := &ws[len(ws)-1]
+		w.Fields = append(w.Fields, zsync.FieldWrite{Name: zsync.CallField(c.CallID), Version: v, Value: zsync.CallEnded})
+		s.log.Warn("call closed: no end event within ZOOMSYNC_CALL_MAX_DURATION", slog.String("account_id", account),
+			slog.String("user", c.User), slog.String("call_id", c.CallID), slog.Time("began", c.Began))
 	}
 	_, err = s.store.ApplyBatch(ctx, ws)
 	return err
@@ -216,6 +230,7 @@ func (t *targetsAPI) serve(w http.ResponseWriter, req *http.Request) {
 	type view struct {
 		Name             string   `json:"name"`
 		Type             string   `json:"type"`
+		URL              string   `json:"url,omitempty"` // webhook targets, redacted
 		Pending          int64    `json:"pending"`
 		OldestPendingAge *float64 `json:"oldest_pending_age_seconds"`
 		Delivered        int64    `json:"delivered"`
@@ -226,6 +241,9 @@ func (t *targetsAPI) serve(w http.ResponseWriter, req *http.Request) {
 	out := []view{}
 	for _, c := range t.configs {
 		v := view{Name: c.Name, Type: c.Type}
+		if c.URL != "" {
+			v.URL = target.RedactURL(c.URL)
+		}
 		var oldest time.Time
 		for _, a := range t.accounts {
 			st, err := t.store.Outbox().Stats(req.Context(), a, c.Name)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +20,8 @@ import (
 // TestSweeperRereadsStalePresenceAndClosesLostCalls: a user whose presence
 // nothing confirmed is read through the REST API; a user whose presence
 // was confirmed recently is left alone; a call whose end event never came
-// is closed after the maximum call length.
+// is closed after the maximum call length, and only that call: a user on
+// another, recent call stays on_call.
 func TestSweeperRereadsStalePresenceAndClosesLostCalls(t *testing.T) {
 	ctx := context.Background()
 	fake, acct := startFake(t, 20)
@@ -39,8 +41,8 @@ func TestSweeperRereadsStalePresenceAndClosesLostCalls(t *testing.T) {
 			active = append(active, u)
 		}
 	}
-	stale, fresh, caller := active[0], active[1], active[2]
-	for _, u := range []zoomfake.User{stale, fresh, caller} {
+	stale, fresh, caller, twoCalls := active[0], active[1], active[2], active[3]
+	for _, u := range []zoomfake.User{stale, fresh, caller, twoCalls} {
 		if err := acct.SetPresence(u.ID, "Do_Not_Disturb"); err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +55,11 @@ func TestSweeperRereadsStalePresenceAndClosesLostCalls(t *testing.T) {
 			{Name: zsync.FieldPresence, Version: recent, Value: "available"}}},
 		{Account: acctID, UserKey: caller.ID, Fields: []zsync.FieldWrite{{Name: zsync.FieldUserStatus, Version: old, Value: "active"},
 			{Name: zsync.FieldPresence, Version: recent, Value: "available"},
-			{Name: zsync.FieldCallState, Version: zsync.WebhookVersion(clock.Now().Add(-5 * time.Hour).UnixMilli()), Value: "on_call"}}},
+			{Name: zsync.CallField("c1"), Version: zsync.WebhookVersion(clock.Now().Add(-5 * time.Hour).UnixMilli()), Value: zsync.CallOpen}}},
+		{Account: acctID, UserKey: twoCalls.ID, Fields: []zsync.FieldWrite{{Name: zsync.FieldUserStatus, Version: old, Value: "active"},
+			{Name: zsync.FieldPresence, Version: recent, Value: "available"},
+			{Name: zsync.CallField("c2"), Version: zsync.WebhookVersion(clock.Now().Add(-5 * time.Hour).UnixMilli()), Value: zsync.CallOpen},
+			{Name: zsync.CallField("c3"), Version: recent, Value: zsync.CallOpen}}},
 	}
 	if _, err := store.ApplyBatch(ctx, writes); err != nil {
 		t.Fatal(err)
@@ -71,10 +77,12 @@ func TestSweeperRereadsStalePresenceAndClosesLostCalls(t *testing.T) {
 		status     string
 		confirmed  bool // confirmed_at moved to the sweep
 		zoomStatus string
+		openCalls  string
 	}{
-		{stale, "dnd", true, "Do_Not_Disturb"},
-		{fresh, "available", false, ""},
-		{caller, "available", false, ""},
+		{stale, "dnd", true, "Do_Not_Disturb", ""},
+		{fresh, "available", false, "", ""},
+		{caller, "available", false, "", ""},
+		{twoCalls, "on_call", false, "", "c3"},
 	}
 	for _, tc := range cases {
 		r, err := store.User(ctx, acctID, tc.user.ID)
@@ -87,6 +95,27 @@ func TestSweeperRereadsStalePresenceAndClosesLostCalls(t *testing.T) {
 		if got := r.Fields[zsync.FieldConfirmedAt] != "" && r.Versions[zsync.FieldPresence].Time().After(clock.Now().Add(-time.Second)); got != tc.confirmed {
 			t.Errorf("%s: confirmed by the sweep = %v, want %v", tc.user.ID, got, tc.confirmed)
 		}
+		var open []string
+		for _, c := range r.Calls() {
+			if c.Open {
+				open = append(open, c.ID)
+			}
+		}
+		if got := strings.Join(open, ","); got != tc.openCalls {
+			t.Errorf("%s: open calls %q, want %q", tc.user.ID, got, tc.openCalls)
+		}
+	}
+	// The recent call stays in the open-calls index, as recent as it is.
+	var open []zsync.LongCall
+	for p := range store.Outbox().Partitions() {
+		l, err := store.LongCalls(ctx, acctID, p, clock.Now(), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, l...)
+	}
+	if len(open) != 1 || open[0].User != twoCalls.ID || open[0].CallID != "c3" || !open[0].Began.Equal(zsync.Version(recent).Time()) {
+		t.Errorf("open calls after the sweep: %+v", open)
 	}
 	if reads := fake.Stats().Requests["GET /users/{userId}/presence_status"]; reads != 1 {
 		t.Errorf("%d REST presence reads, want 1 (only the stale user)", reads)

@@ -48,23 +48,18 @@ func (e *usageError) Error() string { return e.msg }
 
 func commands() []*command {
 	return []*command{
-		{name: "serve", summary: "run the worker: webhooks, inbox, reconciler, health and metrics (until SIGINT/SIGTERM)",
+		{name: "serve", summary: "run the worker: webhooks, inbox, reconciler, health and metrics (until SIGINT/SIGTERM; SIGHUP re-reads the accounts file)",
 			needsConfig: true, run: func(ctx context.Context, env *Env, _ *flag.FlagSet) error {
-				return app.Serve(ctx, env.Config, app.Options{Logger: env.Logger})
+				return app.Serve(ctx, env.Config, app.Options{Logger: env.Logger, Reload: hangups(ctx)})
 			}},
-		{name: "resync", args: "[--account ID] [--dry-run]", summary: "one complete pull and reconcile, then exit (for a nightly CronJob)",
+		{name: "resync", args: "[--account ID] [--dry-run] [--wait D]", summary: "one complete pull and reconcile, then exit (for a nightly CronJob)",
 			needsConfig: true, batch: true,
 			flags: func(fs *flag.FlagSet) {
 				fs.String("account", "", "resync only this Zoom account id")
 				fs.Bool("dry-run", false, "report what would change without writing")
+				fs.Duration("wait", defaultResyncWait, "while another resync runs (schedule, POST /v1/resync, another Job), wait this long for it to end, then exit 3; 0: exit 3 at once")
 			},
-			run: func(ctx context.Context, env *Env, fs *flag.FlagSet) error {
-				return app.Resync(ctx, env.Config, app.ResyncOptions{
-					Account: fs.Lookup("account").Value.String(),
-					DryRun:  fs.Lookup("dry-run").Value.String() == "true",
-					Stdout:  env.Stdout, Stderr: env.Stderr, Logger: env.Logger,
-				})
-			}},
+			run: runResync},
 		{name: "map", summary: "read the directory and recompute every Zoom user's link once, then exit", needsConfig: true, batch: true,
 			run: func(ctx context.Context, env *Env, _ *flag.FlagSet) error {
 				return app.Map(ctx, env.Config, env.Stdout, env.Logger)
@@ -149,6 +144,10 @@ func Main(ctx context.Context, args []string, pio IO) int {
 			return 2
 		}
 		fmt.Fprintln(pio.Stderr, err)
+		var held *app.RunningError
+		if errors.As(err, &held) {
+			return exitResyncRunning
+		}
 		return 1
 	}
 	return 0

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -37,8 +38,9 @@ type raw struct {
 	ZoomClientID      string `env:"ZOOM_CLIENT_ID"`
 	ZoomClientSecret  string `env:"ZOOM_CLIENT_SECRET"`
 	ZoomWebhookSecret string `env:"ZOOM_WEBHOOK_SECRET_TOKEN"`
+	ZoomWebhookNext   string `env:"ZOOM_WEBHOOK_SECRET_TOKEN_NEXT"`
 	AccountsFile      string `env:"ZOOMSYNC_ACCOUNTS_FILE"`
-	ZoomAPIBaseURL    string `env:"ZOOM_API_BASE_URL, default=https://api.zoom.us/v2"`
+	ZoomAPIBaseURL    string `env:"ZOOM_API_BASE_URL"` // empty: unset (see Zoom.APIBaseURLFor)
 	ZoomTokenURL      string `env:"ZOOM_OAUTH_TOKEN_URL, default=https://zoom.us/oauth/token"`
 	ZoomPlan          string `env:"ZOOMSYNC_ZOOM_PLAN, default=business"`
 	ZoomRateLimits    string `env:"ZOOMSYNC_ZOOM_RATE_LIMITS"`
@@ -58,6 +60,8 @@ type raw struct {
 	MatchRules  string `env:"ZOOMSYNC_MATCH_RULES, default=email=mail"`
 	APITokens   string `env:"ZOOMSYNC_API_TOKENS"`
 	APIRate     string `env:"ZOOMSYNC_API_RATE_LIMIT, default=100"`
+	StreamMax   string `env:"ZOOMSYNC_STREAM_MAX_CONNECTIONS, default=500"`
+	StreamToken string `env:"ZOOMSYNC_STREAM_MAX_PER_TOKEN, default=100"`
 	TargetsFile string `env:"ZOOMSYNC_TARGETS_FILE"`
 
 	PresenceMaxAge   string `env:"ZOOMSYNC_PRESENCE_MAX_AGE, default=15m"`
@@ -121,7 +125,11 @@ type Account struct {
 	ClientID      string        `json:"client_id"`
 	ClientSecret  secret.Secret `json:"client_secret"`
 	WebhookSecret secret.Secret `json:"webhook_secret_token"`
+	WebhookNext   secret.Secret `json:"webhook_secret_token_next,omitempty"` // also verifies, during a rotation
 	Name          string        `json:"name,omitempty"`
+	// APIBaseURL is this account's REST base URL (api_base_url in the
+	// accounts file); empty: see Zoom.APIBaseURLFor.
+	APIBaseURL string `json:"api_base_url,omitempty"`
 }
 
 // Credentials returns the account's OAuth credentials for zoomapi.
@@ -131,11 +139,37 @@ func (a Account) Credentials() zoomapi.Credentials {
 
 // Zoom is how to reach Zoom.
 type Zoom struct {
-	Accounts   []Account
+	Accounts []Account
+	// APIBaseURL is ZOOM_API_BASE_URL when it is set, else empty.
 	APIBaseURL string
 	TokenURL   string
 	Plan       string
 	RateLimits zoomapi.RateLimits
+	// AccountsFile is ZOOMSYNC_ACCOUNTS_FILE, "" when every account comes
+	// from the environment. ReloadAccounts reads it again.
+	AccountsFile string
+	// envAccount is the ZOOM_* account, nil when none: a reload keeps it.
+	envAccount *Account
+}
+
+// ReloadAccounts reads the accounts file again and checks it as Load
+// does, returning the accounts Load would return now (the ZOOM_* account,
+// if any, as it was: the environment of a running process does not
+// change). Errors name ZOOMSYNC_ACCOUNTS_FILE and never carry a secret.
+func (z Zoom) ReloadAccounts() ([]Account, error) {
+	return loadAccounts(z.AccountsFile, z.envAccount)
+}
+
+// APIBaseURLFor is the REST base URL set for an account: its own
+// api_base_url, else ZOOM_API_BASE_URL when set, else empty, and then the
+// client follows the api_url Zoom returns with each token (the account's
+// regional host), else zoomapi.DefaultBaseURL. A URL set here is never
+// replaced by a token's api_url.
+func (z Zoom) APIBaseURLFor(a Account) string {
+	if a.APIBaseURL != "" {
+		return a.APIBaseURL
+	}
+	return z.APIBaseURL
 }
 
 // LDAP is the directory; an empty URL disables it.
@@ -178,14 +212,19 @@ type API struct {
 	// RateLimit is each token's requests per second (burst: twice that);
 	// 0: unlimited.
 	RateLimit float64
+	// StreamMax and StreamMaxPerToken cap this process's open live
+	// streams (GET /v1/presence/stream), in all and per token; 0: none.
+	StreamMax, StreamMaxPerToken int
 }
 
 // Targets holds the presence targets file's entries, checked for a unique
 // name and a type; each target type validates its own fields.
 type Targets struct {
-	File    string
-	Entries []json.RawMessage
-	Configs []target.Config // Entries, parsed and checked by their type
+	File string
+	// Entries are the file's entries as written: they hold the targets'
+	// secrets and URLs, so they never marshal (Configs print redacted).
+	Entries []json.RawMessage `json:"-"`
+	Configs []target.Config   // Entries, parsed and checked by their type
 }
 
 // Names lists the targets' names.
@@ -304,8 +343,10 @@ func parseRedis(r *raw, c *Config) error {
 
 func parseZoom(r *raw, c *Config) error {
 	for name, v := range map[string]string{"ZOOM_API_BASE_URL": r.ZoomAPIBaseURL, "ZOOM_OAUTH_TOKEN_URL": r.ZoomTokenURL} {
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if name == "ZOOM_API_BASE_URL" && v == "" {
+			continue // unset: the token's api_url, else the default host
+		}
+		if !isHTTPURL(v) {
 			return bad(name, "must be an absolute http(s) URL, got %q", v)
 		}
 	}
@@ -320,34 +361,52 @@ func parseZoom(r *raw, c *Config) error {
 	}
 	c.Zoom = Zoom{APIBaseURL: r.ZoomAPIBaseURL, TokenURL: r.ZoomTokenURL, Plan: strings.ToLower(r.ZoomPlan), RateLimits: limits}
 
-	if r.AccountsFile != "" {
-		accounts, err := readAccountsFile(r.AccountsFile)
-		if err != nil {
-			return bad("ZOOMSYNC_ACCOUNTS_FILE", "%v", err)
-		}
-		c.Zoom.Accounts = accounts
-	}
-	if r.ZoomAccountID != "" || r.ZoomClientID != "" || r.ZoomClientSecret != "" || r.ZoomWebhookSecret != "" {
+	if r.ZoomAccountID != "" || r.ZoomClientID != "" || r.ZoomClientSecret != "" || r.ZoomWebhookSecret != "" || r.ZoomWebhookNext != "" {
 		for name, v := range map[string]string{"ZOOM_ACCOUNT_ID": r.ZoomAccountID, "ZOOM_CLIENT_ID": r.ZoomClientID, "ZOOM_CLIENT_SECRET": r.ZoomClientSecret} {
 			if v == "" {
 				return bad(name, "is required when any of ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET, ZOOM_WEBHOOK_SECRET_TOKEN is set")
 			}
 		}
-		c.Zoom.Accounts = append(c.Zoom.Accounts, Account{ID: r.ZoomAccountID, ClientID: r.ZoomClientID,
-			ClientSecret: secret.New(r.ZoomClientSecret), WebhookSecret: secret.New(r.ZoomWebhookSecret)})
+		if r.ZoomWebhookNext != "" && r.ZoomWebhookSecret == "" {
+			return bad("ZOOM_WEBHOOK_SECRET_TOKEN_NEXT", "needs ZOOM_WEBHOOK_SECRET_TOKEN (the secret in use; the next one is added beside it during a rotation)")
+		}
+		c.Zoom.envAccount = &Account{ID: r.ZoomAccountID, ClientID: r.ZoomClientID, ClientSecret: secret.New(r.ZoomClientSecret),
+			WebhookSecret: secret.New(r.ZoomWebhookSecret), WebhookNext: secret.New(r.ZoomWebhookNext)}
+	}
+	c.Zoom.AccountsFile = r.AccountsFile
+	accounts, err := loadAccounts(r.AccountsFile, c.Zoom.envAccount)
+	if err != nil {
+		return err
+	}
+	c.Zoom.Accounts = accounts
+	return nil
+}
+
+// loadAccounts is the accounts file's entries (none without a file) plus
+// the ZOOM_* account, each account id once.
+func loadAccounts(file string, env *Account) ([]Account, error) {
+	var accounts []Account
+	if file != "" {
+		var err error
+		if accounts, err = readAccountsFile(file); err != nil {
+			return nil, bad("ZOOMSYNC_ACCOUNTS_FILE", "%v", err)
+		}
+	}
+	if env != nil {
+		accounts = append(accounts, *env)
 	}
 	seen := map[string]bool{}
-	for _, a := range c.Zoom.Accounts {
+	for _, a := range accounts {
 		if seen[a.ID] {
 			name := "ZOOMSYNC_ACCOUNTS_FILE"
-			if a.ID == r.ZoomAccountID {
+			if env != nil && a.ID == env.ID {
 				name = "ZOOM_ACCOUNT_ID"
 			}
-			return bad(name, "account %q is configured twice", a.ID)
+			return nil, bad(name, "account %q is configured twice", a.ID)
 		}
 		seen[a.ID] = true
 	}
-	return nil
+	return accounts, nil
 }
 
 func readAccountsFile(path string) ([]Account, error) {
@@ -359,6 +418,7 @@ func readAccountsFile(path string) ([]Account, error) {
 	dec.DisallowUnknownFields()
 	var accounts []Account
 	if err := dec.Decode(&accounts); err != nil {
+		err = redactJSONError(err)
 		return nil, fmt.Errorf("%s: want a JSON array of {account_id, client_id, client_secret, webhook_secret_token, name}: %v", path, err)
 	}
 	if len(accounts) == 0 {
@@ -372,9 +432,32 @@ func readAccountsFile(path string) ([]Account, error) {
 			return nil, fmt.Errorf("entry %d (%s): client_id is required", i+1, a.ID)
 		case a.ClientSecret.IsZero():
 			return nil, fmt.Errorf("entry %d (%s): client_secret is required", i+1, a.ID)
+		case a.APIBaseURL != "" && !isHTTPURL(a.APIBaseURL):
+			return nil, fmt.Errorf("entry %d (%s): api_base_url must be an absolute http(s) URL such as https://api-eu.zoom.us/v2, got %q", i+1, a.ID, a.APIBaseURL)
+		case !a.WebhookNext.IsZero() && a.WebhookSecret.IsZero():
+			return nil, fmt.Errorf("entry %d (%s): webhook_secret_token_next needs webhook_secret_token (the secret in use; the next one is added beside it during a rotation)", i+1, a.ID)
 		}
 	}
 	return accounts, nil
+}
+
+// isHTTPURL reports whether v is an absolute http(s) URL with a host and
+// no user, query or fragment.
+func isHTTPURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.User == nil && u.RawQuery == "" && u.Fragment == ""
+}
+
+// redactJSONError keeps a decoding error's position and drop its quote of
+// the input: encoding/json names the offending character, which may be
+// the first one of a secret written without its quotes.
+func redactJSONError(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("not valid JSON (at byte %d)", se.Offset)
+	}
+	return err
 }
 
 func unwrapPathError(err error) error {
@@ -486,6 +569,24 @@ func parseAPI(r *raw, c *Config) error {
 		return bad("ZOOMSYNC_API_RATE_LIMIT", "must be requests per second per token (0: unlimited), got %q", r.APIRate)
 	}
 	c.API.RateLimit = f
+	return parseStreams(r, c)
+}
+
+// maxStreams bounds ZOOMSYNC_STREAM_MAX_CONNECTIONS: each open stream
+// holds a connection, a goroutine and a buffer.
+const maxStreams = 100_000
+
+func parseStreams(r *raw, c *Config) error {
+	n, err := strconv.Atoi(strings.TrimSpace(r.StreamMax))
+	if err != nil || n < 0 || n > maxStreams {
+		return bad("ZOOMSYNC_STREAM_MAX_CONNECTIONS", "must be a whole number from 0 (no live streams) to %d, got %q", maxStreams, r.StreamMax)
+	}
+	per, err := strconv.Atoi(strings.TrimSpace(r.StreamToken))
+	if err != nil || per < 0 || per > maxStreams {
+		return bad("ZOOMSYNC_STREAM_MAX_PER_TOKEN", "must be a whole number from 0 to %d, got %q", maxStreams, r.StreamToken)
+	}
+	// A token cannot hold more than the process does.
+	c.API.StreamMax, c.API.StreamMaxPerToken = n, min(per, n)
 	return nil
 }
 

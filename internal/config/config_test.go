@@ -42,7 +42,7 @@ func TestDefaultsAreSPECs(t *testing.T) {
 	}{
 		{"ZOOMSYNC_HTTP_ADDR", c.HTTP.Addr, ":8080"},
 		{"redis embedded", c.Redis.Embedded(), true},
-		{"ZOOM_API_BASE_URL", c.Zoom.APIBaseURL, "https://api.zoom.us/v2"},
+		{"ZOOM_API_BASE_URL unset", c.Zoom.APIBaseURL, ""},
 		{"ZOOM_OAUTH_TOKEN_URL", c.Zoom.TokenURL, "https://zoom.us/oauth/token"},
 		{"rate limits", c.Zoom.RateLimits, zoomapi.BusinessLimits()},
 		{"no accounts", len(c.Zoom.Accounts), 0},
@@ -51,6 +51,8 @@ func TestDefaultsAreSPECs(t *testing.T) {
 		{"LDAP_PAGE_SIZE", c.LDAP.PageSize, 500},
 		{"ZOOMSYNC_MATCH_RULES", fmt.Sprint(c.Mapping.Rules), "[email=mail]"},
 		{"no API tokens", len(c.API.Tokens), 0},
+		{"ZOOMSYNC_STREAM_MAX_CONNECTIONS", c.API.StreamMax, 500},
+		{"ZOOMSYNC_STREAM_MAX_PER_TOKEN", c.API.StreamMaxPerToken, 100},
 		{"ZOOMSYNC_RESYNC_SCHEDULE", c.Resync.Schedule, "0 2 * * *"},
 		{"ZOOMSYNC_MAX_DELETE_FRACTION", c.Resync.MaxDeleteFraction, 0.05},
 		{"ZOOMSYNC_TOMBSTONE_TTL", c.Resync.TombstoneTTL, 168 * time.Hour},
@@ -124,6 +126,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 	accountsMissing := writeFile(t, "missing.json", `[{"account_id":"A1","client_id":"c","client_secret":"s"},{"account_id":"A2","client_id":"c"}]`)
 	accountsUnknown := writeFile(t, "unknown.json", `[{"account_id":"A1","client_id":"c","client_secret":"s","secret":"x"}]`)
 	accountsOne := writeFile(t, "one.json", `[{"account_id":"A1","client_id":"c","client_secret":"s"}]`)
+	accountsBadBase := writeFile(t, "base.json", `[{"account_id":"A1","client_id":"c","client_secret":"s","api_base_url":"api-eu.zoom.us/v2"}]`)
 	notPEM := writeFile(t, "ca.pem", "not a certificate")
 	targetsDup := writeFile(t, "t.json", `[{"name":"a","type":"webhook"},{"name":"a","type":"webhook"}]`)
 	targetsNoType := writeFile(t, "t2.json", `[{"name":"a"}]`)
@@ -157,6 +160,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"accounts unknown field", map[string]string{"ZOOMSYNC_ACCOUNTS_FILE": accountsUnknown}, `ZOOMSYNC_ACCOUNTS_FILE:`},
 		{"file and single duplicate", map[string]string{"ZOOMSYNC_ACCOUNTS_FILE": accountsOne, "ZOOM_ACCOUNT_ID": "A1", "ZOOM_CLIENT_ID": "c", "ZOOM_CLIENT_SECRET": "s"}, `ZOOM_ACCOUNT_ID: account "A1" is configured twice`},
 		{"api base url", map[string]string{"ZOOM_API_BASE_URL": "api.zoom.us/v2"}, "ZOOM_API_BASE_URL: must be an absolute http(s) URL"},
+		{"account api base url", map[string]string{"ZOOMSYNC_ACCOUNTS_FILE": accountsBadBase}, `ZOOMSYNC_ACCOUNTS_FILE: entry 1 (A1): api_base_url must be an absolute http(s) URL`},
 		{"token url", map[string]string{"ZOOM_OAUTH_TOKEN_URL": "ftp://zoom.us"}, "ZOOM_OAUTH_TOKEN_URL: must be an absolute"},
 		{"plan", map[string]string{"ZOOMSYNC_ZOOM_PLAN": "gold"}, `ZOOMSYNC_ZOOM_PLAN: unknown plan "gold"`},
 		{"rate limits", map[string]string{"ZOOMSYNC_ZOOM_RATE_LIMITS": "medium=-1"}, "ZOOMSYNC_ZOOM_RATE_LIMITS:"},
@@ -178,6 +182,9 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"match rule attribute", map[string]string{"ZOOMSYNC_MATCH_RULES": "email=ma il"}, `"ma il" is not an LDAP attribute name`},
 		{"match rules empty", map[string]string{"ZOOMSYNC_MATCH_RULES": " , "}, "ZOOMSYNC_MATCH_RULES: needs at least one rule"},
 		{"api token short", map[string]string{"ZOOMSYNC_API_TOKENS": "short"}, "ZOOMSYNC_API_TOKENS: every token must be at least 16 characters"},
+		{"stream max", map[string]string{"ZOOMSYNC_STREAM_MAX_CONNECTIONS": "-1"}, `ZOOMSYNC_STREAM_MAX_CONNECTIONS: must be a whole number from 0`},
+		{"stream max text", map[string]string{"ZOOMSYNC_STREAM_MAX_CONNECTIONS": "many"}, `ZOOMSYNC_STREAM_MAX_CONNECTIONS:`},
+		{"stream per token", map[string]string{"ZOOMSYNC_STREAM_MAX_PER_TOKEN": "1e9"}, `ZOOMSYNC_STREAM_MAX_PER_TOKEN: must be a whole number from 0`},
 		{"targets missing", map[string]string{"ZOOMSYNC_TARGETS_FILE": "/nope.json"}, "ZOOMSYNC_TARGETS_FILE: cannot read"},
 		{"targets duplicate", map[string]string{"ZOOMSYNC_TARGETS_FILE": targetsDup}, `ZOOMSYNC_TARGETS_FILE: entry 2: target name "a" is used twice`},
 		{"target status map", map[string]string{"ZOOMSYNC_TARGETS_FILE": targetsBadMap}, `ZOOMSYNC_TARGETS_FILE: entry 1: target "a": status_map key "lunch" is not a status`},
@@ -217,8 +224,11 @@ func TestSecretsNeverPrint(t *testing.T) {
 	}
 	fileSecret, fileWebhook := "file-client-secret-2", "file-webhook-secret-2"
 	accounts := writeFile(t, "a.json", `[{"account_id":"F","client_id":"c","client_secret":"`+fileSecret+`","webhook_secret_token":"`+fileWebhook+`"}]`)
+	targetSecret, targetUser, targetPass, targetQuery := "target-secret-3", "target-user-3", "target-pass-3", "target-query-3"
+	targets := writeFile(t, "t.json", `[{"name":"pbx","type":"webhook","url":"https://`+targetUser+`:`+targetPass+`@h/p?k=`+targetQuery+`",
+		"secret":"`+targetSecret+`","status_map":{"available":"A"}}]`)
 	env := map[string]string{"ZOOM_ACCOUNT_ID": "A", "ZOOM_CLIENT_ID": "c", "LDAP_URL": "ldap://h", "LDAP_BASE_DN": "dc=x",
-		"LDAP_BIND_DN": "cn=sync", "ZOOMSYNC_ACCOUNTS_FILE": accounts}
+		"LDAP_BIND_DN": "cn=sync", "ZOOMSYNC_ACCOUNTS_FILE": accounts, "ZOOMSYNC_TARGETS_FILE": targets}
 	for k, v := range secrets {
 		env[k] = v
 	}
@@ -235,7 +245,7 @@ func TestSecretsNeverPrint(t *testing.T) {
 		"String": c.String(), "json": string(jsonBytes), "slog": logBuf.String(),
 	}
 	leaks := []string{"zoom-client-secret-1", "zoom-webhook-secret-1", "ldap-bind-password-1", "api-token-number-one-1",
-		"api-token-number-two-2", "redis-password-1", fileSecret, fileWebhook}
+		"api-token-number-two-2", "redis-password-1", fileSecret, fileWebhook, targetSecret, targetUser, targetPass, targetQuery}
 	for how, out := range printed {
 		for _, leak := range leaks {
 			if strings.Contains(out, leak) {
@@ -262,5 +272,50 @@ func TestLoggerFormats(t *testing.T) {
 	Log{Level: slog.LevelInfo, Format: "json"}.Logger(&b).Info("x")
 	if !strings.HasPrefix(b.String(), "{") {
 		t.Fatalf("json logger: %q", b.String())
+	}
+}
+
+// TestAPIBaseURLRungs: an account's api_base_url, else ZOOM_API_BASE_URL
+// when set, else nothing (the client then follows the token's api_url,
+// else the default host; zoomapi's TestAPIHostRungs covers those rungs).
+func TestAPIBaseURLRungs(t *testing.T) {
+	accounts := writeFile(t, "rungs.json", `[
+		{"account_id":"EU","client_id":"c","client_secret":"s","api_base_url":"https://api-eu.zoom.us/v2"},
+		{"account_id":"PLAIN","client_id":"c","client_secret":"s"}]`)
+	cases := []struct {
+		name      string
+		env       map[string]string
+		eu, plain string
+	}{
+		{"nothing set", map[string]string{"ZOOMSYNC_ACCOUNTS_FILE": accounts}, "https://api-eu.zoom.us/v2", ""},
+		{"ZOOM_API_BASE_URL set", map[string]string{"ZOOMSYNC_ACCOUNTS_FILE": accounts, "ZOOM_API_BASE_URL": "https://api.zoom.us/v2"},
+			"https://api-eu.zoom.us/v2", "https://api.zoom.us/v2"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, a := range c.Zoom.Accounts {
+				got[a.ID] = c.Zoom.APIBaseURLFor(a)
+			}
+			if got["EU"] != tc.eu || got["PLAIN"] != tc.plain {
+				t.Fatalf("EU %q, PLAIN %q; want %q, %q", got["EU"], got["PLAIN"], tc.eu, tc.plain)
+			}
+		})
+	}
+}
+
+// TestStreamCapPerTokenIsAtMostTheProcessCap: a per-token cap above the
+// process's cap means the process's.
+func TestStreamCapPerTokenIsAtMostTheProcessCap(t *testing.T) {
+	c, err := load(t, map[string]string{"ZOOMSYNC_STREAM_MAX_CONNECTIONS": "20", "ZOOMSYNC_STREAM_MAX_PER_TOKEN": "100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.API.StreamMax != 20 || c.API.StreamMaxPerToken != 20 {
+		t.Fatalf("caps %d / %d, want 20 / 20", c.API.StreamMax, c.API.StreamMaxPerToken)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+
+	"github.com/zoomsync/zoomsync/zoomapi"
 )
 
 // Logger builds the process logger from Log.
@@ -38,7 +40,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("http_addr", c.HTTP.Addr),
 		slog.String("redis", redisMode),
 		slog.Any("zoom_accounts", ids),
-		slog.String("zoom_api", c.Zoom.APIBaseURL),
+		slog.String("zoom_api", zoomAPI(c.Zoom)),
 		slog.String("zoom_plan", c.Zoom.Plan),
 		slog.String("ldap", c.LDAP.URL),
 		slog.Any("match_rules", rules),
@@ -52,3 +54,13 @@ func (c *Config) LogValue() slog.Value {
 
 // String is the same summary as LogValue.
 func (c *Config) String() string { return fmt.Sprint(c.LogValue()) }
+
+// zoomAPI says which REST host is configured: ZOOM_API_BASE_URL, or that
+// each account follows its token's api_url (accounts with their own
+// api_base_url keep it).
+func zoomAPI(z Zoom) string {
+	if z.APIBaseURL != "" {
+		return z.APIBaseURL
+	}
+	return "the token's api_url, else " + zoomapi.DefaultBaseURL
+}

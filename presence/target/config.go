@@ -3,6 +3,7 @@ package target
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"time"
@@ -59,6 +60,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &n); err != nil {
 		return fmt.Errorf("want a duration like \"30s\"")
 	}
+	if ns := n * float64(time.Second); ns >= math.MaxInt64 || ns <= math.MinInt64 {
+		return fmt.Errorf("duration %g s is out of range", n)
+	}
 	d.Duration = time.Duration(n * float64(time.Second))
 	return nil
 }
@@ -83,6 +87,10 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	if c.RateLimit < 0 || c.DampingMS < 0 || c.KeepAlive.Duration < 0 {
 		return bad("rate_limit, damping_ms and keepalive must be ≥ 0")
 	}
+	if c.DeadAfter.Duration < 0 || c.Timeout.Duration < 0 {
+		// A negative timeout would fail every push at once.
+		return bad("dead_after and timeout must be > 0 (or absent, for the defaults)")
+	}
 	if c.KeepAlive.Duration > 0 && c.KeepAlive.Duration < time.Second {
 		return bad("keepalive must be at least 1s")
 	}
@@ -96,7 +104,7 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	case TypeWebhook:
 		u, err := url.Parse(c.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("url %q: want http(s)://host/path", c.URL)
+			return bad("url %q: want http(s)://host/path", RedactURL(c.URL))
 		}
 		if c.Secret.IsZero() {
 			return bad("secret is required (pushes are signed with it)")
@@ -113,3 +121,9 @@ const (
 	TypeWebhook           = "webhook"
 	TypeZoomContactCenter = "zoom_contact_center"
 )
+
+// ReceivesDirectory reports whether a target of this type is sent the
+// user's directory data (Push.Directory): such a target gets the user's
+// current status once more when that data changes (a link appears,
+// changes or goes) without a status change.
+func ReceivesDirectory(targetType string) bool { return targetType == TypeWebhook }

@@ -33,12 +33,16 @@ type webhook struct {
 	now    func() time.Time
 }
 
-// NewWebhook returns the webhook target of c.
+// NewWebhook returns the webhook target of c. Redirects are never
+// followed, whatever client is given: a 3xx would make the client POST the
+// signed body again to wherever the answer points.
 func NewWebhook(c Config, client *http.Client, now func() time.Time) Target {
 	if client == nil {
 		client = &http.Client{Timeout: c.Timeout.Duration}
 	}
-	return &webhook{name: c.Name, url: c.URL, secret: c.Secret, client: client, now: now}
+	noRedirects := *client
+	noRedirects.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &webhook{name: c.Name, url: c.URL, secret: c.Secret, client: &noRedirects, now: now}
 }
 
 // WebhookBody is the JSON a webhook target receives.
@@ -95,7 +99,7 @@ func (w *webhook) Push(ctx context.Context, p Push) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
-		return errs.E(op, errs.Permanent, err)
+		return errs.E(op, errs.Permanent, redactErr(http.MethodPost, w.url, err))
 	}
 	ts := w.now().Unix()
 	req.Header.Set("Content-Type", "application/json")
@@ -104,21 +108,42 @@ func (w *webhook) Push(ctx context.Context, p Push) error {
 	req.Header.Set(HeaderSignature, Sign(w.secret.Reveal(), ts, body))
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return errs.E(op, errs.Transient, fmt.Errorf("POST %s: %w", w.url, err))
+		return errs.E(op, errs.Transient, redactErr(http.MethodPost, w.url, err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	where := "POST " + RedactURL(w.url)
 	switch {
 	case resp.StatusCode/100 == 2:
 		return nil
 	case resp.StatusCode == http.StatusTooManyRequests:
-		e := errs.E(op, errs.RateLimited, fmt.Errorf("POST %s: 429", w.url))
+		e := errs.E(op, errs.RateLimited, fmt.Errorf("%s: 429", where))
 		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
 			e.RetryAt = w.now().Add(time.Duration(s) * time.Second)
 		}
 		return e
+	case resp.StatusCode/100 == 3:
+		// Not followed: the push is not delivered. Permanent: asking the
+		// same URL again gets the same answer until the receiver or the
+		// target's url changes. Like every failure it is retried until
+		// dead_after (SPEC §5), so fixing either in time loses nothing.
+		return errs.E(op, errs.Permanent, fmt.Errorf("%s: %s: redirect to %s not followed (a redirect would re-send the signed push elsewhere); set the target's url to the final address",
+			where, resp.Status, locationOf(resp)))
 	default:
 		// SPEC §5: anything but 2xx is retried (until dead_after).
-		return errs.E(op, errs.Transient, fmt.Errorf("POST %s: %s", w.url, resp.Status))
+		return errs.E(op, errs.Transient, fmt.Errorf("%s: %s", where, resp.Status))
 	}
+}
+
+// locationOf is a redirect's Location, redacted like a target URL and
+// bounded (it comes from the receiver).
+func locationOf(resp *http.Response) string {
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return "(no Location)"
+	}
+	if len(loc) > 2048 {
+		return "[overlong Location]"
+	}
+	return RedactURL(loc)
 }

@@ -16,6 +16,10 @@
 //   - Unknown event names are accepted and enqueued with their raw body;
 //     Decode never fails on an unknown event or an unexpected field type.
 //   - Secrets and expected signatures never appear in answers or logs.
+//   - Nothing a sender chooses grows the metrics or the logs without
+//     bound: OnOutcome reports an event name only for verified requests,
+//     and only from the fixed KnownEvents (else "other"); refusal lines
+//     are written at a bounded rate, each counting the ones held back.
 //
 // The handler mounts on a ServeMux with Go 1.22 patterns:
 //

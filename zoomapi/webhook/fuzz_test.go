@@ -1,9 +1,14 @@
 package webhook
 
 import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -64,6 +69,111 @@ func FuzzVerify(f *testing.F) {
 		mutated[len(body)/2] ^= 0x01
 		if err := v.Verify(h, mutated); err == nil {
 			t.Fatal("mutated body verifies")
+		}
+	})
+}
+
+// fuzzSecret is the account's webhook secret in FuzzHandler.
+const fuzzSecret = "fuzz-webhook-secret-token"
+
+// FuzzHandler sends a body through the whole handler: unsigned, wrongly
+// signed and signed, on the account route and the account-less one.
+// Whatever the body: no panic; a status of SPEC §4 with its JSON; nothing
+// unverified is accepted, enqueued or reported by event name; a signed
+// body that decodes is accepted (or, a URL validation without a token,
+// 400) with its exact bytes; metrics labels stay in the fixed set; the
+// secret appears in no answer and no log line.
+func FuzzHandler(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no samples: %v", err)
+	}
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for mode := range byte(6) {
+			f.Add(mode, b)
+		}
+	}
+	f.Add(byte(2), []byte(`{"event":"user.made_up","payload":{"account_id":"acct-1"}}`))
+	f.Add(byte(5), []byte(`{"event":"endpoint.url_validation","payload":{"account_id":"acct-1"}}`))
+	f.Add(byte(3), []byte(`{"event":"","payload":{"account_id":"nobody"}}`))
+	now := time.Unix(1_800_000_000, 0)
+	allowed := append(KnownEvents(), "", EventOther)
+	f.Fuzz(func(t *testing.T, mode byte, body []byte) {
+		clock := clockwork.NewFakeClockAt(now)
+		sink := &memorySink{}
+		var logs bytes.Buffer
+		var events []string
+		h := NewHandler(HandlerOptions{
+			Accounts: accountMap{testAccount: fuzzSecret}, Sink: sink, Clock: clock,
+			Logger:    slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			OnOutcome: func(event, _ string) { events = append(events, event) },
+		})
+		mux := http.NewServeMux()
+		h.Register(mux)
+		path := "/webhooks/zoom/" + testAccount
+		if mode&1 == 1 {
+			path = "/webhooks/zoom"
+		}
+		signing := []string{"", "not-the-secret", fuzzSecret}[int(mode>>1)%3]
+		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+		if signing != "" {
+			SignRequest(req.Header, signing, now, body)
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+
+		verified := signing == fuzzSecret
+		switch rec.Code {
+		case 200, 400, 401, 404, 413, 503:
+		default:
+			t.Fatalf("status %d", rec.Code)
+		}
+		var answer map[string]json.RawMessage
+		if err := json.Unmarshal(rec.Body.Bytes(), &answer); err != nil {
+			t.Fatalf("answer is not JSON: %q", rec.Body)
+		}
+		if rec.Code != 200 {
+			var e struct {
+				Error struct{ Code, Message string } `json:"error"`
+			}
+			if json.Unmarshal(rec.Body.Bytes(), &e) != nil || e.Error.Code == "" || e.Error.Message == "" {
+				t.Fatalf("error answer %q", rec.Body)
+			}
+		}
+		if len(events) != 1 || !slices.Contains(allowed, events[0]) {
+			t.Fatalf("outcome events %q", events)
+		}
+		if !verified {
+			if rec.Code == 200 || sink.count() != 0 || events[0] != "" {
+				t.Fatalf("unverified: status %d, enqueued %d, event %q", rec.Code, sink.count(), events[0])
+			}
+		}
+		ev, decodeErr := Decode(body)
+		accountOK := mode&1 == 0 || (decodeErr == nil && ev.AccountID == testAccount)
+		if verified && accountOK && len(body) <= MaxBodyBytes {
+			switch {
+			case decodeErr != nil:
+				if rec.Code != 400 {
+					t.Fatalf("signed, undecodable: status %d", rec.Code)
+				}
+			case ev.Name == EventURLValidation:
+				if rec.Code != 200 && rec.Code != 400 {
+					t.Fatalf("signed URL validation: status %d", rec.Code)
+				}
+			default:
+				if rec.Code != 200 || sink.count() != 1 || !bytes.Equal(sink.got[0].Event.Raw, body) {
+					t.Fatalf("signed event %q: status %d, enqueued %d", ev.Name, rec.Code, sink.count())
+				}
+			}
+		}
+		if !bytes.Contains(body, []byte(fuzzSecret)) {
+			if bytes.Contains(rec.Body.Bytes(), []byte(fuzzSecret)) || bytes.Contains(logs.Bytes(), []byte(fuzzSecret)) {
+				t.Fatalf("the secret leaked: answer %q logs %q", rec.Body, logs.String())
+			}
 		}
 	})
 }

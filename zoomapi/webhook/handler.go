@@ -6,9 +6,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"golang.org/x/time/rate"
 
 	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/internal/secret"
@@ -17,6 +20,17 @@ import (
 // Accounts resolves an account id to its webhook secret token.
 type Accounts interface {
 	WebhookSecret(accountID string) (secret.Secret, bool)
+}
+
+// RotatingAccounts is implemented by Accounts whose accounts may carry a
+// second secret token while it is being rotated. A delivery verifies with
+// either; endpoint.url_validation is answered with the one that verified
+// its signature, which is the one Zoom holds.
+type RotatingAccounts interface {
+	Accounts
+	// WebhookSecrets returns the account's current secret token and, during
+	// a rotation, the next one (else empty), read together.
+	WebhookSecrets(accountID string) (current, next secret.Secret, ok bool)
 }
 
 // Sink durably stores accepted deliveries. Enqueue returns nil only once
@@ -54,10 +68,27 @@ type HandlerOptions struct {
 	Tolerance time.Duration   // 0: DefaultTolerance
 	// EnqueueTimeout bounds the wait for the Sink (0: DefaultEnqueueTimeout).
 	EnqueueTimeout time.Duration
-	// OnOutcome, if set, is called once per request with the event name
-	// ("" when unknown) and one of the Outcome constants.
+	// OnOutcome, if set, is called once per request with the event's
+	// EventLabel and one of the Outcome constants. The event is "" for
+	// every outcome but accepted, url_validated and unavailable: a request
+	// that failed verification never reports the name it claims, and a
+	// verified one reports a name from the fixed KnownEvents or "other",
+	// so labels built from it stay a fixed set whatever arrives.
 	OnOutcome func(event, outcome string)
+	// RefusalLogInterval and RefusalLogBurst bound the "webhook refused"
+	// log lines (and the "webhook not enqueued" ones): a burst, then one
+	// line per interval; each line says how many were held back since the
+	// previous one. Defaults: DefaultRefusalLogInterval, DefaultRefusalLogBurst.
+	RefusalLogInterval time.Duration
+	RefusalLogBurst    int
 }
+
+// Defaults of the refusal log's rate: a flood of unsigned requests costs
+// a handful of lines, and every refusal is still counted in the metrics.
+const (
+	DefaultRefusalLogInterval = 10 * time.Second
+	DefaultRefusalLogBurst    = 5
+)
 
 // DefaultEnqueueTimeout is how long a delivery waits for the Sink before
 // the answer is 503. Zoom counts a delivery not answered within 3 s as
@@ -67,7 +98,9 @@ const DefaultEnqueueTimeout = 2500 * time.Millisecond
 
 // Handler serves POST /webhooks/zoom/{account_id} and POST /webhooks/zoom.
 type Handler struct {
-	opts HandlerOptions
+	opts       HandlerOptions
+	refusals   *throttle // "webhook refused" lines
+	unenqueued *throttle // "webhook not enqueued" lines
 }
 
 // NewHandler returns a webhook handler.
@@ -81,7 +114,15 @@ func NewHandler(opts HandlerOptions) *Handler {
 	if opts.EnqueueTimeout <= 0 {
 		opts.EnqueueTimeout = DefaultEnqueueTimeout
 	}
-	return &Handler{opts: opts}
+	if opts.RefusalLogInterval <= 0 {
+		opts.RefusalLogInterval = DefaultRefusalLogInterval
+	}
+	if opts.RefusalLogBurst <= 0 {
+		opts.RefusalLogBurst = DefaultRefusalLogBurst
+	}
+	return &Handler{opts: opts,
+		refusals:   newThrottle(opts.RefusalLogInterval, opts.RefusalLogBurst),
+		unenqueued: newThrottle(opts.RefusalLogInterval, opts.RefusalLogBurst)}
 }
 
 // Register mounts the handler's two routes on mux.
@@ -123,13 +164,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	sec, ok := h.opts.Accounts.WebhookSecret(accountID)
+	secrets, ok := h.secrets(accountID)
 	if !ok {
 		h.answer(w, r, "", OutcomeUnknownAccount, http.StatusNotFound, "unknown_account", "no such account is configured")
 		return
 	}
-	v := Verifier{Secret: sec, Clock: h.opts.Clock, Tolerance: h.opts.Tolerance}
-	if err := v.Verify(r.Header, body); err != nil {
+	sec, err := h.verify(r.Header, body, secrets)
+	if err != nil {
 		h.answer(w, r, "", OutcomeBadSignature, http.StatusUnauthorized, "invalid_signature", errMessage(err))
 		return
 	}
@@ -159,8 +200,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := clockwork.WithTimeout(r.Context(), h.opts.Clock, h.opts.EnqueueTimeout)
 	defer cancel()
 	if err := h.opts.Sink.Enqueue(ctx, d); err != nil {
-		h.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "webhook not enqueued; answering 503 so Zoom retries",
-			slog.String("account_id", accountID), slog.String("event", ev.Name), slog.String("error", err.Error()))
+		if ok, held := h.unenqueued.allow(h.opts.Clock.Now()); ok {
+			h.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "webhook not enqueued; answering 503 so Zoom retries",
+				slog.String("account_id", accountID), slog.String("event", EventLabel(ev.Name)), slog.String("error", err.Error()),
+				slog.Int64("suppressed", held))
+		}
 		h.answer(w, r, ev.Name, OutcomeUnavailable, http.StatusServiceUnavailable, "unavailable", "the event could not be stored; retry later")
 		return
 	}
@@ -168,19 +212,100 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "accepted"})
 }
 
-func (h *Handler) outcome(event, outcome string) {
-	if h.opts.OnOutcome != nil {
-		h.opts.OnOutcome(event, outcome)
+// secrets are the account's secret tokens: the current one, then the next
+// during a rotation.
+func (h *Handler) secrets(accountID string) ([]secret.Secret, bool) {
+	ra, rotating := h.opts.Accounts.(RotatingAccounts)
+	if !rotating {
+		cur, ok := h.opts.Accounts.WebhookSecret(accountID)
+		return []secret.Secret{cur}, ok
 	}
+	cur, next, ok := ra.WebhookSecrets(accountID)
+	if !ok {
+		return nil, false
+	}
+	if next.IsZero() {
+		return []secret.Secret{cur}, true
+	}
+	return []secret.Secret{cur, next}, true
 }
+
+// verify returns the secret that verifies the request, or the first
+// secret's error when none does.
+func (h *Handler) verify(header http.Header, body []byte, secrets []secret.Secret) (secret.Secret, error) {
+	var first error
+	for _, s := range secrets {
+		v := Verifier{Secret: s, Clock: h.opts.Clock, Tolerance: h.opts.Tolerance}
+		err := v.Verify(header, body)
+		if err == nil {
+			return s, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return secret.Secret{}, first
+}
+
+// outcome reports a request's outcome with its event label: the name
+// only once the request was verified (see HandlerOptions.OnOutcome).
+func (h *Handler) outcome(event, outcome string) {
+	if h.opts.OnOutcome == nil {
+		return
+	}
+	switch outcome {
+	case OutcomeAccepted, OutcomeValidated, OutcomeUnavailable:
+		event = EventLabel(event)
+	default:
+		event = ""
+	}
+	h.opts.OnOutcome(event, outcome)
+}
+
+// maxLoggedPath bounds the request path a refusal line quotes: the path
+// comes from whoever sent the request.
+const maxLoggedPath = 128
 
 func (h *Handler) answer(w http.ResponseWriter, r *http.Request, event, outcome string, status int, code, msg string) {
 	h.outcome(event, outcome)
 	if status != http.StatusServiceUnavailable {
-		h.opts.Logger.LogAttrs(r.Context(), slog.LevelInfo, "webhook refused",
-			slog.String("path", r.URL.Path), slog.Int("status", status), slog.String("reason", code))
+		if ok, held := h.refusals.allow(h.opts.Clock.Now()); ok {
+			path := r.URL.Path
+			if len(path) > maxLoggedPath {
+				path = strings.ToValidUTF8(path[:maxLoggedPath], "") + "…"
+			}
+			h.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "webhook refused",
+				slog.String("path", path), slog.Int("status", status), slog.String("reason", code),
+				slog.String("remote", r.RemoteAddr), slog.Int64("suppressed", held))
+		}
 	}
 	writeError(w, status, code, msg)
+}
+
+// throttle lets log lines through at a bounded rate (a token bucket on
+// the handler's clock) and counts the ones it holds back.
+type throttle struct {
+	mu   sync.Mutex
+	lim  *rate.Limiter
+	held int64
+}
+
+func newThrottle(every time.Duration, burst int) *throttle {
+	return &throttle{lim: rate.NewLimiter(rate.Every(every), burst)}
+}
+
+// allow reports whether a line may be written at now and, if so, how many
+// were held back since the previous one.
+func (t *throttle) allow(now time.Time) (bool, int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.lim.AllowN(now, 1) {
+		t.held++
+		return false, 0
+	}
+	held := t.held
+	t.held = 0
+	return true, held
 }
 
 // errMessage is the human text of a verification error without the

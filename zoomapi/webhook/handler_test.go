@@ -65,6 +65,8 @@ type bundle struct {
 	mux      *http.ServeMux
 	logs     *bytes.Buffer
 	outcomes []string
+	// onOutcome, if set, also sees each outcome with its event label.
+	onOutcome func(event, outcome string)
 }
 
 func setup(t *testing.T) *bundle {
@@ -76,11 +78,16 @@ func setup(t *testing.T) *bundle {
 		logs:  &bytes.Buffer{},
 	}
 	h := NewHandler(HandlerOptions{
-		Accounts:  accountMap{testAccount: testSecret},
-		Sink:      b.sink,
-		Clock:     b.clock,
-		Logger:    slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		OnOutcome: func(_, outcome string) { b.outcomes = append(b.outcomes, outcome) },
+		Accounts: accountMap{testAccount: testSecret},
+		Sink:     b.sink,
+		Clock:    b.clock,
+		Logger:   slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		OnOutcome: func(event, outcome string) {
+			b.outcomes = append(b.outcomes, outcome)
+			if b.onOutcome != nil {
+				b.onOutcome(event, outcome)
+			}
+		},
 	})
 	h.Register(b.mux)
 	return b

@@ -32,6 +32,9 @@ var (
 	ErrMissingTimestamp = errs.E("webhook.Verify", errs.Auth, errors.New("missing or malformed x-zm-request-timestamp header"))
 	ErrStaleTimestamp   = errs.E("webhook.Verify", errs.Auth, errors.New("request timestamp outside the allowed window"))
 	ErrBadSignature     = errs.E("webhook.Verify", errs.Auth, errors.New("signature does not match"))
+	// ErrNoSecret: the account has no secret token, and an HMAC keyed with
+	// nothing is one anybody can compute.
+	ErrNoSecret = errs.E("webhook.Verify", errs.Auth, errors.New("no webhook secret token is configured for this account"))
 )
 
 // Verifier checks Zoom's x-zm-signature for one account.
@@ -44,6 +47,9 @@ type Verifier struct {
 // Verify checks the signature and timestamp headers against body, which
 // must be the raw request body.
 func (v *Verifier) Verify(h http.Header, body []byte) error {
+	if v.Secret.IsZero() {
+		return ErrNoSecret
+	}
 	sig := h.Get(HeaderSignature)
 	if sig == "" {
 		return ErrMissingSignature

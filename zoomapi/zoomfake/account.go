@@ -342,7 +342,8 @@ func (s *Server) paginate(w http.ResponseWriter, r *http.Request, a *Account, qu
 	}
 	query = fmt.Sprintf("%s|size=%d", query, size)
 	lastSeq := -1
-	if tok := r.URL.Query().Get("next_page_token"); tok != "" {
+	tok := r.URL.Query().Get("next_page_token")
+	if tok != "" {
 		s.mu.Lock()
 		c := s.pageTokens[tok]
 		valid := c != nil && c.account == a.spec.ID && c.query == query && s.clock.Now().Before(c.expiry)
@@ -360,10 +361,33 @@ func (s *Server) paginate(w http.ResponseWriter, r *http.Request, a *Account, qu
 		}
 		lastSeq = c.lastSeq
 	}
+	s.mu.Lock()
+	repeat, endless := s.faults.RepeatPageToken, s.faults.EndlessPages
+	s.mu.Unlock()
 	users, last, more := a.page(lastSeq, size, keep)
+	switch {
+	case repeat && tok != "":
+		// The fault: the same token again, so the same page again.
+		w.Header().Set(FaultHeader, "repeat page token")
+		return users, tok, size, true
+	case endless && !more:
+		// The fault: past the last page, a token that starts over.
+		w.Header().Set(FaultHeader, "endless pages")
+		more, last = true, -1
+	}
 	if more {
 		next = randomHex(16)
 		s.mu.Lock()
+		if len(s.pageTokens) >= 10_000 {
+			// Tokens nobody came back for: drop the expired ones, so a
+			// long demo does not keep every token it ever issued.
+			now := s.clock.Now()
+			for t, c := range s.pageTokens {
+				if !now.Before(c.expiry) {
+					delete(s.pageTokens, t)
+				}
+			}
+		}
 		s.pageTokens[next] = &cursor{account: a.spec.ID, query: query, lastSeq: last, expiry: s.clock.Now().Add(s.opts.PageTokenTTL)}
 		s.mu.Unlock()
 	}
@@ -382,6 +406,6 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, a *Account, q
 	for i := range users {
 		out[i] = toJSON(&users[i])
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"next_page_token": next, "page_size": size,
+	s.writeOK(w, map[string]any{"next_page_token": next, "page_size": size,
 		"total_records": a.count(query, keep), "users": out})
 }

@@ -55,7 +55,7 @@ func (s *Server) handleGetAgent(w http.ResponseWriter, r *http.Request, a *Accou
 		userNotFound(w, r.PathValue("userId"))
 		return
 	}
-	writeJSON(w, http.StatusOK, agentJSON(&u))
+	s.writeOK(w, agentJSON(&u))
 }
 
 func (s *Server) handlePatchAgentStatus(w http.ResponseWriter, r *http.Request, a *Account) {
@@ -90,5 +90,5 @@ func (s *Server) handleSystemStatuses(w http.ResponseWriter, r *http.Request, a 
 	for i, st := range agentStatuses {
 		out[i] = map[string]string{"status_id": st.ID, "status_name": st.Name, "status_category": "agent_status", "status_type": st.Type}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"statuses": out, "total_records": len(out)})
+	s.writeOK(w, map[string]any{"statuses": out, "total_records": len(out)})
 }

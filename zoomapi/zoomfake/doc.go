@@ -28,6 +28,23 @@
 //     X-RateLimit-Category and X-RateLimit-Type: QPS. Faults.DailyLimitUntil
 //     answers 429 Daily-limit with an RFC 3339 Retry-After.
 //   - Every answer carries x-zm-trackingid.
+//   - Ids and emails are path segments like any other: a user created with
+//     the id "amet id" or the email "o'brien+x@exämple.com" is found by a
+//     request that escapes it once.
+//   - Where Zoom's documents are silent on behaviour, Faults produce what
+//     the client must survive: a 404 without Zoom's body (NoZoomBody, as a
+//     proxy or a wrong base URL answers), a listing handing back its token
+//     (RepeatPageToken) or never ending (EndlessPages), optionally limited
+//     to some endpoints (Routes). Such answers carry X-Zoomfake-Fault.
+//     Options.UnknownFields adds a field the documents do not name to every
+//     object of every answer; Options.APIURL sets the token's api_url.
+//
+// # Checked against Zoom's documents
+//
+// A test binary that calls contract.Run in its TestMain (package
+// zoomapi/zoomfake/contract) validates every answer and webhook body of
+// every fake it creates, and every request sent to one, against Zoom's
+// OpenAPI documents in testdata/zoom-openapi; SetContractCheck is the hook.
 //
 // # Generated users
 //

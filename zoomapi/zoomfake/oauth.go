@@ -68,13 +68,21 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.tokens[tok] = issuedToken{account: accountID, expiry: s.clock.Now().Add(s.opts.TokenTTL)}
 	s.stats.TokenFetches[accountID]++
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{
+	ans := map[string]any{
 		"access_token": tok,
 		"token_type":   "bearer",
 		"expires_in":   int(s.opts.TokenTTL.Seconds()) - 1,
 		"scope":        "user:read:admin phone:read:admin contact_center_user:read:admin contact_center_user:write:admin",
 		"api_url":      s.url,
-	})
+	}
+	switch s.opts.APIURL {
+	case "":
+	case "-":
+		delete(ans, "api_url")
+	default:
+		ans["api_url"] = s.opts.APIURL
+	}
+	s.writeOK(w, ans)
 }
 
 // basicAuth decodes "Basic base64std(id:secret)".

@@ -37,5 +37,5 @@ func (s *Server) handleGetPhoneUser(w http.ResponseWriter, r *http.Request, a *A
 	}
 	m := phoneUserJSON(&u)
 	m["site_id"] = "site-main"
-	writeJSON(w, http.StatusOK, m)
+	s.writeOK(w, m)
 }

@@ -9,6 +9,8 @@ import (
 	mathrand "math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +60,13 @@ type Options struct {
 	TokenTTL     time.Duration   // 0: one hour
 	PageTokenTTL time.Duration   // 0: 15 minutes
 	Seed         uint64          // for FailRate and the simulator
+	// UnknownFields adds a field Zoom's documents do not name to every
+	// object of every answer (users, pages, presence, phone users,
+	// agents, statuses, tokens): what Zoom does when it adds a field.
+	UnknownFields bool
+	// APIURL is the api_url the token answer carries: "" the server's own
+	// URL (as Zoom names the account's regional host), "-" none.
+	APIURL string
 }
 
 // Faults are injected into API calls (not the token endpoint unless
@@ -70,7 +79,27 @@ type Faults struct {
 	StormQPS        int           // the next N API calls answer 429 QPS
 	DailyLimitUntil time.Time     // API calls answer 429 Daily-limit until then
 	FailTokens      int           // the next N token requests answer 503
+	// Routes, if set, limits FailNext and FailRate to these endpoints
+	// ("GET /users/{userId}", as the routes are registered).
+	Routes []string
+	// NoZoomBody: the injected failures answer without Zoom's JSON error
+	// body, with an HTML page, as a proxy, a wrong base URL or an outage
+	// page does (Status 404 with NoZoomBody is "404 Not Found" from
+	// something that is not Zoom).
+	NoZoomBody bool
+
+	// Paging misbehaviour, on every listing (users, phone users, agents):
+	// RepeatPageToken hands back the token a page was asked with, so the
+	// same page comes again and again; EndlessPages never ends a listing:
+	// after the last page the next token starts over from the first.
+	RepeatPageToken bool
+	EndlessPages    bool
 }
+
+// FaultHeader marks an answer the fake made up on purpose (an injected
+// fault): what a proxy or a misbehaving server would answer, not what
+// Zoom's documents describe. Its value names the fault.
+const FaultHeader = "X-Zoomfake-Fault"
 
 // Stats count what the server saw.
 type Stats struct {
@@ -92,6 +121,8 @@ type Server struct {
 	clock  clockwork.Clock
 	logger *slog.Logger
 	mux    *http.ServeMux
+	// handler is mux, wrapped by the contract check when one is set.
+	handler http.Handler
 
 	mu         sync.Mutex
 	accounts   map[string]*Account
@@ -146,6 +177,10 @@ func New(opts Options) *Server {
 	}
 	s.ResetStats()
 	s.routes()
+	s.handler = s.mux
+	if c := contractCheck.Load(); c != nil {
+		s.handler = (*c).Handler(s.mux)
+	}
 	return s
 }
 
@@ -185,7 +220,7 @@ func (s *Server) Close() {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-zm-trackingid", newTrackingID())
-	s.mux.ServeHTTP(w, r)
+	s.handler.ServeHTTP(w, r)
 }
 
 // SetFaults replaces the injected faults.
@@ -317,7 +352,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, pattern string, f
 		writeError(w, http.StatusTooManyRequests, 429, "You have reached the maximum per-second rate limit for this API. Try again later.")
 		return nil, false
 	}
-	if f.FailNext > 0 || (f.FailRate > 0 && s.rng.Float64() < f.FailRate) {
+	if (f.FailNext > 0 || (f.FailRate > 0 && s.rng.Float64() < f.FailRate)) && (len(f.Routes) == 0 || slices.Contains(f.Routes, pattern)) {
 		if f.FailNext > 0 {
 			f.FailNext--
 		}
@@ -326,11 +361,12 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, pattern string, f
 		if status == 0 {
 			status = http.StatusServiceUnavailable
 		}
-		if status == http.StatusBadGateway {
-			// What a load balancer in front of Zoom answers: not JSON.
+		w.Header().Set(FaultHeader, "injected "+strconv.Itoa(status))
+		if status == http.StatusBadGateway || f.NoZoomBody {
+			// What a load balancer or proxy in front of Zoom answers: not JSON.
 			w.Header().Set("Content-Type", "text/html")
 			w.WriteHeader(status)
-			fmt.Fprint(w, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+			fmt.Fprintf(w, "<html><body><h1>%d %s</h1></body></html>", status, http.StatusText(status))
 			return nil, false
 		}
 		writeError(w, status, status, "Internal Error. Please try again later.")
@@ -360,6 +396,38 @@ func (s *Server) take(k bucketKey, now time.Time) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// writeOK answers 200 with v, adding an undocumented field to every
+// object in it when Options.UnknownFields asks for them.
+func (s *Server) writeOK(w http.ResponseWriter, v any) {
+	if s.opts.UnknownFields {
+		addUnknownFields(v)
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// UnknownField is the field Options.UnknownFields adds.
+const UnknownField = "zoomfake_unknown_field"
+
+func addUnknownFields(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for _, e := range v {
+			addUnknownFields(e)
+		}
+		v[UnknownField] = map[string]any{"added_by": "zoomfake", "list": []int{1, 2}}
+	case []map[string]any:
+		for _, e := range v {
+			addUnknownFields(e)
+		}
+	case []map[string]string:
+		// statuses and phone numbers: left as they are
+	case []any:
+		for _, e := range v {
+			addUnknownFields(e)
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -18,6 +18,7 @@ import (
 	"github.com/zoomsync/zoomsync/internal/secret"
 	"github.com/zoomsync/zoomsync/zoomapi/webhook"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
+	"github.com/zoomsync/zoomsync/zoomapi/zoomfake/contract"
 )
 
 type env struct {
@@ -30,12 +31,19 @@ type env struct {
 func setup(t *testing.T, users int, limits zoomfake.Limits) *env {
 	t.Helper()
 	clock := clockwork.NewFakeClock()
-	fake := zoomfake.New(zoomfake.Options{Clock: clock, Limits: limits})
+	e := setupWith(t, zoomfake.New(zoomfake.Options{Clock: clock, Limits: limits}), users)
+	e.clock = clock
+	return e
+}
+
+// setupWith serves fake with one account of generated users.
+func setupWith(t *testing.T, fake *zoomfake.Server, users int) *env {
+	t.Helper()
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	fake.SetURL(srv.URL)
 	a := fake.AddAccount(zoomfake.AccountSpec{ID: "A1", ClientID: "cid", ClientSecret: "csecret", WebhookSecret: "whsecret", Users: users})
-	return &env{fake: fake, srv: srv, clock: clock, acct: a}
+	return &env{fake: fake, srv: srv, acct: a}
 }
 
 func basic(id, secret string) string {
@@ -58,6 +66,9 @@ func (e *env) tokenRequest(t *testing.T, params url.Values, inQuery bool, auth s
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	req.Header.Set("Authorization", auth)
+	if params.Get("grant_type") != "account_credentials" || params.Get("account_id") == "" {
+		req.Header.Set(contract.SkipRequestHeader, "malformed on purpose")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

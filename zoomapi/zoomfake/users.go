@@ -10,6 +10,10 @@ import (
 // userJSON is a user as GET /users lists it; full adds GET /users/{id}'s
 // extra fields.
 func (a *Account) userJSON(u *User, full bool) map[string]any {
+	groups := u.GroupIDs
+	if groups == nil {
+		groups = []string{} // Zoom answers an array, never null
+	}
 	m := map[string]any{
 		"email":               u.Email,
 		"first_name":          u.FirstName,
@@ -25,7 +29,7 @@ func (a *Account) userJSON(u *User, full bool) map[string]any {
 		"user_created_at":     u.CreatedAt.UTC().Format(time.RFC3339),
 		"created_at":          u.CreatedAt.UTC().Format(time.RFC3339),
 		"last_client_version": "6.4.0.1234(mac)",
-		"group_ids":           u.GroupIDs,
+		"group_ids":           groups,
 		"language":            "en-US",
 		"role_id":             "2",
 	}
@@ -72,7 +76,7 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request, a *Acco
 	for i := range users {
 		out[i] = a.userJSON(&users[i], false)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	s.writeOK(w, map[string]any{
 		"next_page_token": next,
 		"page_count":      int(math.Ceil(float64(total) / float64(size))),
 		"page_number":     1,
@@ -88,7 +92,7 @@ func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request, a *Accoun
 		userNotFound(w, r.PathValue("userId"))
 		return
 	}
-	writeJSON(w, http.StatusOK, a.userJSON(&u, true))
+	s.writeOK(w, a.userJSON(&u, true))
 }
 
 func (s *Server) handleGetPresence(w http.ResponseWriter, r *http.Request, a *Account) {
@@ -97,7 +101,7 @@ func (s *Server) handleGetPresence(w http.ResponseWriter, r *http.Request, a *Ac
 		userNotFound(w, r.PathValue("userId"))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": webhookToREST[u.Presence]})
+	s.writeOK(w, map[string]any{"status": webhookToREST[u.Presence]})
 }
 
 func userNotFound(w http.ResponseWriter, id string) {

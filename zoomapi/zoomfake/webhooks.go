@@ -32,7 +32,9 @@ func (a *Account) event(name string, object map[string]any, extra map[string]any
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // compact, no \u003c: what Zoom and its Node verifiers expect
 	_ = enc.Encode(map[string]any{"event": name, "event_ts": ts, "payload": payload})
-	return Event{Name: name, TS: ts, Body: bytes.TrimRight(buf.Bytes(), "\n")}
+	body := bytes.TrimRight(buf.Bytes(), "\n")
+	checkEvent(name, body)
+	return Event{Name: name, TS: ts, Body: body}
 }
 
 // PresenceEvent sets the user's presence and returns the matching
