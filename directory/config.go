@@ -24,7 +24,12 @@ type Config struct {
 	BindPassword       secret.Secret
 	BaseDN             string // where people are searched
 	UserFilter         string // which entries are people
-	PageSize           int    // paged-results size (AD caps at 1000)
+	// GroupDN, when set, narrows people to members of that group: on
+	// Active Directory members at any depth of nesting (the in-chain
+	// matching rule), elsewhere direct members (memberOf, e.g. OpenLDAP's
+	// memberof overlay).
+	GroupDN  string
+	PageSize int // paged-results size (AD caps at 1000)
 	// Timeout bounds connecting and each request; 0: 30 s.
 	Timeout time.Duration
 }
@@ -56,6 +61,11 @@ func (c *Config) validate() error {
 	if _, err := ldap.ParseDN(c.BaseDN); err != nil {
 		return errs.Errorf(op, errs.Invalid, "LDAP_BASE_DN %q: %v", c.BaseDN, err)
 	}
+	if c.GroupDN != "" {
+		if _, err := ldap.ParseDN(c.GroupDN); err != nil {
+			return errs.Errorf(op, errs.Invalid, "LDAP_GROUP_DN %q: %v", c.GroupDN, err)
+		}
+	}
 	if c.UserFilter == "" {
 		c.UserFilter = DefaultUserFilter
 	}
@@ -72,6 +82,41 @@ func (c *Config) validate() error {
 		return errs.Errorf(op, errs.Invalid, "LDAP_BIND_PASSWORD is set but LDAP_BIND_DN is empty")
 	}
 	return nil
+}
+
+// oidMatchingRuleInChain is Active Directory's LDAP_MATCHING_RULE_IN_CHAIN:
+// memberOf:1.2.840.113556.1.4.1941:=G matches members of G at any depth.
+const oidMatchingRuleInChain = "1.2.840.113556.1.4.1941"
+
+// peopleFilter is the filter of the people of a read on a server of
+// flavor f: the user filter, narrowed to the members of GroupDN when set.
+// The group's DN is filter-escaped here, once (a DN may hold parentheses,
+// and its own escapes such as \, hold a backslash).
+func (c *Config) peopleFilter(f Flavor) string {
+	if c.GroupDN == "" {
+		return c.UserFilter
+	}
+	rule := "memberOf="
+	if f == ActiveDirectory {
+		rule = "memberOf:" + oidMatchingRuleInChain + ":="
+	}
+	return "(&" + c.UserFilter + "(" + rule + ldap.EscapeFilter(c.GroupDN) + "))"
+}
+
+// warnings are the configuration's risks that start-up logs loudly:
+// allowed (some sites run so on a trusted network), but never silently.
+func (c *Config) warnings() []string {
+	u, _ := url.Parse(c.URL)
+	var out []string
+	if u.Scheme == "ldap" && !c.StartTLS && c.BindDN != "" {
+		out = append(out, "LDAP_BIND_PASSWORD is sent in clear text: LDAP_URL is ldap:// without LDAP_START_TLS=true; "+
+			"use ldaps:// or LDAP_START_TLS=true with LDAP_CA_FILE (Active Directory refuses such binds by default)")
+	}
+	if c.InsecureSkipVerify {
+		out = append(out, "LDAP_INSECURE_SKIP_VERIFY=true: the directory server's certificate is not checked, so anyone on the "+
+			"network path can read LDAP_BIND_PASSWORD and answer as the directory; set LDAP_CA_FILE to its CA instead")
+	}
+	return out
 }
 
 // tlsConfig builds the TLS configuration once; nil for plain ldap://
@@ -102,5 +147,5 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 
 // String describes the configuration without the password.
 func (c Config) String() string {
-	return fmt.Sprintf("%s starttls=%t base=%q filter=%q bind=%q page=%d", c.URL, c.StartTLS, c.BaseDN, c.UserFilter, c.BindDN, c.PageSize)
+	return fmt.Sprintf("%s starttls=%t base=%q filter=%q group=%q bind=%q page=%d", c.URL, c.StartTLS, c.BaseDN, c.UserFilter, c.GroupDN, c.BindDN, c.PageSize)
 }

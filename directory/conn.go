@@ -62,6 +62,9 @@ func New(cfg Config, opts Options) (*Directory, error) {
 	if opts.Connections <= 0 {
 		opts.Connections = 2
 	}
+	for _, w := range cfg.warnings() {
+		opts.Logger.Warn("directory: INSECURE: " + w)
+	}
 	return &Directory{cfg: cfg, tls: t, opts: opts}, nil
 }
 
@@ -116,10 +119,65 @@ func (d *Directory) connect(ctx context.Context) (*ldap.Conn, error) {
 	}
 	if err != nil {
 		conn.Close()
-		return nil, classify(op, fmt.Errorf("binding as %q: %w", d.cfg.BindDN, err))
+		return nil, classify(op, bindError(d.cfg.BindDN, err))
 	}
 	return conn, nil
 }
+
+// adBindReasons are the "data" codes of Active Directory's invalid
+// credentials answers (result 49): why the bind was refused.
+var adBindReasons = map[string]string{
+	"525": "no such account",
+	"52e": "wrong password or no such account",
+	"530": "the account may not log on at this time",
+	"531": "the account may not log on from this computer",
+	"532": "the account's password has expired",
+	"533": "the account is disabled",
+	"701": "the account has expired",
+	"773": "the account must change its password",
+	"775": "the account is locked out",
+}
+
+// bindError says in one line why the server refused the bind, and what
+// to set: never the password, and none of the server's multi-line or
+// NUL-terminated text.
+func bindError(who string, err error) error {
+	var le *ldap.Error
+	if !errors.As(err, &le) {
+		return fmt.Errorf("binding as %q: %w", who, err)
+	}
+	diag := ""
+	if le.Err != nil {
+		diag = le.Err.Error()
+	}
+	var reason string
+	switch le.ResultCode {
+	case ldap.LDAPResultInvalidCredentials:
+		reason = "wrong LDAP_BIND_DN or LDAP_BIND_PASSWORD"
+		if i := strings.Index(diag, ", data "); i >= 0 {
+			code := strings.TrimSpace(strings.SplitN(diag[i+len(", data "):], ",", 2)[0])
+			if r, ok := adBindReasons[code]; ok {
+				reason = fmt.Sprintf("%s (Active Directory data %s); check LDAP_BIND_DN and LDAP_BIND_PASSWORD", r, code)
+			}
+		}
+	case ldap.LDAPResultStrongAuthRequired, ldap.LDAPResultConfidentialityRequired:
+		reason = "the server requires TLS for a simple bind (Active Directory's default): use ldaps:// or LDAP_START_TLS=true, with LDAP_CA_FILE"
+	case ldap.LDAPResultInappropriateAuthentication:
+		reason = "the server does not accept this kind of bind for the account (an empty password is an anonymous bind)"
+	default:
+		return fmt.Errorf("binding as %q: %w", who, err)
+	}
+	return &oneLineError{msg: fmt.Sprintf("binding as %q refused: %s [LDAP %d]", who, reason, le.ResultCode), err: err}
+}
+
+// oneLineError shows msg and keeps err for errors.Is/As.
+type oneLineError struct {
+	msg string
+	err error
+}
+
+func (e *oneLineError) Error() string { return e.msg }
+func (e *oneLineError) Unwrap() error { return e.err }
 
 // classify gives an LDAP or network error its kind.
 func classify(op string, err error) error {

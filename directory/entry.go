@@ -3,9 +3,11 @@ package directory
 import (
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -29,17 +31,22 @@ const oidActiveDirectory = "1.2.840.113556.1.4.800"
 // of all values, attribute by attribute, with their ends): a 100,000-entry
 // snapshot is held in memory during every mapping run.
 type Entry struct {
-	DN       string
-	ID       string // entryUUID, objectGUID (as a UUID) or, lacking both, the DN
-	Disabled bool   // Active Directory userAccountControl ACCOUNTDISABLE
+	DN string
+	ID string // entryUUID, objectGUID (as a UUID) or, lacking both, the DN
+	// Disabled: Active Directory would refuse the person's logon, because
+	// userAccountControl has ACCOUNTDISABLE or accountExpires has passed.
+	Disabled bool
 	vals     []string
-	ends     []uint16 // ends[i]: end in vals of attribute i's values
+	// ends[i]: end in vals of attribute i's values. 32 bits: an attribute
+	// can hold more than 65,535 values (a directory's content must never
+	// crash zoomsync).
+	ends []uint32
 }
 
 // NewEntry builds an entry whose values[i] are the values of attribute i
 // of its snapshot.
 func NewEntry(dn, id string, disabled bool, values [][]string) Entry {
-	e := Entry{DN: dn, ID: id, Disabled: disabled, ends: make([]uint16, len(values))}
+	e := Entry{DN: dn, ID: id, Disabled: disabled, ends: make([]uint32, len(values))}
 	n := 0
 	for _, v := range values {
 		n += len(v)
@@ -47,7 +54,7 @@ func NewEntry(dn, id string, disabled bool, values [][]string) Entry {
 	e.vals = make([]string, 0, n)
 	for i, v := range values {
 		e.vals = append(e.vals, v...)
-		e.ends[i] = uint16(len(e.vals))
+		e.ends[i] = uint32(len(e.vals))
 	}
 	return e
 }
@@ -57,7 +64,7 @@ func (e *Entry) Values(i int) []string {
 	if i < 0 || i >= len(e.ends) {
 		return nil
 	}
-	start := uint16(0)
+	start := uint32(0)
 	if i > 0 {
 		start = e.ends[i-1]
 	}
@@ -147,10 +154,18 @@ type converter struct {
 	flavor Flavor
 	attrs  []string
 	pos    map[string]int // lower-case attribute → position in attrs
+	// now is the read's time as an AD FILETIME (100 ns intervals since
+	// 1601-01-01 UTC): accounts whose accountExpires is before it are
+	// expired.
+	now int64
 }
 
-func newConverter(f Flavor, attrs []string) *converter {
-	c := &converter{flavor: f, attrs: attrs, pos: make(map[string]int, len(attrs))}
+// FILETIME of the Unix epoch.
+const filetimeUnixEpoch = 116444736000000000
+
+func newConverter(f Flavor, attrs []string, now time.Time) *converter {
+	c := &converter{flavor: f, attrs: attrs, pos: make(map[string]int, len(attrs)),
+		now: now.UnixNano()/100 + filetimeUnixEpoch}
 	for i, a := range attrs {
 		c.pos[strings.ToLower(a)] = i
 	}
@@ -162,9 +177,17 @@ func (c *converter) request() []string {
 	out := append([]string(nil), c.attrs...)
 	out = append(out, c.flavor.idAttribute())
 	if c.flavor == ActiveDirectory {
-		out = append(out, "userAccountControl")
+		out = append(out, "userAccountControl", "accountExpires")
 	}
 	return out
+}
+
+// expired reports whether an accountExpires value has passed. 0 and
+// 0x7FFFFFFFFFFFFFFF mean never; a value that is not a number is not
+// taken as an expiry.
+func (c *converter) expired(v string) bool {
+	t, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	return err == nil && t > 0 && t != math.MaxInt64 && t <= c.now
 }
 
 func (c *converter) convert(le *ldap.Entry) Entry {
@@ -184,7 +207,11 @@ func (c *converter) convert(le *ldap.Entry) Entry {
 		case name == "useraccountcontrol" && c.flavor == ActiveDirectory:
 			if len(a.Values) > 0 {
 				uac, _ := strconv.ParseInt(a.Values[0], 10, 64)
-				e.Disabled = uac&2 != 0 // ACCOUNTDISABLE
+				e.Disabled = e.Disabled || uac&2 != 0 // ACCOUNTDISABLE
+			}
+		case name == "accountexpires" && c.flavor == ActiveDirectory:
+			if len(a.Values) > 0 && c.expired(a.Values[0]) {
+				e.Disabled = true
 			}
 		}
 		if i, ok := c.pos[name]; ok {

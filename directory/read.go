@@ -48,13 +48,19 @@ func (d *Directory) readOnce(ctx context.Context, attrs []string, splits []strin
 		conn.Close()
 		return nil, err
 	}
+	if err := d.checkGroup(conn); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	conn.Close()
-	conv := newConverter(flavor, attrs)
-	filters := []string{d.cfg.UserFilter}
+	conv := newConverter(flavor, attrs, d.opts.Clock.Now())
+	people := d.cfg.peopleFilter(flavor)
+	filters := []string{people}
 	if flavor == OpenLDAP && validSplits(splits) {
-		filters = uuidRanges(d.cfg.UserFilter, splits)
+		filters = uuidRanges(people, splits)
 	}
 	parts := make([][]Entry, len(filters))
+	refs := make([][]string, len(filters))
 	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
 	for i, f := range filters {
 		p.Go(func(ctx context.Context) error {
@@ -63,7 +69,7 @@ func (d *Directory) readOnce(ctx context.Context, attrs []string, splits []strin
 				return err
 			}
 			defer w.Close()
-			parts[i], err = d.searchWire(ctx, w, f, conv)
+			parts[i], refs[i], err = d.searchWire(ctx, w, f, conv)
 			return err
 		})
 	}
@@ -88,9 +94,46 @@ func (d *Directory) readOnce(ctx context.Context, attrs []string, splits []strin
 			snap.Entries = append(snap.Entries, e)
 		}
 	}
+	d.logReferences(slices.Concat(refs...))
 	d.opts.Logger.Info("directory read", slog.String("flavor", string(flavor)), slog.Int("entries", len(snap.Entries)),
 		slog.Int("searches", len(filters)))
 	return snap, nil
+}
+
+// logReferences says which search continuation references a read
+// skipped. Active Directory answers a search at the domain root with the
+// people plus references to the partitions below it that it holds apart
+// (CN=Configuration, and on Windows DomainDnsZones and ForestDnsZones),
+// which hold no people of this domain; zoomsync does not follow them.
+func (d *Directory) logReferences(refs []string) {
+	if len(refs) == 0 {
+		return
+	}
+	slices.Sort(refs)
+	refs = slices.Compact(refs)
+	const shown = 10
+	more := max(0, len(refs)-shown)
+	d.opts.Logger.Info("directory: skipped search continuation references (zoomsync reads the server of LDAP_URL only; "+
+		"point LDAP_URL at a Global Catalog to read every domain of a forest)",
+		slog.Any("references", refs[:min(len(refs), shown)]), slog.Int("more", more))
+}
+
+// checkGroup makes sure LDAP_GROUP_DN names an entry the service account
+// can see: a misspelt group would otherwise read as a directory without
+// people.
+func (d *Directory) checkGroup(conn *ldap.Conn) error {
+	if d.cfg.GroupDN == "" {
+		return nil
+	}
+	_, err := conn.Search(ldap.NewSearchRequest(d.cfg.GroupDN, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
+		"(objectClass=*)", []string{"1.1"}, nil))
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		return errs.Errorf("directory.Read", errs.Invalid, "LDAP_GROUP_DN %q: no such entry on %s (or the service account cannot see it)", d.cfg.GroupDN, d.cfg.URL)
+	}
+	if err != nil {
+		return classify("directory.Read", fmt.Errorf("reading LDAP_GROUP_DN %q: %w", d.cfg.GroupDN, err))
+	}
+	return nil
 }
 
 // search runs one paged search to its end, page by page, streaming each
@@ -113,7 +156,7 @@ func (d *Directory) search(ctx context.Context, conn *ldap.Conn, filter string, 
 				continue
 			}
 			if ref := res.Referral(); ref != "" {
-				return nil, errs.Errorf(op, errs.Permanent, "the server referred to %s; set LDAP_URL to the server that holds %s", ref, d.cfg.BaseDN)
+				continue // a search continuation reference: not followed (see logReferences)
 			}
 			if c := res.Controls(); len(c) > 0 {
 				controls = c
@@ -130,6 +173,9 @@ func (d *Directory) search(ctx context.Context, conn *ldap.Conn, filter string, 
 			}
 			if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
 				return nil, errs.Errorf(op, errs.Permanent, "size limit exceeded after %d entries: the server ignores paging for this account", len(out))
+			}
+			if ldap.IsErrorWithCode(err, ldap.LDAPResultReferral) {
+				return nil, d.referralError(nil)
 			}
 			return nil, classify(op, fmt.Errorf("search %s under %s: %w", filter, d.cfg.BaseDN, err))
 		}
@@ -272,7 +318,6 @@ func (d *Directory) Lookup(ctx context.Context, attrs []string, attr, value stri
 	if attr == "" || strings.ContainsAny(attr, "()=*\\ ") {
 		return nil, errs.Errorf("directory.Lookup", errs.Invalid, "attribute name %q", attr)
 	}
-	filter := "(&" + d.cfg.UserFilter + "(" + attr + "=" + ldap.EscapeFilter(value) + "))"
 	var snap *Snapshot
 	err := d.retry(ctx, "lookup", func(ctx context.Context) error {
 		conn, err := d.connect(ctx)
@@ -284,7 +329,8 @@ func (d *Directory) Lookup(ctx context.Context, attrs []string, attr, value stri
 		if err != nil {
 			return err
 		}
-		conv := newConverter(flavor, attrs)
+		filter := "(&" + d.cfg.peopleFilter(flavor) + "(" + attr + "=" + ldap.EscapeFilter(value) + "))"
+		conv := newConverter(flavor, attrs, d.opts.Clock.Now())
 		entries, err := d.search(ctx, conn, filter, conv)
 		if err != nil {
 			return err

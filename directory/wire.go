@@ -14,6 +14,7 @@ package directory
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -21,7 +22,9 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -81,7 +84,7 @@ func (d *Directory) dialWire(ctx context.Context) (*wireConn, error) {
 	bind.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, d.cfg.BindPassword.Reveal(), "Password"))
 	if err := w.roundTrip(bind, ldap.ApplicationBindResponse); err != nil {
 		w.Close()
-		return nil, classify(op, fmt.Errorf("binding as %q: %w", d.cfg.BindDN, err))
+		return nil, classify(op, bindError(d.cfg.BindDN, err))
 	}
 	return w, nil
 }
@@ -262,20 +265,22 @@ func parseInt(b []byte) int64 {
 	return n
 }
 
-// searchWire runs one paged search to its end on a raw connection.
-func (d *Directory) searchWire(ctx context.Context, w *wireConn, filter string, conv *converter) ([]Entry, error) {
+// searchWire runs one paged search to its end on a raw connection. It
+// returns the people and the search continuation references it skipped.
+func (d *Directory) searchWire(ctx context.Context, w *wireConn, filter string, conv *converter) ([]Entry, []string, error) {
 	const op = "directory.Read"
 	compiled, err := ldap.CompileFilter(filter)
 	if err != nil {
-		return nil, classify(op, ldap.NewError(ldap.LDAPResultFilterError, err))
+		return nil, nil, classify(op, ldap.NewError(ldap.LDAPResultFilterError, err))
 	}
 	pageSize := d.cfg.PageSize
 	var cookie []byte
 	var out []Entry
+	var refs []string
 	attrs := conv.request()
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		req := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationSearchRequest, nil, "Search Request")
 		req.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, d.cfg.BaseDN, "Base DN"))
@@ -294,28 +299,37 @@ func (d *Directory) searchWire(ctx context.Context, w *wireConn, filter string, 
 		paging.SetCookie(cookie)
 		id, err := w.send(req, paging)
 		if err != nil {
-			return nil, classify(op, err)
+			return nil, nil, classify(op, err)
 		}
 		page := 0
 		for {
 			m, err := w.read(id)
 			if err != nil {
-				return nil, classify(op, fmt.Errorf("search %s under %s after %d entries: %w", filter, d.cfg.BaseDN, len(out), err))
+				return nil, nil, classify(op, fmt.Errorf("search %s under %s after %d entries: %w", filter, d.cfg.BaseDN, len(out), err))
 			}
 			if m.tag == ldap.ApplicationSearchResultEntry {
 				e, err := conv.decode(m.op)
 				if err != nil {
-					return nil, classify(op, ldap.NewError(ldap.LDAPResultProtocolError, err))
+					return nil, nil, classify(op, ldap.NewError(ldap.LDAPResultProtocolError, err))
 				}
 				out = append(out, e)
 				page++
 				continue
 			}
 			if m.tag == ldap.ApplicationSearchResultReference {
-				return nil, errs.Errorf(op, errs.Permanent, "the server referred elsewhere; set LDAP_URL to the server that holds %s", d.cfg.BaseDN)
+				// A search continuation reference (RFC 4511 4.5.3): part of
+				// the tree under the base is held apart. Active Directory
+				// sends them for its other partitions at the domain root.
+				// Not followed; the read goes on (logReferences).
+				u, err := referenceURIs(m.op)
+				if err != nil {
+					return nil, nil, classify(op, ldap.NewError(ldap.LDAPResultProtocolError, err))
+				}
+				refs = append(refs, u...)
+				continue
 			}
 			if m.tag != ldap.ApplicationSearchResultDone {
-				return nil, classify(op, ldap.NewError(ldap.LDAPResultProtocolError, fmt.Errorf("unexpected answer tag %d", m.tag)))
+				return nil, nil, classify(op, ldap.NewError(ldap.LDAPResultProtocolError, fmt.Errorf("unexpected answer tag %d", m.tag)))
 			}
 			if err := m.result(); err != nil {
 				if ldap.IsErrorWithCode(err, ldap.LDAPResultAdminLimitExceeded) && pageSize > adPageCap && len(out) == 0 {
@@ -323,24 +337,84 @@ func (d *Directory) searchWire(ctx context.Context, w *wireConn, filter string, 
 					pageSize = adPageCap
 					break
 				}
-				if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
-					return nil, errs.Errorf(op, errs.Permanent, "size limit exceeded after %d entries: the server ignores paging for this account", len(out))
+				if ldap.IsErrorWithCode(err, ldap.LDAPResultReferral) {
+					return nil, nil, d.referralError(m.referrals())
 				}
-				return nil, classify(op, fmt.Errorf("search %s under %s: %w", filter, d.cfg.BaseDN, err))
+				if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+					// Samba answers so for a base outside its domain (Windows
+					// DCs refer, above).
+					return nil, nil, errs.E(op, errs.NotFound, fmt.Errorf("LDAP_BASE_DN %q does not exist on %s (or the service account cannot see it): %w",
+						d.cfg.BaseDN, d.cfg.URL, err))
+				}
+				if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
+					return nil, nil, errs.Errorf(op, errs.Permanent, "size limit exceeded after %d entries: the server ignores paging for this account", len(out))
+				}
+				return nil, nil, classify(op, fmt.Errorf("search %s under %s: %w", filter, d.cfg.BaseDN, err))
 			}
 			cookie, err = pagingCookie(m.controls)
 			if err != nil {
-				return nil, classify(op, ldap.NewError(ldap.LDAPResultProtocolError, err))
+				return nil, nil, classify(op, ldap.NewError(ldap.LDAPResultProtocolError, err))
 			}
 			if d.afterPage != nil {
 				d.afterPage(page)
 			}
 			if len(cookie) == 0 {
-				return out, nil
+				return out, refs, nil
 			}
 			break
 		}
 	}
+}
+
+// referenceURIs decodes a SearchResultReference: a sequence of URIs.
+func referenceURIs(op []byte) ([]string, error) {
+	var out []string
+	for len(op) > 0 {
+		tag, v, rest, err := tlv(op)
+		if err != nil {
+			return nil, err
+		}
+		if tag != 0x04 {
+			return nil, fmt.Errorf("search reference element tag 0x%x", tag)
+		}
+		out = append(out, string(v))
+		op = rest
+	}
+	return out, nil
+}
+
+// referrals returns the referral URIs of an LDAPResult ([3] after the
+// diagnostic message), if any.
+func (m message) referrals() []string {
+	_, _, rest, err := tlv(m.op) // resultCode
+	if err != nil {
+		return nil
+	}
+	if _, _, rest, err = tlv(rest); err != nil { // matchedDN
+		return nil
+	}
+	if _, _, rest, err = tlv(rest); err != nil { // diagnosticMessage
+		return nil
+	}
+	tag, v, _, err := tlv(rest)
+	if err != nil || tag != 0xa3 {
+		return nil
+	}
+	uris, _ := referenceURIs(v)
+	return uris
+}
+
+// referralError: the server does not hold LDAP_BASE_DN and referred the
+// whole search elsewhere (result code 10), unlike a continuation reference
+// to a part of the tree, which is skipped.
+func (d *Directory) referralError(uris []string) error {
+	to := "another server"
+	if len(uris) > 0 {
+		to = strings.Join(uris, ", ")
+	}
+	return errs.Errorf("directory.Read", errs.Permanent,
+		"%s does not hold LDAP_BASE_DN %q and referred to %s: set LDAP_URL to a server that holds it (or a Global Catalog, port 3268/3269, for several domains)",
+		d.cfg.URL, d.cfg.BaseDN, to)
 }
 
 // pagingCookie finds the paged-results control among a message's controls.
@@ -383,7 +457,9 @@ func pagingCookie(controls []byte) ([]byte, error) {
 }
 
 // decode turns a SearchResultEntry's contents into an Entry. All kept
-// values of the entry share one allocation.
+// values of the entry share one allocation. Whatever the server sends
+// (any number or size of values, binary values, an empty DN, invalid
+// UTF-8), decode returns an entry or an error, never a panic.
 func (c *converter) decode(op []byte) (Entry, error) {
 	_, dn, rest, err := tlv(op)
 	if err != nil {
@@ -417,15 +493,17 @@ func (c *converter) decode(op []byte) (Entry, error) {
 		if err != nil {
 			return Entry{}, err
 		}
-		key := name
+		var key []byte
 		if len(name) <= len(lower) {
-			for i, ch := range name {
-				if 'A' <= ch && ch <= 'Z' {
-					ch += 'a' - 'A'
-				}
-				lower[i] = ch
-			}
 			key = lower[:len(name)]
+		} else {
+			key = make([]byte, len(name))
+		}
+		for i, ch := range name {
+			if 'A' <= ch && ch <= 'Z' {
+				ch += 'a' - 'A'
+			}
+			key[i] = ch
 		}
 		pos, wanted := c.pos[string(key)]
 		for len(vals) > 0 {
@@ -447,7 +525,12 @@ func (c *converter) decode(op []byte) (Entry, error) {
 			case "useraccountcontrol":
 				if c.flavor == ActiveDirectory {
 					uac, _ := strconv.ParseInt(string(v), 10, 64)
-					e.Disabled = uac&2 != 0
+					e.Disabled = e.Disabled || uac&2 != 0
+				}
+				continue
+			case "accountexpires":
+				if c.flavor == ActiveDirectory && c.expired(string(v)) {
+					e.Disabled = true
 				}
 				continue
 			}
@@ -461,21 +544,18 @@ func (c *converter) decode(op []byte) (Entry, error) {
 		e.ID = "dn:" + string(lowerASCII([]byte(e.DN)))
 	}
 	all := string(buf)
-	// Attributes arrive in the server's order; values go in the snapshot's.
-	for i := 1; i < len(kept); i++ {
-		for j := i; j > 0 && kept[j].attr < kept[j-1].attr; j-- {
-			kept[j], kept[j-1] = kept[j-1], kept[j]
-		}
-	}
+	// Attributes arrive in the server's order; values go in the snapshot's
+	// (a stable sort keeps each attribute's values in the server's order).
+	slices.SortStableFunc(kept, func(a, b span) int { return cmp.Compare(a.attr, b.attr) })
 	e.vals = make([]string, len(kept))
-	e.ends = make([]uint16, len(c.attrs))
+	e.ends = make([]uint32, len(c.attrs))
 	k := 0
 	for a := range c.attrs {
 		for k < len(kept) && kept[k].attr == a {
 			e.vals[k] = all[kept[k].start:kept[k].end]
 			k++
 		}
-		e.ends[a] = uint16(k)
+		e.ends[a] = uint32(k)
 	}
 	return e, nil
 }

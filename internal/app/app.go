@@ -268,7 +268,7 @@ func newMapper(cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store
 	}
 	l := cfg.LDAP
 	dir, err := directory.New(directory.Config{URL: l.URL, StartTLS: l.StartTLS, CAFile: l.CAFile, InsecureSkipVerify: l.InsecureSkipVerify,
-		BindDN: l.BindDN, BindPassword: l.BindPassword, BaseDN: l.BaseDN, UserFilter: l.UserFilter, PageSize: l.PageSize},
+		BindDN: l.BindDN, BindPassword: l.BindPassword, BaseDN: l.BaseDN, UserFilter: l.UserFilter, GroupDN: l.GroupDN, PageSize: l.PageSize},
 		directory.Options{Logger: log, Clock: clock})
 	if err != nil {
 		return nil, err

@@ -67,6 +67,7 @@ type raw struct {
 	LDAPBindPassword       string `env:"LDAP_BIND_PASSWORD"`
 	LDAPBaseDN             string `env:"LDAP_BASE_DN"`
 	LDAPUserFilter         string `env:"LDAP_USER_FILTER, default=(objectClass=inetOrgPerson)"`
+	LDAPGroupDN            string `env:"LDAP_GROUP_DN"`
 	LDAPPageSize           string `env:"LDAP_PAGE_SIZE, default=500"`
 	DirectoryRefresh       string `env:"ZOOMSYNC_DIRECTORY_REFRESH, default=15m"`
 
@@ -180,7 +181,10 @@ type LDAP struct {
 	BindPassword       secret.Secret
 	BaseDN             string
 	UserFilter         string
-	PageSize           int
+	// GroupDN narrows people to the members of one group (nested ones on
+	// Active Directory); empty: everyone UserFilter selects.
+	GroupDN  string
+	PageSize int
 	// Refresh is how often the directory is read again (also at every full
 	// resync).
 	Refresh time.Duration
@@ -577,7 +581,7 @@ func unwrapPathError(err error) error {
 
 func parseLDAP(r *raw, c *Config) error {
 	l := LDAP{URL: r.LDAPURL, CAFile: r.LDAPCAFile, BindDN: r.LDAPBindDN, BindPassword: secret.New(r.LDAPBindPassword),
-		BaseDN: r.LDAPBaseDN, UserFilter: r.LDAPUserFilter}
+		BaseDN: r.LDAPBaseDN, UserFilter: r.LDAPUserFilter, GroupDN: strings.TrimSpace(r.LDAPGroupDN)}
 	var err error
 	if l.StartTLS, err = parseBool("LDAP_START_TLS", r.LDAPStartTLS); err != nil {
 		return err
@@ -621,6 +625,9 @@ func parseLDAP(r *raw, c *Config) error {
 	}
 	if !strings.HasPrefix(l.UserFilter, "(") || !strings.HasSuffix(l.UserFilter, ")") {
 		return bad("LDAP_USER_FILTER", "must be an LDAP filter in parentheses, got %q", l.UserFilter)
+	}
+	if l.GroupDN != "" && (!strings.Contains(l.GroupDN, "=") || strings.HasPrefix(l.GroupDN, "(")) {
+		return bad("LDAP_GROUP_DN", "must be the distinguished name of a group (e.g. CN=Zoom Users,OU=Groups,DC=example,DC=com), got %q", l.GroupDN)
 	}
 	c.LDAP = l
 	return nil

@@ -94,6 +94,7 @@ func TestValidValues(t *testing.T) {
 		"LDAP_BIND_DN":                 "cn=sync,dc=example,dc=com",
 		"LDAP_BIND_PASSWORD":           "pw",
 		"LDAP_BASE_DN":                 "dc=example,dc=com",
+		"LDAP_GROUP_DN":                " CN=Zoom Users,OU=Groups,DC=example,DC=com ",
 		"LDAP_PAGE_SIZE":               "1000",
 		"ZOOMSYNC_MATCH_RULES":         "email=mail, email=proxyAddresses,employee_unique_id=employeeNumber,extension=telephoneNumber",
 		"ZOOMSYNC_API_TOKENS":          "aaaaaaaaaaaaaaaa1, bbbbbbbbbbbbbbbb2,",
@@ -114,7 +115,8 @@ func TestValidValues(t *testing.T) {
 		t.Fatalf("limits %v", c.Zoom.RateLimits)
 	}
 	if len(c.Redis.Addrs) != 2 || len(c.Mapping.Rules) != 4 || c.Mapping.Rules[3].LDAPAttribute != "telephoneNumber" ||
-		len(c.API.Tokens) != 2 || len(c.Targets.Entries) != 1 || c.Resync.Enabled() || !c.LDAP.StartTLS || c.Log.Level != slog.LevelDebug {
+		len(c.API.Tokens) != 2 || len(c.Targets.Entries) != 1 || c.Resync.Enabled() || !c.LDAP.StartTLS || c.Log.Level != slog.LevelDebug ||
+		c.LDAP.GroupDN != "CN=Zoom Users,OU=Groups,DC=example,DC=com" {
 		t.Fatalf("config %+v", c)
 	}
 }
@@ -173,6 +175,8 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"bind dn without password", with(ldap, "LDAP_BIND_DN", "cn=x"), "LDAP_BIND_PASSWORD: is required with LDAP_BIND_DN"},
 		{"base dn", map[string]string{"LDAP_URL": "ldap://h"}, "LDAP_BASE_DN: is required"},
 		{"user filter", with(ldap, "LDAP_USER_FILTER", "objectClass=person"), "LDAP_USER_FILTER: must be an LDAP filter"},
+		{"group dn is a filter", with(ldap, "LDAP_GROUP_DN", "(memberOf=CN=Zoom Users,DC=x)"), "LDAP_GROUP_DN: must be the distinguished name of a group"},
+		{"group dn is a name", with(ldap, "LDAP_GROUP_DN", "Zoom Users"), "LDAP_GROUP_DN: must be the distinguished name"},
 		{"match rule shape", map[string]string{"ZOOMSYNC_MATCH_RULES": "email"}, `ZOOMSYNC_MATCH_RULES: "email": want zoomField=ldapAttribute`},
 		{"match rule field", map[string]string{"ZOOMSYNC_MATCH_RULES": "phone=mail"}, `unknown Zoom field "phone"`},
 		{"match rule attribute", map[string]string{"ZOOMSYNC_MATCH_RULES": "email=ma il"}, `"ma il" is not an LDAP attribute name`},

@@ -1,10 +1,14 @@
-// Package testserver starts real redis-server and slapd processes for
-// integration tests and benchmarks: each on a free loopback port, in its own
-// temporary directory, stopped by the PID this package started (never by
-// name), and cleaned up with the test.
+// Package testserver starts real redis-server, slapd and Samba Active
+// Directory processes for integration tests and benchmarks: each on a free
+// loopback port, in its own temporary directory, stopped by the PID this
+// package started (never by name), and cleaned up with the test.
 //
 // Invariants:
-//   - Only 127.0.0.1 is ever bound.
+//   - Only loopback addresses are ever bound: 127.0.0.1, and for a Samba
+//     DC (whose ports are fixed: 389, 636, 3268, 3269) a random 127.x.y.z
+//     of its own, checked free and named in its certificate; the DC's
+//     rootDSE must name the host it was provisioned as before it counts
+//     as ready, so a test never talks to another test's DC.
 //   - A server is ready when it answers its protocol (PING, rootDSE), not
 //     after a fixed delay.
 //   - Missing binaries fail the test with the command that installs them

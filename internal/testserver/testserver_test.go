@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
@@ -153,5 +154,81 @@ func TestSecuredRedis(t *testing.T) {
 	}
 	if !strings.HasPrefix(r.URL(), "rediss://") || r.Env()["ZOOMSYNC_REDIS_USERNAME"] != sec.User || r.Env()["ZOOMSYNC_REDIS_TLS_CA_FILE"] != sec.Certs.CAFile {
 		t.Fatalf("env %v", r.Env())
+	}
+}
+
+// TestSamba starts a Samba AD DC with bulk-loaded people and checks what
+// the directory tests rely on: StartTLS and LDAPS with the test CA, UPN
+// and DOMAIN\user binds, AD's refusal of plain simple binds, the generated
+// objectGUIDs, and a clean stop by PID.
+func TestSamba(t *testing.T) {
+	const users = 30
+	s := StartSamba(t, SambaOptions{Users: users, LDIF: `dn: CN=Zoom Users,` + ADGroupsDN + `
+objectClass: group
+member: ` + ADPersonAt(3).DN + `
+`})
+	for _, user := range []string{ADServiceUPN, ADServiceNT, ADServiceDN} {
+		conn, err := s.Bind(user, ADServicePassword)
+		if err != nil {
+			t.Fatalf("bind as %s: %v", user, err)
+		}
+		conn.Close()
+	}
+	conn, err := s.Bind(ADServiceUPN, ADServicePassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := conn.SearchWithPaging(ldap.NewSearchRequest(ADBaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(&"+ADPeopleFilter+"(employeeID=*))", []string{"objectGUID", "mail", "memberOf", "userAccountControl"}, nil), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Entries) != users {
+		t.Fatalf("%d people, want %d", len(res.Entries), users)
+	}
+	// AD answers a search at the domain root with a continuation reference
+	// to the configuration partition as well.
+	if len(res.Referrals) == 0 {
+		t.Errorf("no search reference at the domain root")
+	}
+	for _, e := range res.Entries {
+		if e.DN == ADPersonAt(3).DN {
+			if got := e.GetAttributeValues("memberOf"); len(got) != 1 || !strings.HasPrefix(got[0], "CN=Zoom Users,") {
+				t.Errorf("memberOf of person 3: %q", got)
+			}
+			g := e.GetRawAttributeValue("objectGUID")
+			if len(g) != 16 || g[0] != ADPersonAt(3).guid[0] {
+				t.Errorf("objectGUID of person 3: %x", g)
+			}
+		}
+	}
+	// One-level searches (the people AD keeps in CN=Users: every tenth).
+	one, err := conn.Search(ldap.NewSearchRequest(ADUsersDN, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
+		"(employeeID=*)", []string{"sAMAccountName"}, nil))
+	if err != nil || len(one.Entries) != users/10 {
+		t.Fatalf("one-level search of CN=Users: %v, %d entries", err, len(one.Entries))
+	}
+	// AD's "strong auth required": a simple bind without TLS is refused.
+	plain, err := ldap.DialURL(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if err := plain.Bind(ADServiceUPN, ADServicePassword); !ldap.IsErrorWithCode(err, ldap.LDAPResultStrongAuthRequired) {
+		t.Fatalf("plain simple bind: %v, want strong auth required", err)
+	}
+	tc, err := ldap.DialURL(s.LDAPSURL, ldap.DialWithTLSConfig(s.TLSConfig()))
+	if err != nil {
+		t.Fatalf("ldaps: %v", err)
+	}
+	defer tc.Close()
+	if err := tc.Bind(ADServiceNT, ADServicePassword); err != nil {
+		t.Fatalf("ldaps bind: %v", err)
+	}
+	pid := s.PID()
+	s.Stop()
+	if s.PID() != 0 || syscall.Kill(pid, 0) == nil {
+		t.Fatalf("samba %d still running after Stop", pid)
 	}
 }
