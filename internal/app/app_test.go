@@ -310,6 +310,9 @@ func reliability(t *testing.T, scenario string, acknowledged, applied, lost, dup
 	if duplicates < 0 {
 		dups = "n/a" // nothing pushed in this scenario
 	}
+	if os.Getenv(testserver.SecureEnv) == "secure" {
+		scenario += ", Redis with TLS and an ACL user"
+	}
 	t.Logf("reliability: %s | %d | %d | %d | %s | %.1f s", scenario, acknowledged, applied, lost, dups, recovery.Seconds())
 }
 
