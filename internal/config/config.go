@@ -531,7 +531,7 @@ func readAccountsFile(path string) ([]Account, error) {
 	var accounts []Account
 	if err := dec.Decode(&accounts); err != nil {
 		err = redactJSONError(err)
-		return nil, fmt.Errorf("%s: want a JSON array of {account_id, client_id, client_secret, webhook_secret_token, name}: %v", path, err)
+		return nil, fmt.Errorf("%s: want a JSON array of {account_id, client_id, client_secret, webhook_secret_token, webhook_secret_token_next?, name?, api_base_url?}: %v", path, err)
 	}
 	if len(accounts) == 0 {
 		return nil, fmt.Errorf("%s: no accounts", path)
