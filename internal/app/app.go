@@ -156,7 +156,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	for id, a := range accounts {
 		zoomClients[id] = a.client
 	}
-	sender, err := target.New(rdb, store, cfg.Targets.Configs, ids, target.Options{Owner: replica, Clock: clock, Logger: log, Zoom: zoomClients,
+	sender, err := target.New(rdb, store, cfg.Targets.Configs, ids, target.Options{Owner: replica, Clock: clock, Logger: log, Zoom: zoomClients, Members: members,
 		OnResult: func(t, result string, delay time.Duration) {
 			m.pushes.WithLabelValues(t, result).Inc()
 			if result == target.ResultDelivered {
