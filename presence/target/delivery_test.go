@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -215,5 +218,39 @@ func TestClearAndExpiryTraits(t *testing.T) {
 	got = rec.waitFor(t, "the clear", func(p []target.Push) bool { return len(p) > 0 && p[len(p)-1].Clear })
 	if last := got[len(got)-1]; last.TargetStatus != "" || last.Status != "away" || last.Previous != "in_meeting" {
 		t.Fatalf("clear push %+v", last)
+	}
+}
+
+// TestWebhookRetriesEveryFailure: a webhook receiver's refusal that looks
+// permanent (404, a redirect) is retried until dead_after, not
+// dead-lettered at once (SPEC §5: anything but 2xx is retried).
+func TestWebhookRetriesEveryFailure(t *testing.T) {
+	for _, code := range []int{404, 302} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			var hits atomic.Int32
+			seen := make(chan struct{}, 10)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				hits.Add(1)
+				w.WriteHeader(code)
+				select {
+				case seen <- struct{}{}:
+				default:
+				}
+			}))
+			defer srv.Close()
+			r := newRig(t, webhookConfig("pbx", srv.URL))
+			r.set(t, "A", "u1", "in_meeting")
+			deadline := time.After(20 * time.Second)
+			for hits.Load() < 2 {
+				select {
+				case <-seen:
+				case <-deadline:
+					t.Fatalf("%d attempts within 20s, want a retry", hits.Load())
+				}
+			}
+			if keys := r.rdb.Keys(context.Background(), "*:outdead:pbx").Val(); len(keys) != 0 {
+				t.Fatalf("dead-lettered at once: %v", keys)
+			}
+		})
 	}
 }
