@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -302,7 +303,7 @@ func newReadiness(rdb redis.UniversalClient, accounts map[string]*account, mappi
 // Redis by any replica counts; otherwise it pulls, retrying with backoff.
 func (r *readiness) firstPull(ctx context.Context, rdb redis.UniversalClient, store *zsync.Store, a *account,
 	clock clockwork.Clock, log *slog.Logger, m *metrics) {
-	backoff := time.Second
+	retry := &backoff.ExponentialBackOff{InitialInterval: time.Second, Multiplier: 2, MaxInterval: 5 * time.Minute}
 	for ctx.Err() == nil {
 		if last, err := zsync.LastCompletePull(ctx, rdb, a.cfg.ID); err == nil && !last.IsZero() {
 			r.mu.Lock()
@@ -317,13 +318,13 @@ func (r *readiness) firstPull(ctx context.Context, rdb redis.UniversalClient, st
 			continue // recorded: the next round marks it ready
 		}
 		m.pulls.WithLabelValues(a.cfg.ID, "failed").Inc()
+		wait := retry.NextBackOff()
 		log.Error("first full pull failed; retrying", slog.String("account_id", a.cfg.ID),
-			slog.String("error", err.Error()), slog.Duration("backoff", backoff))
+			slog.String("error", err.Error()), slog.Duration("backoff", wait))
 		select {
 		case <-ctx.Done():
-		case <-clock.After(backoff):
+		case <-clock.After(wait):
 		}
-		backoff = min(2*backoff, 5*time.Minute)
 	}
 }
 
