@@ -22,6 +22,8 @@ import (
 	"github.com/zoomsync/zoomsync/directory"
 	"github.com/zoomsync/zoomsync/internal/config"
 	"github.com/zoomsync/zoomsync/mapping"
+	"github.com/zoomsync/zoomsync/mapping/mapper"
+	"github.com/zoomsync/zoomsync/mapping/mapstore"
 	"github.com/zoomsync/zoomsync/presence/target"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi"
@@ -117,7 +119,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		OnOutcome: func(event, outcome string) {
 			m.webhooks.WithLabelValues(webhookEventLabel(event), outcome).Inc()
 			if mp != nil && outcome == webhook.OutcomeAccepted && profileEvents[event] {
-				mp.markDirty()
+				mp.MarkDirty()
 			}
 		},
 	}).Register(mux)
@@ -128,7 +130,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		lease: zsync.NewLease(rdb, "resync", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log})}
 	defer resyncs.wg.Wait()
 	if mp != nil {
-		resyncs.afterRun = mp.refreshNow
+		resyncs.afterRun = mp.RefreshNow
 	}
 	lookups := &lookup{rdb: rdb, store: store, accounts: ids, clock: clock}
 	guard := newAPIGuard(cfg.API.Tokens, cfg.API.RateLimit)
@@ -201,12 +203,12 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		workers.Go(func() {
 			ready.firstPull(workCtx, rdb, store, a, clock, log, m)
 			if mp != nil {
-				mp.markDirty() // link the users the pull brought
+				mp.MarkDirty() // link the users the pull brought
 			}
 		})
 	}
 	if mp != nil {
-		workers.Go(func() { mp.run(workCtx) })
+		workers.Go(func() { mp.Run(workCtx) })
 	}
 	workers.Go(func() { sender.Run(workCtx) })
 	workers.Go(func() { live.run(workCtx) })
@@ -262,7 +264,7 @@ var profileEvents = map[string]bool{"user.created": true, "user.updated": true, 
 // newMapper builds the mapper when a directory is configured (nil
 // otherwise).
 func newMapper(cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store, accounts []string, replica string,
-	clock clockwork.Clock, log *slog.Logger, m *metrics) (*mapper, error) {
+	clock clockwork.Clock, log *slog.Logger, m *metrics) (*mapper.Mapper, error) {
 	if !cfg.LDAP.Enabled() {
 		return nil, nil
 	}
@@ -277,10 +279,9 @@ func newMapper(cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store
 	for i, r := range cfg.Mapping.Rules {
 		rules[i] = mapping.Rule{ZoomField: r.ZoomField, Attribute: r.LDAPAttribute}
 	}
-	return &mapper{rdb: rdb, store: store, dir: dir, rules: rules, accounts: accounts, clock: clock, log: log, m: m,
-		lease:   zsync.NewLease(rdb, "mapping", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log}),
-		maxDrop: cfg.Resync.MaxDeleteFraction, every: l.Refresh, debounce: 2 * time.Second,
-		dirty: make(chan struct{}, 1), refresh: make(chan struct{}, 1)}, nil
+	return mapper.New(rdb, store, dir, mapper.Options{Rules: rules, Accounts: accounts, MaxDrop: cfg.Resync.MaxDeleteFraction,
+		Every: l.Refresh, Lease: zsync.NewLease(rdb, "mapping", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log}),
+		Clock: clock, Logger: log, Observer: m}), nil
 }
 
 // readiness tracks what /readyz reports.
@@ -349,7 +350,7 @@ func (r *readiness) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	if r.mapping && !r.isMapped() {
 		// Any replica's complete mapping counts (the mapping runs on one).
-		done, err := zsync.MappingComplete(ctx, r.rdb)
+		done, err := mapstore.Complete(ctx, r.rdb)
 		if err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": "redis does not answer"})
 			return

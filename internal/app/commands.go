@@ -177,7 +177,7 @@ func mapOnce(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient,
 	if err != nil {
 		return err
 	}
-	sum, err := mp.once(ctx)
+	sum, err := mp.Once(ctx)
 	fmt.Fprintln(stdout, sum)
 	return err
 }

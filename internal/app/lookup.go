@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/mapping/mapstore"
 	"github.com/zoomsync/zoomsync/presence"
 	zsync "github.com/zoomsync/zoomsync/sync"
 )
@@ -49,7 +52,7 @@ func (l *lookup) resolve(ctx context.Context, key string) ([]*zsync.Record, erro
 			return recs, nil
 		}
 	}
-	recs, err := l.store.Resolve(ctx, l.accounts, key)
+	recs, err := l.lookUp(ctx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +60,34 @@ func (l *lookup) resolve(ctx context.Context, key string) ([]*zsync.Record, erro
 		l.remember(ck, zsync.UserRef{Account: recs[0].Account, Key: recs[0].Key})
 	}
 	return recs, nil
+}
+
+// lookUp finds the live records a key names in one round trip of index
+// reads (the Zoom side's and the mapping's lookup indices) and one of
+// record reads.
+func (l *lookup) lookUp(ctx context.Context, key string) ([]*zsync.Record, error) {
+	key = strings.TrimSpace(key)
+	if key == "" {
+		return nil, nil
+	}
+	var zoom, dir func() []zsync.UserRef
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		zoom = l.store.ProbeKey(ctx, p, l.accounts, key)
+		dir = mapstore.ProbeKey(ctx, p, key)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, errs.E("lookup", errs.Unavailable, err)
+	}
+	var refs []zsync.UserRef
+	seen := map[zsync.UserRef]bool{}
+	for _, r := range append(zoom(), dir()...) {
+		if !seen[r] {
+			seen[r] = true
+			refs = append(refs, r)
+		}
+	}
+	return l.store.Records(ctx, refs)
 }
 
 // resolveTTL bounds how long a resolved key is remembered.
@@ -90,8 +121,7 @@ func (l *lookup) remember(k string, ref zsync.UserRef) {
 func carries(r *zsync.Record, key string) bool {
 	f := r.Fields
 	return r.Key == key || strings.EqualFold(f[zsync.FieldEmail], key) || (f[zsync.FieldExtension] != "" && f[zsync.FieldExtension] == key) ||
-		(f[zsync.FieldDirUID] != "" && strings.EqualFold(f[zsync.FieldDirUID], key)) ||
-		(f[zsync.FieldDirEmployeeNumber] != "" && strings.EqualFold(f[zsync.FieldDirEmployeeNumber], key))
+		mapstore.Carries(f, key)
 }
 
 // presenceView is the SPEC §4 answer of GET /v1/presence/{key}.
@@ -356,15 +386,15 @@ func (l *lookup) report(enabled bool) http.HandlerFunc {
 			apiError(w, http.StatusBadRequest, "bad_offset", "offset must be a whole number ≥ 0")
 			return
 		}
-		cats := reportCategories
+		cats := mapstore.ReportCategories
 		if c := q.Get("category"); c != "" {
-			if !slices.Contains(reportCategories, c) {
-				apiError(w, http.StatusBadRequest, "bad_category", "category must be one of "+strings.Join(reportCategories, ", "))
+			if !slices.Contains(mapstore.ReportCategories, c) {
+				apiError(w, http.StatusBadRequest, "bad_category", "category must be one of "+strings.Join(mapstore.ReportCategories, ", "))
 				return
 			}
 			cats = []string{c}
 		}
-		_, meta, err := zsync.MappingReportPage(req.Context(), l.rdb, "", 0, 0)
+		_, meta, err := mapstore.ReportPage(req.Context(), l.rdb, "", 0, 0)
 		if err != nil {
 			apiError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable")
 			return
@@ -374,15 +404,15 @@ func (l *lookup) report(enabled bool) http.HandlerFunc {
 			return
 		}
 		counts := map[string]int{}
-		for _, c := range append([]string{"matched", "users", "entries"}, reportCategories...) {
-			counts[c] = zsync.ParseCount(meta, c)
+		for _, c := range append(slices.Clone(mapstore.ReportCounts), mapstore.ReportCategories...) {
+			counts[c] = mapstore.ParseCount(meta, c)
 		}
 		out := map[string]any{"computed_at": meta["computed_at"], "counts": counts}
 		if s := meta["snapshot"]; s != "" {
 			out["directory_snapshot"] = json.RawMessage(s)
 		}
 		for _, c := range cats {
-			items, _, err := zsync.MappingReportPage(req.Context(), l.rdb, c, offset, limit)
+			items, _, err := mapstore.ReportPage(req.Context(), l.rdb, c, offset, limit)
 			if err != nil {
 				apiError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable")
 				return
