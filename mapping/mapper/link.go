@@ -34,12 +34,11 @@ var (
 	indexed = mapstore.Indexed()
 )
 
-// Positions in a linkState: the entry's own values, then the rule and the
-// outcome (matched, unmatched or conflict).
+// Positions in a linkState: the entry's own values come first, then the
+// rule and the outcome (matched, unmatched or conflict).
 var (
-	linkEntryValues = len(linkFields) - 2 // [0, linkEntryValues) come from the entry alone
-	linkRule        = len(linkFields) - 2
-	linkMapping     = len(linkFields) - 1
+	linkRule    = len(linkFields) - 2
+	linkMapping = len(linkFields) - 1
 )
 
 // linkState is the value of linkFields for one user.
