@@ -23,6 +23,9 @@ type ProfileField struct {
 	// users linked to entries with it, and a key for which Index is true
 	// is looked up there.
 	Index func(key string) bool
+	// Called is how the API's messages name a lookup key ("": it needs no
+	// name of its own, as a directory email is an email).
+	Called string
 	// Omit leaves the field out of a report item when it is empty.
 	Omit bool
 }
@@ -32,8 +35,9 @@ type ProfileField struct {
 // entry here (or Index set on an existing one). Stored digests depend on
 // the order of the fields with a Record, so a new one goes at the end.
 var Profile = []ProfileField{
-	{Name: "uid", Attributes: []string{"uid", "sAMAccountName"}, Record: zsync.FieldDirUID, Index: AnyKey},
-	{Name: "employee_number", Attributes: []string{"employeeNumber", "employeeID"}, Record: zsync.FieldDirEmployeeNumber, Index: AnyKey, Omit: true},
+	{Name: "uid", Attributes: []string{"uid", "sAMAccountName"}, Record: zsync.FieldDirUID, Index: AnyKey, Called: "directory uid"},
+	{Name: "employee_number", Attributes: []string{"employeeNumber", "employeeID"}, Record: zsync.FieldDirEmployeeNumber, Index: AnyKey,
+		Called: "employee number", Omit: true},
 	{Name: "display_name", Attributes: []string{"displayName", "cn"}, Record: zsync.FieldDirDisplayName, Omit: true},
 	{Name: "mail", Attributes: []string{"mail"}, Index: EmailKey, Omit: true},
 	{Name: "department", Attributes: []string{"departmentNumber", "department"}, Record: zsync.FieldDirDepartment, Omit: true},
@@ -65,6 +69,18 @@ func Indexed() []int {
 		}
 	}
 	return ix
+}
+
+// KeyNames are the names of the lookup keys that have one (Called), in
+// order: what the API's messages list.
+func KeyNames() []string {
+	var names []string
+	for _, f := range Profile {
+		if f.Index != nil && f.Called != "" {
+			names = append(names, f.Called)
+		}
+	}
+	return names
 }
 
 // IndexValue is the form under which a lookup index holds a value, and

@@ -1,9 +1,10 @@
-package app
+package helpdesk
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -77,7 +78,7 @@ func (l *lookup) lookUp(ctx context.Context, key string) ([]*zsync.Record, error
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, errs.E("lookup", errs.Unavailable, err)
+		return nil, errs.E("helpdesk.lookUp", errs.Unavailable, fmt.Errorf("redis: %w", err))
 	}
 	var refs []zsync.UserRef
 	seen := map[zsync.UserRef]bool{}
@@ -89,6 +90,13 @@ func (l *lookup) lookUp(ctx context.Context, key string) ([]*zsync.Record, error
 	}
 	return l.store.Records(ctx, refs)
 }
+
+// keyKinds names what a key can be, for the API's messages: "Zoom id,
+// email, extension, directory uid or employee number".
+var keyKinds = func() string {
+	kinds := append([]string{"Zoom id", "email", "extension"}, mapstore.KeyNames()...)
+	return strings.Join(kinds[:len(kinds)-1], ", ") + " or " + kinds[len(kinds)-1]
+}()
 
 // resolveTTL bounds how long a resolved key is remembered.
 const resolveTTL = 5 * time.Second
@@ -124,25 +132,26 @@ func carries(r *zsync.Record, key string) bool {
 		mapstore.Carries(f, key)
 }
 
-// presenceView is the SPEC §4 answer of GET /v1/presence/{key}.
-type presenceView struct {
-	AccountID   string          `json:"account_id"`
-	ZoomUserID  string          `json:"zoom_user_id"`
-	Email       string          `json:"email"`
-	DisplayName string          `json:"display_name"`
-	Status      presence.Status `json:"status"`
-	ZoomStatus  string          `json:"zoom_status"`
-	Since       *string         `json:"since"`
-	OnCall      bool            `json:"on_call"`
-	AgentStatus *string         `json:"agent_status"`
-	UserStatus  string          `json:"user_status"`
-	Directory   *directoryView  `json:"directory"`
+// Presence is the SPEC §4 answer of GET /v1/presence/{key}.
+type Presence struct {
+	AccountID   string             `json:"account_id"`
+	ZoomUserID  string             `json:"zoom_user_id"`
+	Email       string             `json:"email"`
+	DisplayName string             `json:"display_name"`
+	Status      presence.Status    `json:"status"`
+	ZoomStatus  string             `json:"zoom_status"`
+	Since       *string            `json:"since"`
+	OnCall      bool               `json:"on_call"`
+	AgentStatus *string            `json:"agent_status"`
+	UserStatus  string             `json:"user_status"`
+	Directory   *PresenceDirectory `json:"directory"`
 	// ConfirmedAt is when Zoom last confirmed the presence (a webhook or a
 	// REST read): a status is never shown as fresher than this.
 	ConfirmedAt *string `json:"confirmed_at"`
 }
 
-type directoryView struct {
+// PresenceDirectory is the linked directory entry of a Presence.
+type PresenceDirectory struct {
 	DN             string `json:"dn"`
 	UID            string `json:"uid"`
 	EmployeeNumber string `json:"employee_number"`
@@ -174,20 +183,20 @@ func msTime(s string) *string {
 	return &t
 }
 
-func presenceOf(r *zsync.Record) presenceView {
+func presenceOf(r *zsync.Record) Presence {
 	f := r.Fields
 	onCall := f[zsync.FieldCallState] == "on_call"
 	status := presence.Status(f[zsync.FieldStatus])
 	if status == "" { // recorded before effective statuses were kept
 		status = presence.Effective(presence.Sources{Presence: presence.Status(f[zsync.FieldPresence]), OnCall: onCall, UserStatus: f[zsync.FieldUserStatus]})
 	}
-	v := presenceView{
+	v := Presence{
 		AccountID: r.Account, ZoomUserID: r.Key, Email: f[zsync.FieldEmail], DisplayName: displayName(f),
 		Status: status, ZoomStatus: f[zsync.FieldZoomStatus], Since: msTime(f[zsync.FieldStatusSince]), OnCall: onCall,
 		AgentStatus: optional(f[zsync.FieldAgentStatus]), UserStatus: f[zsync.FieldUserStatus], ConfirmedAt: msTime(f[zsync.FieldConfirmedAt]),
 	}
 	if f[zsync.FieldDirID] != "" {
-		v.Directory = &directoryView{DN: f[zsync.FieldDirDN], UID: f[zsync.FieldDirUID], EmployeeNumber: f[zsync.FieldDirEmployeeNumber]}
+		v.Directory = &PresenceDirectory{DN: f[zsync.FieldDirDN], UID: f[zsync.FieldDirUID], EmployeeNumber: f[zsync.FieldDirEmployeeNumber]}
 	}
 	return v
 }
@@ -205,7 +214,7 @@ func (l *lookup) one(w http.ResponseWriter, req *http.Request) *zsync.Record {
 		apiError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable")
 		return nil
 	case len(recs) == 0:
-		apiError(w, http.StatusNotFound, "not_found", "no user has this Zoom id, email, extension, directory uid or employee number")
+		apiError(w, http.StatusNotFound, "not_found", "no user has this "+keyKinds)
 		return nil
 	case len(recs) > 1:
 		writeJSON(w, http.StatusConflict, map[string]any{"error": map[string]any{"code": "ambiguous",
@@ -269,7 +278,7 @@ func (l *lookup) bulk(w http.ResponseWriter, req *http.Request) {
 	keys := req.URL.Query()["key"]
 	switch {
 	case len(keys) == 0:
-		apiError(w, http.StatusBadRequest, "no_keys", "ask with ?key=…&key=… (Zoom id, email, extension, directory uid or employee number)")
+		apiError(w, http.StatusBadRequest, "no_keys", "ask with ?key=…&key=… ("+keyKinds+")")
 		return
 	case len(keys) > maxBulkKeys:
 		apiError(w, http.StatusBadRequest, "too_many_keys", "at most 500 keys per request")
@@ -300,16 +309,17 @@ func (l *lookup) bulk(w http.ResponseWriter, req *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-type candidate struct {
+// Candidate is one of the users an ambiguous key names.
+type Candidate struct {
 	AccountID  string `json:"account_id"`
 	ZoomUserID string `json:"zoom_user_id"`
 	Email      string `json:"email"`
 }
 
-func candidates(recs []*zsync.Record) []candidate {
-	c := make([]candidate, len(recs))
+func candidates(recs []*zsync.Record) []Candidate {
+	c := make([]Candidate, len(recs))
 	for i, r := range recs {
-		c[i] = candidate{r.Account, r.Key, r.Fields[zsync.FieldEmail]}
+		c[i] = Candidate{r.Account, r.Key, r.Fields[zsync.FieldEmail]}
 	}
 	return c
 }
@@ -321,6 +331,12 @@ type versionView struct {
 	Source  string    `json:"source"` // webhook, pull (or mapping, for directory fields)
 }
 
+// callView is one open call of GET /v1/users/{key}.
+type callView struct {
+	ID    string    `json:"id"`
+	Since time.Time `json:"since"` // when the call began (its event's time)
+}
+
 func (l *lookup) user(w http.ResponseWriter, req *http.Request) {
 	r := l.one(w, req)
 	if r == nil {
@@ -329,8 +345,8 @@ func (l *lookup) user(w http.ResponseWriter, req *http.Request) {
 	zoom := map[string]string{}
 	dir := map[string]string{}
 	for k, v := range r.Fields {
-		if k == zsync.FieldMapping {
-			continue
+		if k == zsync.FieldMapping || k == zsync.FieldCalls {
+			continue // shown apart: mapping, and calls as a list
 		}
 		if strings.HasPrefix(k, "dir_") {
 			if v != "" {
@@ -355,9 +371,15 @@ func (l *lookup) user(w http.ResponseWriter, req *http.Request) {
 	if dir["id"] != "" {
 		directory = dir
 	}
+	calls := []callView{}
+	for _, c := range r.Calls() {
+		if c.Open {
+			calls = append(calls, callView{ID: c.ID, Since: c.Version.Time().UTC()})
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"account_id": r.Account, "zoom_user_id": r.Key, "zoom": zoom, "directory": directory,
-		"mapping": r.Fields[zsync.FieldMapping], "presence": presenceOf(r), "versions": versions,
+		"mapping": r.Fields[zsync.FieldMapping], "presence": presenceOf(r), "calls": calls, "versions": versions,
 	})
 }
 
