@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -15,7 +14,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/internal/redisconn"
 	"github.com/zoomsync/zoomsync/mapping/mapstore"
 	"github.com/zoomsync/zoomsync/presence"
 	zsync "github.com/zoomsync/zoomsync/sync"
@@ -78,7 +77,7 @@ func (l *lookup) lookUp(ctx context.Context, key string) ([]*zsync.Record, error
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, errs.E("helpdesk.lookUp", errs.Unavailable, fmt.Errorf("redis: %w", err))
+		return nil, redisconn.Classify("helpdesk.lookUp", err)
 	}
 	var refs []zsync.UserRef
 	seen := map[zsync.UserRef]bool{}

@@ -21,6 +21,7 @@ import (
 	"github.com/zoomsync/zoomsync/directory"
 	"github.com/zoomsync/zoomsync/helpdesk"
 	"github.com/zoomsync/zoomsync/internal/config"
+	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/mapping"
 	"github.com/zoomsync/zoomsync/mapping/mapper"
 	"github.com/zoomsync/zoomsync/presence/target"
@@ -94,7 +95,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	// Each inbox partition has a preferred reader among the live replicas
 	// (the others stand by): reads in large batches however many replicas
 	// run.
-	members := zsync.NewMembers(rdb, replica, zsync.MembersOptions{Clock: clock, Logger: log})
+	members := coord.NewMembers(rdb, replica, coord.MembersOptions{Clock: clock, Logger: log})
 	consumer := zsync.NewConsumer(rdb, store, inbox, zsync.ConsumerOptions{
 		Name: replica, Clock: clock, Logger: log, Prefer: members.Prefers,
 		Applied: func(stream string, entries, _ int) { m.applied.WithLabelValues(stream).Add(float64(entries)) },
@@ -137,7 +138,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		afterResync = mp.RefreshNow // a resync's users are linked against a fresh read
 	}
 	resyncs := runs.New(rdb, store, runs.Options{Accounts: zoomClients, MaxDeleteFraction: cfg.Resync.MaxDeleteFraction,
-		Lease: zsync.NewLease(rdb, "resync", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log}), Replica: replica,
+		Lease: coord.NewLease(rdb, "resync", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}), Replica: replica,
 		RunContext: workCtx, // API-started runs stop (and release the lease) with serve
 		AfterRun:   afterResync, Clock: clock, Logger: log, Observer: m})
 	defer resyncs.Wait()
@@ -149,7 +150,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		StreamMax: cfg.API.StreamMax, StreamMaxPerToken: cfg.API.StreamMaxPerToken, Limits: limits, Targets: cfg.Targets.Configs,
 		Mapping: mp != nil, Resyncs: resyncs, Clock: clock, Logger: log, Observer: m})
 	api.Register(mux)
-	sender, err := target.New(rdb, store, cfg.Targets.Configs, ids, target.Options{Owner: replica, Clock: clock, Logger: log, Zoom: zoomClients,
+	sender, err := target.New(rdb, store, cfg.Targets.Configs, ids, target.Options{Owner: replica, Clock: clock, Logger: log, Zoom: zoomClients, Members: members,
 		OnResult: func(t, result string, delay time.Duration) {
 			m.pushes.WithLabelValues(t, result).Inc()
 			if result == target.ResultDelivered {
@@ -266,7 +267,7 @@ func newMapper(cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store
 		rules[i] = mapping.Rule{ZoomField: r.ZoomField, Attribute: r.LDAPAttribute}
 	}
 	return mapper.New(rdb, store, dir, mapper.Options{Rules: rules, Accounts: accounts, MaxDrop: cfg.Resync.MaxDeleteFraction,
-		Every: l.Refresh, Lease: zsync.NewLease(rdb, "mapping", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log}),
+		Every: l.Refresh, Lease: coord.NewLease(rdb, "mapping", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}),
 		Clock: clock, Logger: log, Observer: m}), nil
 }
 

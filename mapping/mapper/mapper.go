@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zoomsync/zoomsync/directory"
+	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/mapping"
 	"github.com/zoomsync/zoomsync/mapping/mapstore"
 	zsync "github.com/zoomsync/zoomsync/sync"
@@ -47,7 +48,7 @@ type Options struct {
 	// links are computed (default 2 s).
 	Debounce time.Duration
 	// Lease is the "mapping" lease acting for this replica.
-	Lease    *zsync.Lease
+	Lease    *coord.Lease
 	Clock    clockwork.Clock
 	Logger   *slog.Logger
 	Observer Observer // nil: nobody
@@ -63,7 +64,7 @@ type Mapper struct {
 	dir      Reader
 	rules    []mapping.Rule
 	accounts []string
-	lease    *zsync.Lease
+	lease    *coord.Lease
 	clock    clockwork.Clock
 	log      *slog.Logger
 	obs      Observer
@@ -176,7 +177,7 @@ func (mp *Mapper) Run(ctx context.Context) {
 // reports false when the work failed (so a read is retried soon).
 func (mp *Mapper) cycle(ctx context.Context, read bool) bool {
 	var readErr error
-	ran, err := mp.lease.Hold(ctx, func(ctx context.Context, _ zsync.Fence) error {
+	ran, err := mp.lease.Hold(ctx, func(ctx context.Context, _ coord.Fence) error {
 		if !read {
 			_, _, err := mp.remap(ctx)
 			return err
@@ -224,7 +225,7 @@ func (mp *Mapper) Once(ctx context.Context) (Summary, error) {
 	var sum Summary
 	start := mp.clock.Now()
 	for {
-		ran, err := mp.lease.Hold(ctx, func(ctx context.Context, _ zsync.Fence) error {
+		ran, err := mp.lease.Hold(ctx, func(ctx context.Context, _ coord.Fence) error {
 			var err error
 			sum.Result, sum.Written, sum.ReadErr, err = mp.readAndLink(ctx)
 			return err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/zoomsync/zoomsync/directory"
 	"github.com/zoomsync/zoomsync/directory/dirfake"
+	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/internal/people"
 	"github.com/zoomsync/zoomsync/internal/secret"
 	"github.com/zoomsync/zoomsync/internal/testserver"
@@ -61,7 +62,7 @@ func testMapper(t *testing.T, rdb redis.UniversalClient, url string, clock clock
 	}
 	obs := &counts{reads: map[string]int{}, runs: map[string]int{}}
 	return New(rdb, zsync.NewStore(rdb, 4, 2*time.Hour), dir, Options{Rules: []mapping.Rule{{ZoomField: "email", Attribute: "mail"}},
-		Accounts: []string{"A"}, Lease: zsync.NewLease(rdb, "mapping", zsync.LeaseOptions{Owner: "t", Clock: clock}), Clock: clock,
+		Accounts: []string{"A"}, Lease: coord.NewLease(rdb, "mapping", coord.LeaseOptions{Owner: "t", Clock: clock}), Clock: clock,
 		Observer: obs, MaxDrop: 0.05, Every: every, Debounce: time.Millisecond}), obs
 }
 

@@ -3,26 +3,24 @@ package mapstore
 import (
 	"encoding/json"
 	"strconv"
+
+	"github.com/zoomsync/zoomsync/internal/fnv1a"
 )
 
-// Digest is FNV-1a (64 bits) continued value by value, each value
-// followed by a separator byte: the one hash behind every digest the
-// mapping stores (a link's dir_sum, the lookup indices', the snapshot's
-// and the report's). It is written out rather than through hash/fnv so
-// that digesting 100,000 entries allocates nothing, and it is exactly
-// FNV-1a so that digests stored by earlier versions still compare.
-type Digest uint64
+// Digest is FNV-1a (64 bits, internal/fnv1a) continued value by value,
+// each value followed by a separator byte: the one digest behind every
+// one the mapping stores (a link's dir_sum, the lookup indices', the
+// snapshot's and the report's). It allocates nothing, so digesting
+// 100,000 entries is cheap, and it is exactly FNV-1a, so digests stored
+// by earlier versions still compare.
+type Digest fnv1a.Hash64
 
 // NewDigest is the digest of nothing (FNV-1a's offset basis).
-const NewDigest Digest = 14695981039346656037
+const NewDigest = Digest(fnv1a.Offset64)
 
 // Add continues d over v and then the byte end (a separator).
 func (d Digest) Add(v string, end byte) Digest {
-	const prime = 1099511628211
-	for i := 0; i < len(v); i++ {
-		d = (d ^ Digest(v[i])) * prime
-	}
-	return (d ^ Digest(end)) * prime
+	return Digest(fnv1a.Hash64(d).Add(v).AddByte(end))
 }
 
 // Value continues d over v and a zero byte: one value of a list.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zoomsync/zoomsync/directory"
 	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/internal/redisconn"
 )
 
 // Directory keys share the hash tag {dir}.
@@ -75,7 +76,7 @@ func SaveSnapshot(ctx context.Context, rdb redis.UniversalClient, snap *director
 	}
 	gen, err := rdb.Incr(ctx, dirGenKey).Result()
 	if err != nil {
-		return SnapshotMeta{}, unavailable(op, err)
+		return SnapshotMeta{}, redisconn.Classify(op, err)
 	}
 	meta.Generation = gen
 	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -91,7 +92,7 @@ func SaveSnapshot(ctx context.Context, rdb redis.UniversalClient, snap *director
 		return nil
 	})
 	if err != nil {
-		return SnapshotMeta{}, unavailable(op, err)
+		return SnapshotMeta{}, redisconn.Classify(op, err)
 	}
 	// The switch is one SET: readers see the old or the new snapshot whole.
 	if err := setMeta(ctx, rdb, meta); err != nil {
@@ -115,7 +116,7 @@ func SaveSnapshot(ctx context.Context, rdb redis.UniversalClient, snap *director
 func setMeta(ctx context.Context, rdb redis.UniversalClient, meta SnapshotMeta) error {
 	b, _ := json.Marshal(meta)
 	if err := rdb.Set(ctx, dirMetaKey, b, 0).Err(); err != nil {
-		return unavailable("mapstore.SaveSnapshot", err)
+		return redisconn.Classify("mapstore.SaveSnapshot", err)
 	}
 	return nil
 }
@@ -150,7 +151,7 @@ func LoadSnapshotMeta(ctx context.Context, rdb redis.UniversalClient) (SnapshotM
 		return SnapshotMeta{}, ErrNoSnapshot
 	}
 	if err != nil {
-		return SnapshotMeta{}, unavailable("mapstore.LoadSnapshot", err)
+		return SnapshotMeta{}, redisconn.Classify("mapstore.LoadSnapshot", err)
 	}
 	var m SnapshotMeta
 	if err := json.Unmarshal(b, &m); err != nil {
@@ -179,12 +180,4 @@ func LoadSnapshot(ctx context.Context, rdb redis.UniversalClient) (*directory.Sn
 		snap.Entries = append(snap.Entries, chunk...)
 	}
 	return snap, meta, nil
-}
-
-// unavailable classifies a Redis failure.
-func unavailable(op string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return errs.E(op, errs.Unavailable, fmt.Errorf("redis: %w", err))
 }

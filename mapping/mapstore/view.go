@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/zoomsync/zoomsync/internal/redisconn"
 	zsync "github.com/zoomsync/zoomsync/sync"
 )
 
@@ -65,7 +66,7 @@ func Publish(ctx context.Context, rdb redis.UniversalClient, v View) error {
 	var dels []string
 	old, err := rdb.HGetAll(ctx, mapMetaKey).Result()
 	if err != nil {
-		return unavailable(op, err)
+		return redisconn.Classify(op, err)
 	}
 	meta := map[string]any{"computed_at": v.Computed.UTC().Format(time.RFC3339Nano), "complete": "0"}
 	if v.Complete {
@@ -89,11 +90,11 @@ func Publish(ctx context.Context, rdb redis.UniversalClient, v View) error {
 			args = append(args, val, refs)
 		}
 		if err := rdb.Del(ctx, tmp(key)).Err(); err != nil {
-			return unavailable(op, err)
+			return redisconn.Classify(op, err)
 		}
 		for chunk := range slices.Chunk(args, 2000) {
 			if err := rdb.HSet(ctx, tmp(key), chunk...).Err(); err != nil {
-				return unavailable(op, err)
+				return redisconn.Classify(op, err)
 			}
 		}
 		renames = append(renames, [2]string{tmp(key), key})
@@ -117,7 +118,7 @@ func Publish(ctx context.Context, rdb redis.UniversalClient, v View) error {
 			continue
 		}
 		if err := rdb.Del(ctx, tmp(key)).Err(); err != nil {
-			return unavailable(op, err)
+			return redisconn.Classify(op, err)
 		}
 		for chunk := range slices.Chunk(items, 1000) {
 			vals := make([]any, len(chunk))
@@ -125,7 +126,7 @@ func Publish(ctx context.Context, rdb redis.UniversalClient, v View) error {
 				vals[i] = string(it)
 			}
 			if err := rdb.RPush(ctx, tmp(key), vals...).Err(); err != nil {
-				return unavailable(op, err)
+				return redisconn.Classify(op, err)
 			}
 		}
 		renames = append(renames, [2]string{tmp(key), key})
@@ -142,7 +143,7 @@ func Publish(ctx context.Context, rdb redis.UniversalClient, v View) error {
 		return nil
 	})
 	if err != nil {
-		return unavailable(op, err)
+		return redisconn.Classify(op, err)
 	}
 	return nil
 }
@@ -156,7 +157,7 @@ func ReportPage(ctx context.Context, rdb redis.UniversalClient, category string,
 		items, err = rdb.LRange(ctx, ReportKey(category), offset, offset+limit-1).Result()
 	}
 	if err != nil {
-		return nil, nil, unavailable("mapstore.ReportPage", err)
+		return nil, nil, redisconn.Classify("mapstore.ReportPage", err)
 	}
 	out := make([]json.RawMessage, len(items))
 	for i, s := range items {
@@ -171,7 +172,7 @@ func ReportPage(ctx context.Context, rdb redis.UniversalClient, category string,
 func Complete(ctx context.Context, rdb redis.UniversalClient) (bool, error) {
 	v, err := rdb.HMGet(ctx, mapMetaKey, "computed_at", "complete").Result()
 	if err != nil {
-		return false, unavailable("mapstore.Complete", err)
+		return false, redisconn.Classify("mapstore.Complete", err)
 	}
 	computed, _ := v[0].(string)
 	complete, recorded := v[1].(string)

@@ -17,7 +17,9 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/internal/redisconn"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi"
 )
@@ -151,7 +153,7 @@ type Options struct {
 	MaxDeleteFraction float64
 	// Lease is the "resync" lease acting for this replica; each run takes
 	// it under its own owner (the run id and Replica).
-	Lease   *zsync.Lease
+	Lease   *coord.Lease
 	Replica string
 	// RunContext, if set, is what API-started runs run under (serve's work
 	// context: they stop, and release the lease, when serve stops);
@@ -222,7 +224,7 @@ func (r *Resyncer) Load(ctx context.Context, id string) (*Record, error) {
 		return nil, ErrNoRun
 	}
 	if err != nil {
-		return nil, errs.E("runs.Load", errs.Unavailable, err)
+		return nil, redisconn.Classify("runs.Load", err)
 	}
 	var rec Record
 	return &rec, json.Unmarshal(b, &rec)
@@ -231,8 +233,8 @@ func (r *Resyncer) Load(ctx context.Context, id string) (*Record, error) {
 // Active is a run that holds the resync lease.
 type Active struct {
 	Record *Record
-	lease  *zsync.Lease
-	fence  zsync.Fence
+	lease  *coord.Lease
+	fence  coord.Fence
 }
 
 // begin records a new run and takes the lease for it, or returns a
@@ -380,7 +382,7 @@ func (r *Resyncer) Scheduled(ctx context.Context) error {
 // Execute resyncs every account for run, keeping its lease (renewed,
 // released at the end, also when ctx ends) and recording the outcome.
 func (r *Resyncer) Execute(ctx context.Context, run *Active, o RunOptions) error {
-	err := run.lease.Keep(ctx, run.fence, func(ctx context.Context, f zsync.Fence) error {
+	err := run.lease.Keep(ctx, run.fence, func(ctx context.Context, f coord.Fence) error {
 		o.beforeDelete = func(ctx context.Context) error { return run.lease.Check(ctx, f) }
 		err := r.all(ctx, run.Record, o)
 		if o.Then != nil {
