@@ -52,9 +52,7 @@ func (t *targetsAPI) serve(w http.ResponseWriter, req *http.Request) {
 	out := []view{}
 	for _, c := range t.configs {
 		v := view{Name: c.Name, Type: c.Type}
-		if c.URL != "" {
-			v.URL = target.RedactURL(c.URL)
-		}
+		v.URL = c.Endpoint() // redacted; "" for types without one
 		var oldest time.Time
 		for _, a := range t.accounts {
 			st, err := t.store.Outbox().Stats(req.Context(), a, c.Name)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
@@ -14,7 +13,6 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
 	"github.com/sourcegraph/conc"
-	"golang.org/x/time/rate"
 
 	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/internal/errs"
@@ -28,7 +26,7 @@ const (
 	ResultDelivered = "delivered"
 	ResultSkipped   = "skipped" // not in the status map, filtered, or the target declined
 	ResultFailed    = "failed"  // will be retried
-	ResultDead      = "dead"    // given up after dead_after
+	ResultDead      = "dead"    // given up: a failure asking again cannot fix, or one that lasted dead_after
 )
 
 // Options configure a Sender.
@@ -56,17 +54,15 @@ type Sender struct {
 	store    *zsync.Store
 	outbox   *zsync.Outbox
 	targets  []*configured
-	limiters map[string]*rate.Limiter
 	accounts []string
 	opts     Options
-	mu       sync.Mutex
-	jitter   *rand.Rand
 	// share bounds the partitions this replica sends for: its fair share
 	// among the live replicas.
 	share *coord.FairShare
 }
 
-// New builds the sender of configs for the accounts.
+// New builds the sender of configs for the accounts: each target's
+// driver is built by its type (Build) with what the options provide.
 func New(rdb redis.UniversalClient, store *zsync.Store, configs []Config, accounts []string, opts Options) (*Sender, error) {
 	if opts.Clock == nil {
 		opts.Clock = clockwork.NewRealClock()
@@ -80,30 +76,23 @@ func New(rdb redis.UniversalClient, store *zsync.Store, configs []Config, accoun
 	if opts.Batch <= 0 {
 		opts.Batch = 200
 	}
-	s := &Sender{rdb: rdb, store: store, outbox: store.Outbox(), accounts: accounts, opts: opts,
-		limiters: map[string]*rate.Limiter{}, jitter: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+	s := &Sender{rdb: rdb, store: store, outbox: store.Outbox(), accounts: accounts, opts: opts}
+	deps := Deps{HTTP: opts.HTTPClient, Zoom: opts.Zoom, Redis: rdb, Logger: opts.Logger, Clock: opts.Clock}
 	for _, c := range configs {
-		var t Target
-		switch c.Type {
-		case TypeWebhook:
-			t = NewWebhook(c, opts.HTTPClient, opts.Clock.Now)
-		case TypeZoomContactCenter:
-			t = NewContactCenter(opts.Zoom)
-		default:
-			return nil, errs.Errorf("target.New", errs.Invalid, "target %q: unknown type %q", c.Name, c.Type)
+		d, err := Build(c, deps)
+		if err != nil {
+			return nil, errs.E("target.New", errs.Invalid, err)
 		}
-		s.add(c, t)
+		s.add(c, d)
 	}
 	s.share = coord.NewFairShare(len(accounts) * s.outbox.Partitions())
 	return s, nil
 }
 
-// add registers a target (tests add their own types this way).
-func (s *Sender) add(c Config, t Target) {
-	s.targets = append(s.targets, &configured{Config: c, Target: t})
-	if c.RateLimit > 0 {
-		s.limiters[c.Name] = rate.NewLimiter(rate.Limit(c.RateLimit), max(1, int(c.RateLimit)))
-	}
+// add sends to a target through d (tests add drivers of their own this
+// way).
+func (s *Sender) add(c Config, d Driver) {
+	s.targets = append(s.targets, newConfigured(c, TraitsOf(c.Type), d))
 }
 
 // Names lists the targets.
@@ -214,10 +203,18 @@ func (s *Sender) drain(ctx context.Context, account string, p int, t *configured
 				}
 			}
 		}
+		var due []duePush
 		for _, pd := range pend {
-			if err := s.one(ctx, account, p, t, pd); err != nil {
+			push, send, err := s.prepare(ctx, account, p, t, pd)
+			if err != nil {
 				return time.Time{}, err
 			}
+			if send {
+				due = append(due, duePush{pd, push})
+			}
+		}
+		if err := s.send(ctx, account, p, t, due); err != nil {
+			return time.Time{}, err
 		}
 		if len(users) < s.opts.Batch {
 			break
@@ -226,43 +223,92 @@ func (s *Sender) drain(ctx context.Context, account string, p int, t *configured
 	return s.outbox.NextDue(ctx, account, p, t.Name)
 }
 
-// one pushes one user's pending change to one target. Errors returned are
-// Redis errors (the round stops); push failures are scheduled retries.
-func (s *Sender) one(ctx context.Context, account string, p int, t *configured, pd zsync.Pending) error {
-	now := s.opts.Clock.Now()
-	if pd.Change.Seq <= pd.Sent && t.KeepAlive.Duration == 0 {
-		return s.outbox.Settle(ctx, account, p, t.Name, pd.User, pd.Change.Seq)
+// duePush is a change to push now.
+type duePush struct {
+	pd   zsync.Pending
+	push Push
+}
+
+// prepare decides what to do with one user's pending change: settle it
+// (nothing owed, or not for this target), defer it (damping), or push it
+// (send). Errors returned are Redis errors (the round stops).
+func (s *Sender) prepare(ctx context.Context, account string, p int, t *configured, pd zsync.Pending) (Push, bool, error) {
+	if pd.Change.Seq <= pd.Sent && t.keepAlive == 0 {
+		return Push{}, false, s.outbox.Settle(ctx, account, p, t.Name, pd.User, pd.Change.Seq)
 	}
 	// (With a keep-alive, a due user whose change was delivered is due for
 	// its re-push: the current status goes out again.)
 	push, err := s.build(ctx, account, t.Name, pd)
 	if err != nil {
-		return err
+		return push, false, err
 	}
-	tv, ok := t.decide(&push)
-	if !ok {
+	if !t.decide(&push) {
 		s.result(t.Name, ResultSkipped, push.Since)
-		return s.outbox.Settle(ctx, account, p, t.Name, pd.User, pd.Change.Seq)
+		return push, false, s.outbox.Settle(ctx, account, p, t.Name, pd.User, pd.Change.Seq)
 	}
-	push.TargetStatus = tv
 	if t.DampingMS > 0 && push.Status != presence.OnCall {
-		if hold := push.Since.Add(time.Duration(t.DampingMS) * time.Millisecond); now.Before(hold) {
-			return s.outbox.Defer(ctx, account, p, t.Name, pd.User, hold)
+		if hold := push.Since.Add(time.Duration(t.DampingMS) * time.Millisecond); s.opts.Clock.Now().Before(hold) {
+			return push, false, s.outbox.Defer(ctx, account, p, t.Name, pd.User, hold)
 		}
 	}
-	if l := s.limiters[t.Name]; l != nil {
-		if err := l.Wait(ctx); err != nil {
-			return err
+	return push, true, nil
+}
+
+// send pushes the ready changes, in batches when the driver takes them,
+// and records each outcome.
+func (s *Sender) send(ctx context.Context, account string, p int, t *configured, rs []duePush) error {
+	bd, batches := t.driver.(BatchDriver)
+	size := 1
+	if batches {
+		size = max(1, bd.MaxBatch())
+	}
+	for chunk := range slices.Chunk(rs, size) {
+		if t.limiter != nil {
+			for range chunk {
+				if err := t.limiter.Wait(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		pctx, cancel := context.WithTimeout(ctx, t.Timeout.Duration)
+		var results []error
+		if len(chunk) > 1 {
+			pushes := make([]Push, len(chunk))
+			for i, r := range chunk {
+				pushes[i] = r.push
+			}
+			results = bd.PushBatch(pctx, pushes)
+		} else {
+			results = []error{t.driver.Push(pctx, chunk[0].push)}
+		}
+		cancel()
+		for i, r := range chunk {
+			var err error
+			if i < len(results) {
+				err = results[i]
+			} else {
+				err = errs.Errorf("target.PushBatch", errs.Transient, "the driver answered %d results for %d pushes", len(results), len(chunk))
+			}
+			if err := s.finish(ctx, account, p, t, r.pd, r.push, err); err != nil {
+				return err
+			}
 		}
 	}
-	pctx, cancel := context.WithTimeout(ctx, t.Timeout.Duration)
-	err = t.Push(pctx, push)
-	cancel()
+	return nil
+}
+
+// finish records one push's outcome: settled (delivered, or skipped by
+// the driver), scheduled again (a retryable failure, with backoff or at
+// its RetryAt), or dead-lettered with the reason (a failure asking again
+// cannot fix, or one that lasted dead_after). Errors returned are Redis
+// errors (the round stops).
+func (s *Sender) finish(ctx context.Context, account string, p int, t *configured, pd zsync.Pending, push Push, err error) error {
+	now := s.opts.Clock.Now()
 	switch {
 	case err == nil:
 		s.result(t.Name, ResultDelivered, push.Since)
-		if t.KeepAlive.Duration > 0 {
-			return s.outbox.SettleAndRepeat(ctx, account, p, t.Name, pd.User, pd.Change.Seq, now.Add(t.KeepAlive.Duration))
+		if t.keepAlive > 0 && !push.Clear {
+			return s.outbox.SettleAndRepeat(ctx, account, p, t.Name, pd.User, pd.Change.Seq, now.Add(t.keepAlive))
 		}
 		return s.outbox.Settle(ctx, account, p, t.Name, pd.User, pd.Change.Seq)
 	case errors.Is(err, ErrSkip):
@@ -276,18 +322,15 @@ func (s *Sender) one(ctx context.Context, account string, p int, t *configured, 
 	if first.IsZero() {
 		first = now
 	}
-	if now.Sub(first) >= t.DeadAfter.Duration {
+	if t.deadNow(err) || now.Sub(first) >= t.DeadAfter.Duration {
 		s.result(t.Name, ResultDead, push.Since)
 		s.opts.Logger.Error("push given up: dead-lettered", slog.String("target", t.Name), slog.String("user", pd.User),
-			slog.Int("attempts", pd.Attempts+1), slog.String("error", err.Error()))
+			slog.Int("attempts", pd.Attempts+1), slog.String("kind", errs.KindOf(err).String()), slog.String("error", err.Error()))
 		pd.Attempts++
 		return s.outbox.Dead(ctx, account, p, t.Name, pd, err.Error())
 	}
 	s.result(t.Name, ResultFailed, push.Since)
-	s.mu.Lock()
-	next := retryAt(now, pd.Attempts, err, func(d time.Duration) time.Duration { return time.Duration(s.jitter.Int64N(int64(d))) })
-	s.mu.Unlock()
-	return s.outbox.Retry(ctx, account, p, t.Name, pd.User, next, first, pd.Attempts+1)
+	return s.outbox.Retry(ctx, account, p, t.Name, pd.User, retryAt(now, pd.Attempts, err), first, pd.Attempts+1)
 }
 
 func (s *Sender) result(target, result string, since time.Time) {
