@@ -1,4 +1,4 @@
-package app
+package mapper
 
 import (
 	"context"
@@ -7,12 +7,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/jonboulle/clockwork"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zoomsync/zoomsync/directory"
@@ -22,29 +22,54 @@ import (
 	"github.com/zoomsync/zoomsync/internal/secret"
 	"github.com/zoomsync/zoomsync/internal/testserver"
 	"github.com/zoomsync/zoomsync/mapping"
+	"github.com/zoomsync/zoomsync/mapping/mapstore"
 	zsync "github.com/zoomsync/zoomsync/sync"
 )
 
+// counts is an Observer that counts (the metrics' stand-in).
+type counts struct {
+	mu    sync.Mutex
+	reads map[string]int
+	runs  map[string]int
+}
+
+func (c *counts) DirectoryRead(result string, _ int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reads[result]++
+}
+
+func (c *counts) MappingRun(result string, _ map[string]int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.runs[result]++
+}
+
+func (c *counts) read(result string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads[result]
+}
+
 // testMapper is a mapper of account "A" by email=mail over the directory
-// at url, with its metrics.
-func testMapper(t *testing.T, rdb redis.UniversalClient, url string, clock clockwork.Clock, every time.Duration) (*mapper, *metrics) {
+// at url, with what it observed.
+func testMapper(t *testing.T, rdb redis.UniversalClient, url string, clock clockwork.Clock, every time.Duration) (*Mapper, *counts) {
 	t.Helper()
 	dir, err := directory.New(directory.Config{URL: url, BindDN: people.ServiceBindDN, BindPassword: secret.New(people.ServicePassword),
 		BaseDN: people.UsersDN}, directory.Options{Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	met := newMetrics()
-	return &mapper{rdb: rdb, store: zsync.NewStore(rdb, 4, 2*time.Hour), dir: dir, rules: []mapping.Rule{{ZoomField: "email", Attribute: "mail"}},
-		accounts: []string{"A"}, lease: coord.NewLease(rdb, "mapping", coord.LeaseOptions{Owner: "t", Clock: clock}), clock: clock,
-		log: discard(), m: met, maxDrop: 0.05, every: every, debounce: time.Millisecond,
-		dirty: make(chan struct{}, 1), refresh: make(chan struct{}, 1)}, met
+	obs := &counts{reads: map[string]int{}, runs: map[string]int{}}
+	return New(rdb, zsync.NewStore(rdb, 4, 2*time.Hour), dir, Options{Rules: []mapping.Rule{{ZoomField: "email", Attribute: "mail"}},
+		Accounts: []string{"A"}, Lease: coord.NewLease(rdb, "mapping", coord.LeaseOptions{Owner: "t", Clock: clock}), Clock: clock,
+		Observer: obs, MaxDrop: 0.05, Every: every, Debounce: time.Millisecond}), obs
 }
 
 // peopleAndMapper starts miniredis holding Zoom users 1..n of account
 // "A" (active, with directory person i's email; user keys uid+"-zoom"), a
 // fake directory of people 1..n, and a mapper over both.
-func peopleAndMapper(t *testing.T, n int) (*zsync.Store, *dirfake.Server, *mapper, *metrics) {
+func peopleAndMapper(t *testing.T, n int) (*zsync.Store, *dirfake.Server, *Mapper, *counts) {
 	t.Helper()
 	m := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
@@ -83,7 +108,7 @@ func TestDirectorySafetyRules(t *testing.T) {
 		}
 		return n
 	}
-	reads := func(result string) float64 { return testutil.ToFloat64(met.directoryReads.WithLabelValues(result)) }
+	reads := func(result string) int { return met.read(result) }
 
 	mp.cycle(ctx, true)
 	if n := matched(); n != 100 || reads("ok") != 1 {
@@ -126,7 +151,7 @@ func BenchmarkRemap100k(b *testing.B) {
 	r := testserver.StartRedis(b, testserver.RedisOptions{})
 	rdb := r.Client()
 	store := zsync.NewStore(rdb, zsync.DefaultPartitions, 2*time.Hour)
-	attrs := profileAttributes
+	attrs := mapstore.ProfileAttributes()
 	snap := &directory.Snapshot{Flavor: directory.OpenLDAP, Attributes: attrs}
 	for i := 1; i <= n; i += 1000 {
 		var ws []zsync.Write
@@ -146,12 +171,11 @@ func BenchmarkRemap100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if _, err := zsync.SaveSnapshot(ctx, rdb, snap, time.Now(), 0.05, nil); err != nil {
+	if _, err := mapstore.SaveSnapshot(ctx, rdb, snap, time.Now(), 0.05, nil); err != nil {
 		b.Fatal(err)
 	}
 	clock := clockwork.NewRealClock()
-	mp := &mapper{rdb: rdb, store: store, rules: []mapping.Rule{{ZoomField: "email", Attribute: "mail"}}, accounts: []string{"A"},
-		clock: clock, log: discard(), m: newMetrics()}
+	mp := New(rdb, store, nil, Options{Rules: []mapping.Rule{{ZoomField: "email", Attribute: "mail"}}, Accounts: []string{"A"}, Clock: clock})
 	if _, w, err := mp.remap(ctx); err != nil || w != n {
 		b.Fatalf("cold: %d written, %v", w, err)
 	}
@@ -179,9 +203,9 @@ func TestFailedDirectoryReadIsRetriedSoon(t *testing.T) {
 	defer fake.Close()
 	clock := clockwork.NewFakeClock()
 	mp, met := testMapper(t, rdb, fake.URL(), clock, 10*time.Minute)
-	reads := func(result string) float64 { return testutil.ToFloat64(met.directoryReads.WithLabelValues(result)) }
+	reads := func(result string) int { return met.read(result) }
 	done := make(chan struct{})
-	go func() { defer close(done); mp.run(ctx) }()
+	go func() { defer close(done); mp.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
 	// wait polls cond in real time; fake time moves step at a time so
@@ -206,7 +230,7 @@ func TestFailedDirectoryReadIsRetriedSoon(t *testing.T) {
 	for i := 1; i <= 50; i++ {
 		fake.Remove(people.At(i).DN())
 	}
-	mp.refreshNow()
+	mp.RefreshNow()
 	wait("the refused read", 0, func() bool { return reads("refused") == 1 })
 	for i := 1; i <= 50; i++ {
 		fake.Put(dirfake.Entry{DN: people.At(i).DN(), Attributes: people.At(i).Attributes()})
@@ -228,9 +252,9 @@ func TestAddIndexIsOrderFree(t *testing.T) {
 	for _, order := range [][]string{{"A/u1", "A/u2", "B/u0"}, {"B/u0", "A/u2", "A/u1"}, {"A/u2", "B/u0", "A/u1"}} {
 		ix := map[string]string{}
 		for _, ref := range order {
-			addIndex(ix, indexKey(" Ada@Example.com "), ref)
+			addIndex(ix, mapstore.IndexValue(" Ada@Example.com "), ref)
 		}
-		addIndex(ix, indexKey("  "), "A/u9") // no value: not indexed
+		addIndex(ix, mapstore.IndexValue("  "), "A/u9") // no value: not indexed
 		if got := ix["ada@example.com"]; got != "A/u1,A/u2,B/u0" || len(ix) != 1 {
 			t.Fatalf("order %v: %v", order, ix)
 		}
@@ -253,21 +277,26 @@ func TestEntryFactsContinueTheLinkSum(t *testing.T) {
 	want := [][3]string{{"ada", "0042", "ada@example.com"}, {"bob", "", ""}, {"", "", ""}}
 	for i := range snap.Entries {
 		for _, rule := range []string{"email=mail", "employee_unique_id=employeeNumber", ""} {
-			ls := entryState(&snap.Entries[i], profiles.of(&snap.Entries[i]))
+			ls := entryState(&snap.Entries[i], profiles)
 			ls[linkRule] = rule
-			h := facts[i].sum.add(rule).add("matched")
-			if got, want := h.String(), ls.sum(); got != want || !h.is(want) || h.is(want+"0") || h.is(want[1:]) {
+			h := facts.sums[i].Value(rule).Value("matched")
+			if got, want := h.Base36(), ls.sum(); got != want || !h.IsBase36(want) || h.IsBase36(want+"0") || h.IsBase36(want[1:]) {
 				t.Errorf("entry %d, rule %q: continued sum %s, link state's %s", i, rule, got, want)
 			}
 		}
-		if facts[i].keys != want[i] {
-			t.Errorf("entry %d: index keys %q, want %q", i, facts[i].keys, want[i])
+		if got := [3]string{facts.key(i, 0), facts.key(i, 1), facts.key(i, 2)}; got != want[i] {
+			t.Errorf("entry %d: index keys %q, want %q", i, got, want[i])
 		}
 	}
 	// The sum is the one earlier versions stored (FNV-1a, zero byte after
-	// each value, base 36): a fixed value guards the format.
-	if got := (&linkState{linkMapping: "unmatched"}).sum(); got != fnvBase36("\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00unmatched\x00") {
+	// each value, base 36): fixed values guard the format.
+	if got := newLinkState("unmatched").sum(); got != fnvBase36("\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00unmatched\x00") {
 		t.Errorf("unmatched sum %s", got)
+	}
+	ada := entryState(&snap.Entries[0], profiles)
+	ada[linkRule] = "email=mail"
+	if got := ada.sum(); got != fnvBase36("id-1\x00uid=ada,ou=people\x00Ada\x00 0042 \x00Ada L.\x00\x00\x00\x00\x00email=mail\x00matched\x00") {
+		t.Errorf("matched sum %s", got)
 	}
 }
 
@@ -287,7 +316,7 @@ func TestLookupIndicesFollowTheDirectory(t *testing.T) {
 	rdb := mp.rdb
 	index := func(name, value string) string {
 		t.Helper()
-		v, err := rdb.HGet(ctx, zsync.MapIndexKey(name), value).Result()
+		v, err := rdb.HGet(ctx, mapstore.IndexKey(name), value).Result()
 		if err != nil && err != redis.Nil {
 			t.Fatal(err)
 		}

@@ -1,10 +1,11 @@
-package zsync
+package mapstore
 
 import (
 	"context"
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -13,13 +14,15 @@ import (
 	"github.com/zoomsync/zoomsync/directory"
 )
 
+var t0 = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+
 // TestSnapshotStore: a read that found the directory unchanged keeps the
 // stored chunks and generation (replicas keep what they loaded) and only
 // refreshes the read time and split points; a changed one is stored under
 // a new generation and the old chunks are removed; an empty read or one
 // that drops too many people is refused and changes nothing.
 func TestSnapshotStore(t *testing.T) {
-	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		attrs := []string{"uid", "mail"}
 		people := func(n int, mailOf func(int) string) *directory.Snapshot {
@@ -50,7 +53,7 @@ func TestSnapshotStore(t *testing.T) {
 		if err != nil || again.Generation != first.Generation || chunks(first.Generation) != 2 {
 			t.Fatalf("unchanged: %+v, %v, %d chunks", again, err, chunks(first.Generation))
 		}
-		_, stored, err := LoadSnapshotMeta(ctx, rdb)
+		stored, err := LoadSnapshotMeta(ctx, rdb)
 		if err != nil || !stored.ReadAt.Equal(t0.Add(time.Hour)) || stored.Splits != nil {
 			t.Fatalf("unchanged: stored meta %+v, %v", stored, err)
 		}
@@ -79,7 +82,7 @@ func TestSnapshotStore(t *testing.T) {
 				t.Errorf("%s: stored", name)
 			}
 		}
-		_, after, _ := LoadSnapshotMeta(ctx, rdb)
+		after, _ := LoadSnapshotMeta(ctx, rdb)
 		if after.Generation != next.Generation || after.Entries != 2500 || !slices.Equal(after.Attributes, attrs) {
 			t.Fatalf("after refusals: %+v", after)
 		}
@@ -98,7 +101,13 @@ func TestDigestsAreFNV1a(t *testing.T) {
 	}
 	want.Reset()
 	want.Write([]byte("uid=a\x02"))
-	if got := fnvAdd(fnvOffset, "uid=a", 2); got != want.Sum64() {
-		t.Fatalf("fnvAdd %x, FNV-1a %x", got, want.Sum64())
+	if got := NewDigest.Add("uid=a", 2); uint64(got) != want.Sum64() {
+		t.Fatalf("Digest.Add %x, FNV-1a %x", got, want.Sum64())
+	}
+	// A link's dir_sum: each value followed by a zero byte, base 36.
+	want.Reset()
+	want.Write([]byte("id-1\x00uid=ada\x00"))
+	if got := NewDigest.Value("id-1").Value("uid=ada"); got.Base36() != strconv.FormatUint(want.Sum64(), 36) || !got.IsBase36(got.Base36()) {
+		t.Fatalf("Digest.Value %s, FNV-1a %s", got.Base36(), strconv.FormatUint(want.Sum64(), 36))
 	}
 }

@@ -8,5 +8,5 @@
 // outside the markers <!-- bench:begin --> and <!-- bench:end --> in the
 // output file is kept, so the goals and explanations are written by hand.
 //
-// Usage: go run ./internal/benchreport -in raw.txt -out docs/BENCHMARKS.md
+// Usage: go run ./tools/benchreport -in raw.txt -out docs/BENCHMARKS.md
 package main

@@ -1,4 +1,4 @@
-package app
+package helpdesk
 
 import (
 	"net/http"
@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// httpLimits bound what one client can hold of the HTTP server
-// (docs/OPERATIONS.md, "Limits").
-type httpLimits struct {
+// Limits bound what one client can hold of the HTTP server
+// (docs/OPERATIONS.md, "Limits"): the server's own (set on the
+// http.Server that serves the API) and the live stream's.
+type Limits struct {
 	// ReadHeaderTimeout: a client must send its request line and headers
 	// within this (slow-header clients hold nothing longer).
 	ReadHeaderTimeout time.Duration
@@ -30,8 +31,9 @@ type httpLimits struct {
 	StreamKeepAlive time.Duration
 }
 
-func defaultHTTPLimits() httpLimits {
-	return httpLimits{
+// DefaultLimits are the limits serve runs with.
+func DefaultLimits() Limits {
+	return Limits{
 		ReadHeaderTimeout:  10 * time.Second,
 		ReadTimeout:        30 * time.Second,
 		WriteTimeout:       30 * time.Second,
@@ -42,24 +44,18 @@ func defaultHTTPLimits() httpLimits {
 	}
 }
 
-// newHTTPServer is serve's HTTP server with the limits applied.
-func newHTTPServer(h http.Handler, l httpLimits) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: l.ReadHeaderTimeout, ReadTimeout: l.ReadTimeout,
-		WriteTimeout: l.WriteTimeout, IdleTimeout: l.IdleTimeout, MaxHeaderBytes: l.MaxHeaderBytes}
-}
-
-// maxKeyBytes bounds a lookup key (GET /v1/presence/{key}, its history,
+// MaxKeyBytes bounds a lookup key (GET /v1/presence/{key}, its history,
 // /v1/users/{key}, each key of a bulk lookup) and a /v1/people search: an
 // email address is at most 254 bytes (RFC 5321), and Zoom ids,
 // extensions, uids and employee numbers are shorter.
-const maxKeyBytes = 256
+const MaxKeyBytes = 256
 
-// keyTooLong answers 400 when key is over maxKeyBytes.
+// keyTooLong answers 400 when key is over MaxKeyBytes.
 func keyTooLong(w http.ResponseWriter, key string) bool {
-	if len(key) <= maxKeyBytes {
+	if len(key) <= MaxKeyBytes {
 		return false
 	}
-	apiError(w, http.StatusBadRequest, "key_too_long", "a key is at most "+strconv.Itoa(maxKeyBytes)+" bytes (an email address is at most 254)")
+	apiError(w, http.StatusBadRequest, "key_too_long", "a key is at most "+strconv.Itoa(MaxKeyBytes)+" bytes (an email address is at most 254)")
 	return true
 }
 

@@ -1,4 +1,4 @@
-package app
+package helpdesk
 
 import (
 	_ "embed"

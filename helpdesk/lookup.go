@@ -1,8 +1,9 @@
-package app
+package helpdesk
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/zoomsync/zoomsync/internal/redisconn"
+	"github.com/zoomsync/zoomsync/mapping/mapstore"
 	"github.com/zoomsync/zoomsync/presence"
 	zsync "github.com/zoomsync/zoomsync/sync"
 )
@@ -49,7 +52,7 @@ func (l *lookup) resolve(ctx context.Context, key string) ([]*zsync.Record, erro
 			return recs, nil
 		}
 	}
-	recs, err := l.store.Resolve(ctx, l.accounts, key)
+	recs, err := l.lookUp(ctx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -58,6 +61,41 @@ func (l *lookup) resolve(ctx context.Context, key string) ([]*zsync.Record, erro
 	}
 	return recs, nil
 }
+
+// lookUp finds the live records a key names in one round trip of index
+// reads (the Zoom side's and the mapping's lookup indices) and one of
+// record reads.
+func (l *lookup) lookUp(ctx context.Context, key string) ([]*zsync.Record, error) {
+	key = strings.TrimSpace(key)
+	if key == "" {
+		return nil, nil
+	}
+	var zoom, dir func() []zsync.UserRef
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		zoom = l.store.ProbeKey(ctx, p, l.accounts, key)
+		dir = mapstore.ProbeKey(ctx, p, key)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, redisconn.Classify("helpdesk.lookUp", err)
+	}
+	var refs []zsync.UserRef
+	seen := map[zsync.UserRef]bool{}
+	for _, r := range append(zoom(), dir()...) {
+		if !seen[r] {
+			seen[r] = true
+			refs = append(refs, r)
+		}
+	}
+	return l.store.Records(ctx, refs)
+}
+
+// keyKinds names what a key can be, for the API's messages: "Zoom id,
+// email, extension, directory uid or employee number".
+var keyKinds = func() string {
+	kinds := append([]string{"Zoom id", "email", "extension"}, mapstore.KeyNames()...)
+	return strings.Join(kinds[:len(kinds)-1], ", ") + " or " + kinds[len(kinds)-1]
+}()
 
 // resolveTTL bounds how long a resolved key is remembered.
 const resolveTTL = 5 * time.Second
@@ -90,29 +128,29 @@ func (l *lookup) remember(k string, ref zsync.UserRef) {
 func carries(r *zsync.Record, key string) bool {
 	f := r.Fields
 	return r.Key == key || strings.EqualFold(f[zsync.FieldEmail], key) || (f[zsync.FieldExtension] != "" && f[zsync.FieldExtension] == key) ||
-		(f[zsync.FieldDirUID] != "" && strings.EqualFold(f[zsync.FieldDirUID], key)) ||
-		(f[zsync.FieldDirEmployeeNumber] != "" && strings.EqualFold(f[zsync.FieldDirEmployeeNumber], key))
+		mapstore.Carries(f, key)
 }
 
-// presenceView is the SPEC §4 answer of GET /v1/presence/{key}.
-type presenceView struct {
-	AccountID   string          `json:"account_id"`
-	ZoomUserID  string          `json:"zoom_user_id"`
-	Email       string          `json:"email"`
-	DisplayName string          `json:"display_name"`
-	Status      presence.Status `json:"status"`
-	ZoomStatus  string          `json:"zoom_status"`
-	Since       *string         `json:"since"`
-	OnCall      bool            `json:"on_call"`
-	AgentStatus *string         `json:"agent_status"`
-	UserStatus  string          `json:"user_status"`
-	Directory   *directoryView  `json:"directory"`
+// Presence is the SPEC §4 answer of GET /v1/presence/{key}.
+type Presence struct {
+	AccountID   string             `json:"account_id"`
+	ZoomUserID  string             `json:"zoom_user_id"`
+	Email       string             `json:"email"`
+	DisplayName string             `json:"display_name"`
+	Status      presence.Status    `json:"status"`
+	ZoomStatus  string             `json:"zoom_status"`
+	Since       *string            `json:"since"`
+	OnCall      bool               `json:"on_call"`
+	AgentStatus *string            `json:"agent_status"`
+	UserStatus  string             `json:"user_status"`
+	Directory   *PresenceDirectory `json:"directory"`
 	// ConfirmedAt is when Zoom last confirmed the presence (a webhook or a
 	// REST read): a status is never shown as fresher than this.
 	ConfirmedAt *string `json:"confirmed_at"`
 }
 
-type directoryView struct {
+// PresenceDirectory is the linked directory entry of a Presence.
+type PresenceDirectory struct {
 	DN             string `json:"dn"`
 	UID            string `json:"uid"`
 	EmployeeNumber string `json:"employee_number"`
@@ -144,20 +182,20 @@ func msTime(s string) *string {
 	return &t
 }
 
-func presenceOf(r *zsync.Record) presenceView {
+func presenceOf(r *zsync.Record) Presence {
 	f := r.Fields
 	onCall := f[zsync.FieldCallState] == "on_call"
 	status := presence.Status(f[zsync.FieldStatus])
 	if status == "" { // recorded before effective statuses were kept
 		status = presence.Effective(presence.Sources{Presence: presence.Status(f[zsync.FieldPresence]), OnCall: onCall, UserStatus: f[zsync.FieldUserStatus]})
 	}
-	v := presenceView{
+	v := Presence{
 		AccountID: r.Account, ZoomUserID: r.Key, Email: f[zsync.FieldEmail], DisplayName: displayName(f),
 		Status: status, ZoomStatus: f[zsync.FieldZoomStatus], Since: msTime(f[zsync.FieldStatusSince]), OnCall: onCall,
 		AgentStatus: optional(f[zsync.FieldAgentStatus]), UserStatus: f[zsync.FieldUserStatus], ConfirmedAt: msTime(f[zsync.FieldConfirmedAt]),
 	}
 	if f[zsync.FieldDirID] != "" {
-		v.Directory = &directoryView{DN: f[zsync.FieldDirDN], UID: f[zsync.FieldDirUID], EmployeeNumber: f[zsync.FieldDirEmployeeNumber]}
+		v.Directory = &PresenceDirectory{DN: f[zsync.FieldDirDN], UID: f[zsync.FieldDirUID], EmployeeNumber: f[zsync.FieldDirEmployeeNumber]}
 	}
 	return v
 }
@@ -175,7 +213,7 @@ func (l *lookup) one(w http.ResponseWriter, req *http.Request) *zsync.Record {
 		apiError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable")
 		return nil
 	case len(recs) == 0:
-		apiError(w, http.StatusNotFound, "not_found", "no user has this Zoom id, email, extension, directory uid or employee number")
+		apiError(w, http.StatusNotFound, "not_found", "no user has this "+keyKinds)
 		return nil
 	case len(recs) > 1:
 		writeJSON(w, http.StatusConflict, map[string]any{"error": map[string]any{"code": "ambiguous",
@@ -239,7 +277,7 @@ func (l *lookup) bulk(w http.ResponseWriter, req *http.Request) {
 	keys := req.URL.Query()["key"]
 	switch {
 	case len(keys) == 0:
-		apiError(w, http.StatusBadRequest, "no_keys", "ask with ?key=…&key=… (Zoom id, email, extension, directory uid or employee number)")
+		apiError(w, http.StatusBadRequest, "no_keys", "ask with ?key=…&key=… ("+keyKinds+")")
 		return
 	case len(keys) > maxBulkKeys:
 		apiError(w, http.StatusBadRequest, "too_many_keys", "at most 500 keys per request")
@@ -270,16 +308,17 @@ func (l *lookup) bulk(w http.ResponseWriter, req *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-type candidate struct {
+// Candidate is one of the users an ambiguous key names.
+type Candidate struct {
 	AccountID  string `json:"account_id"`
 	ZoomUserID string `json:"zoom_user_id"`
 	Email      string `json:"email"`
 }
 
-func candidates(recs []*zsync.Record) []candidate {
-	c := make([]candidate, len(recs))
+func candidates(recs []*zsync.Record) []Candidate {
+	c := make([]Candidate, len(recs))
 	for i, r := range recs {
-		c[i] = candidate{r.Account, r.Key, r.Fields[zsync.FieldEmail]}
+		c[i] = Candidate{r.Account, r.Key, r.Fields[zsync.FieldEmail]}
 	}
 	return c
 }
@@ -291,6 +330,12 @@ type versionView struct {
 	Source  string    `json:"source"` // webhook, pull (or mapping, for directory fields)
 }
 
+// callView is one open call of GET /v1/users/{key}.
+type callView struct {
+	ID    string    `json:"id"`
+	Since time.Time `json:"since"` // when the call began (its event's time)
+}
+
 func (l *lookup) user(w http.ResponseWriter, req *http.Request) {
 	r := l.one(w, req)
 	if r == nil {
@@ -299,8 +344,8 @@ func (l *lookup) user(w http.ResponseWriter, req *http.Request) {
 	zoom := map[string]string{}
 	dir := map[string]string{}
 	for k, v := range r.Fields {
-		if k == zsync.FieldMapping {
-			continue
+		if k == zsync.FieldMapping || k == zsync.FieldCalls {
+			continue // shown apart: mapping, and calls as a list
 		}
 		if strings.HasPrefix(k, "dir_") {
 			if v != "" {
@@ -325,9 +370,15 @@ func (l *lookup) user(w http.ResponseWriter, req *http.Request) {
 	if dir["id"] != "" {
 		directory = dir
 	}
+	calls := []callView{}
+	for _, c := range r.Calls() {
+		if c.Open {
+			calls = append(calls, callView{ID: c.ID, Since: c.Version.Time().UTC()})
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"account_id": r.Account, "zoom_user_id": r.Key, "zoom": zoom, "directory": directory,
-		"mapping": r.Fields[zsync.FieldMapping], "presence": presenceOf(r), "versions": versions,
+		"mapping": r.Fields[zsync.FieldMapping], "presence": presenceOf(r), "calls": calls, "versions": versions,
 	})
 }
 
@@ -356,15 +407,15 @@ func (l *lookup) report(enabled bool) http.HandlerFunc {
 			apiError(w, http.StatusBadRequest, "bad_offset", "offset must be a whole number ≥ 0")
 			return
 		}
-		cats := reportCategories
+		cats := mapstore.ReportCategories
 		if c := q.Get("category"); c != "" {
-			if !slices.Contains(reportCategories, c) {
-				apiError(w, http.StatusBadRequest, "bad_category", "category must be one of "+strings.Join(reportCategories, ", "))
+			if !slices.Contains(mapstore.ReportCategories, c) {
+				apiError(w, http.StatusBadRequest, "bad_category", "category must be one of "+strings.Join(mapstore.ReportCategories, ", "))
 				return
 			}
 			cats = []string{c}
 		}
-		_, meta, err := zsync.MappingReportPage(req.Context(), l.rdb, "", 0, 0)
+		_, meta, err := mapstore.ReportPage(req.Context(), l.rdb, "", 0, 0)
 		if err != nil {
 			apiError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable")
 			return
@@ -374,15 +425,15 @@ func (l *lookup) report(enabled bool) http.HandlerFunc {
 			return
 		}
 		counts := map[string]int{}
-		for _, c := range append([]string{"matched", "users", "entries"}, reportCategories...) {
-			counts[c] = zsync.ParseCount(meta, c)
+		for _, c := range append(slices.Clone(mapstore.ReportCounts), mapstore.ReportCategories...) {
+			counts[c] = mapstore.ParseCount(meta, c)
 		}
 		out := map[string]any{"computed_at": meta["computed_at"], "counts": counts}
 		if s := meta["snapshot"]; s != "" {
 			out["directory_snapshot"] = json.RawMessage(s)
 		}
 		for _, c := range cats {
-			items, _, err := zsync.MappingReportPage(req.Context(), l.rdb, c, offset, limit)
+			items, _, err := mapstore.ReportPage(req.Context(), l.rdb, c, offset, limit)
 			if err != nil {
 				apiError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable")
 				return
