@@ -104,6 +104,7 @@ type pipelineBench struct {
 	lastPush     map[string]arrival // user → the newest push the target accepted
 	expect       map[int32]bool     // users whose status changed: the target must end with it
 	undirected   int                // pushes without directory data
+	details      *os.File           // ZOOMSYNC_BENCH_PIPELINE_LOG: the whole log (go test keeps 10 lines of a benchmark's)
 }
 
 // endpointProc is serve: where it takes webhooks, and its process.
@@ -120,12 +121,21 @@ func setUpPipeline(b *testing.B, users, conns int) *pipelineBench {
 	b.Helper()
 	began := time.Now()
 	p := &pipelineBench{memory: map[string]float64{}, lastPush: map[string]arrival{}, expect: map[int32]bool{}}
+	if path := os.Getenv("ZOOMSYNC_BENCH_PIPELINE_LOG"); path != "" {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { f.Close() })
+		p.details = f
+		p.logf(b, "BenchmarkPipeline run of %s, %d users", time.Now().UTC().Format(time.RFC3339), users)
+	}
 	p.redis = testserver.StartRedis(b, testserver.RedisOptions{AOF: true})
 	p.rdb = p.redis.Client()
 	fake, acct := startFakeB(b, users)
 	slapd := testserver.StartSlapd(b, testserver.SlapdOptions{Users: users})
 	bin := buildBinary(b)
-	b.Logf("set-up: redis-server, fake Zoom and slapd with %d people, binary built: %v", users, time.Since(began).Round(time.Second))
+	p.logf(b, "set-up: redis-server, fake Zoom and slapd with %d people, binary built: %v", users, time.Since(began).Round(time.Second))
 
 	// Pull and link with the real binary, no target yet.
 	env := os.Environ()
@@ -139,7 +149,7 @@ func setUpPipeline(b *testing.B, users, conns int) *pipelineBench {
 		"LDAP_BASE_DN="+testserver.UsersDN, "LDAP_PAGE_SIZE=1000", "ZOOMSYNC_MATCH_RULES=email=mail")
 	mapSecs, _, _ := runMeasured(b, bin, env, fmt.Sprintf("directory: %d entries; links: matched", users), "map")
 	linked := usedMemory(b, p.rdb)
-	b.Logf("set-up: resync %.1f s, map %.1f s", secs, mapSecs)
+	p.logf(b, "set-up: resync %.1f s, map %.1f s", secs, mapSecs)
 
 	// A presence (and so a history stream) for every active user, then
 	// 7 days × 20 changes for a sample, as the webhooks would write them.
@@ -171,7 +181,7 @@ func setUpPipeline(b *testing.B, users, conns int) *pipelineBench {
 	perEntry := (week7 - withHistory) / float64(min(sample, len(active))*changes)
 	p.memory["user"] = (linked-empty)/float64(users) + (withHistory-linked)/float64(len(active)) - perEntry
 	p.memory["entry"] = perEntry
-	b.Logf("set-up: Redis memory: %.0f B per pulled and linked user (%d), %.0f B more per active user's first presence change (%d: history stream, status, freshness), %.1f B per further history entry (%d users × %d); records average %.0f B (MEMORY USAGE of a sample)",
+	p.logf(b, "set-up: Redis memory: %.0f B per pulled and linked user (%d), %.0f B more per active user's first presence change (%d: history stream, status, freshness), %.1f B per further history entry (%d users × %d); records average %.0f B (MEMORY USAGE of a sample)",
 		(linked-empty)/float64(users), users, (withHistory-linked)/float64(len(active)), len(active), perEntry, min(sample, len(active)), changes,
 		averageUsage(b, p.rdb, "zs:*:u:*", 500))
 
@@ -202,15 +212,15 @@ func setUpPipeline(b *testing.B, users, conns int) *pipelineBench {
 		p.serve = startPipelineServe(b, bin, serveCfg)
 	}
 	waitReady(b, "http://"+p.serve.ep.addr)
-	b.Logf("set-up: serve ready (its first full pull of %d users done) in %v", users, time.Since(started).Round(time.Millisecond))
+	p.logf(b, "set-up: serve ready (the resync's complete pull counts as its first) in %v", time.Since(started).Round(time.Millisecond))
 	p.inbox = zsync.NewInbox(p.rdb, zsync.InboxOptions{})
 	p.outbox = store.Outbox()
 	p.drain(b)
 	p.bare = startPeer(b, "bare", nil)
 	if p.rivet, p.rivetSkipped = startRivet(b); p.rivet == nil {
-		b.Logf("@zoom/rivet reference skipped: %s", p.rivetSkipped)
+		p.logf(b, "@zoom/rivet reference skipped: %s", p.rivetSkipped)
 	}
-	b.Logf("set-up took %v", time.Since(began).Round(time.Second))
+	p.logf(b, "set-up took %v", time.Since(began).Round(time.Second))
 	return p
 }
 
@@ -396,6 +406,15 @@ func (p *pipelineBench) settleAfter(tb testing.TB, run loadRun) (int64, int64) {
 	return p.backlog(tb)
 }
 
+// logf logs to the benchmark and to the details file.
+func (p *pipelineBench) logf(b *testing.B, format string, args ...any) {
+	b.Helper()
+	b.Logf(format, args...)
+	if p.details != nil {
+		fmt.Fprintf(p.details, format+"\n", args...)
+	}
+}
+
 // pipelineResult is one run's figures, by metric name.
 type pipelineResult map[string]float64
 
@@ -504,7 +523,7 @@ func (p *pipelineBench) measure(b *testing.B, length time.Duration, warm bool) p
 	drained := p.drain(b)
 	if p.profile != "" {
 		p.serve.sig(syscall.SIGUSR2)
-		b.Logf("CPU profile of serve during the saturation phase: %s (go tool pprof -top %s)", p.profile, p.profile)
+		p.logf(b, "CPU profile of serve during the saturation phase: %s (go tool pprof -top %s)", p.profile, p.profile)
 	}
 	used := cpu.used()
 	ran := commandsSince(cmds, commandStats(b, p.rdb))
@@ -516,14 +535,17 @@ func (p *pipelineBench) measure(b *testing.B, length time.Duration, warm bool) p
 	}
 	res["unapplied-at-end@max"], res["unpushed-at-end@max"] = float64(unapplied), float64(unpushed)
 	ev := float64(sat.acked)
-	for name, s := range used {
-		res[name+"-cpu-us/ev"] = s * 1e6 / ev
+	for _, name := range []string{"zoomsync", "redis", "target", "loadgen"} {
+		res[name+"-cpu-us/ev"] = used[name] * 1e6 / ev
 	}
+	// The machine is shared: how many cores others took meanwhile.
+	res["others-cores@max"] = (used["machine"] - used["zoomsync"] - used["redis"] - used["target"] - used["loadgen"]) /
+		drained.Sub(cpu.at).Seconds()
 	res["redis-cmds/ev"] = totalCalls(ran) / ev
-	b.Logf("saturation: %d acknowledged in %v (%.0f/s; bare %.0f/s, rivet %.0f/s), all applied and pushed %v after the load; %d unapplied and %d unpushed 1 s after it; webhook→target p50 %.1f ms p99 %.1f ms (%d coalesced, %d missing); CPU s: %v",
+	p.logf(b, "saturation: %d acknowledged in %v (%.0f/s; bare %.0f/s, rivet %.0f/s), all applied and pushed %v after the load; %d unapplied and %d unpushed 1 s after it; webhook→target p50 %.1f ms p99 %.1f ms (%d coalesced, %d missing); CPU s: %v",
 		sat.acked, sat.elapsed.Round(time.Millisecond), sat.perSecond(), bare.perSecond(), res["ref-rivet-events/s"],
 		drained.Sub(sat.ended).Round(time.Millisecond), unapplied, unpushed, quantile(lat, 0.5), quantile(lat, 0.99), coalesced, missing, used)
-	b.Logf("Redis commands per event at saturation (INFO commandstats: client and script commands alike):\n%s", describeCommands(ran, sat.acked))
+	p.logf(b, "Redis commands per event at saturation (INFO commandstats: client and script commands alike):\n%s", describeCommands(ran, sat.acked))
 
 	// Fixed rates.
 	for _, rate := range []int{2000, 5000} {
@@ -544,7 +566,7 @@ func (p *pipelineBench) measure(b *testing.B, length time.Duration, warm bool) p
 			res["zoomsync-cpu-us/ev"+suffix] = used["zoomsync"] * 1e6 / float64(run.acked)
 			res["redis-cmds/ev"+suffix] = totalCalls(ran) / float64(run.acked)
 		}
-		b.Logf("%d/s: %d acknowledged in %v, ack p50 %.2f ms p99 %.2f ms max %.1f ms; webhook→target p50 %.1f ms p99 %.1f ms max %.1f ms (%d pushed, %d coalesced, %d missing); %d unapplied and %d unpushed 1 s after the load; CPU s: %v",
+		p.logf(b, "%d/s: %d acknowledged in %v, ack p50 %.2f ms p99 %.2f ms max %.1f ms; webhook→target p50 %.1f ms p99 %.1f ms max %.1f ms (%d pushed, %d coalesced, %d missing); %d unapplied and %d unpushed 1 s after the load; CPU s: %v",
 			rate, run.acked, run.elapsed.Round(time.Millisecond), ms(run.quantile(0.5)), ms(run.quantile(0.99)), ms(run.lat[len(run.lat)-1]),
 			quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 1), len(lat), coalesced, missing, unapplied, unpushed, used)
 	}
@@ -560,7 +582,7 @@ func (p *pipelineBench) measure(b *testing.B, length time.Duration, warm bool) p
 	p.drain(b)
 	p.e2e(b, mon)
 	res["redis-client-cmds/ev"] = float64(seen.clientTotal()) / float64(mon.acked)
-	b.Logf("Redis commands per event by who sent them (MONITOR, %d events at 1,000/s, background work included):\n%s", mon.acked, describeMonitor(seen, mon.acked))
+	p.logf(b, "Redis commands per event by who sent them (MONITOR, %d events at 1,000/s, background work included):\n%s", mon.acked, describeMonitor(seen, mon.acked))
 
 	// The target's per-user state (latest change, delivered seq) and the
 	// target ending right for every user.
@@ -568,20 +590,36 @@ func (p *pipelineBench) measure(b *testing.B, length time.Duration, warm bool) p
 	sent, sentN := perEntryUsage(b, p.rdb, "zs:*:sent:bench")
 	res["redis-bytes/user"] = p.memory["user"] + out + sent
 	res["redis-bytes/history-entry"] = p.memory["entry"]
-	b.Logf("Redis memory per user: %.0f B of record, indices, links and history stream; the target's state %.0f B (outbox %.0f B × %d, delivered seqs %.0f B × %d); %.1f B per history entry",
+	p.logf(b, "Redis memory per user: %.0f B of record, indices, links and history stream; the target's state %.0f B (outbox %.0f B × %d, delivered seqs %.0f B × %d); %.1f B per history entry",
 		p.memory["user"], out+sent, out, outN, sent, sentN, p.memory["entry"])
 	lost := 0
 	for i := range p.expect {
 		u := p.mix.users[i]
 		if last, ok := p.lastPush[u.id]; !ok || last.status != string(u.effective()) {
 			lost++
+			if lost <= 5 {
+				rec, _ := p.rdb.HGetAll(context.Background(), userKeyOf(b, p.rdb, u.id)).Result()
+				p.logf(b, "lost: user %s should be %s (active %v, presence %q, call %q); the target's last push %+v; zoomsync holds status %q seq %s since %s, user_status %q, presence %q, call_state %q",
+					u.id, u.effective(), u.active, u.presence, u.call, last, rec["status"], rec["status_seq"], rec["status_since"], rec["user_status"],
+					rec["presence"], rec["call_state"])
+			}
 		}
 	}
 	res["lost"] = float64(lost)
 	if p.undirected > 0 {
-		b.Logf("%d pushes carried no directory data (every user is linked)", p.undirected)
+		p.logf(b, "%d pushes carried no directory data (every user is linked)", p.undirected)
 	}
 	return res
+}
+
+// userKeyOf finds the Redis key of a user's record.
+func userKeyOf(tb testing.TB, rdb redis.UniversalClient, id string) string {
+	keys, err := rdb.Keys(context.Background(), "zs:*:u:"+id).Result()
+	if err != nil || len(keys) != 1 {
+		tb.Logf("record of %s: %v %v", id, keys, err)
+		return ""
+	}
+	return keys[0]
 }
 
 // zoomsyncLoad sends the mix to serve and fails on any refusal: the
@@ -600,6 +638,7 @@ func (p *pipelineBench) cpuMeter() *cpuMeter {
 		"redis":    func() float64 { return redisCPUSeconds(p.rdb) },
 		"target":   p.target.cpuSeconds,
 		"loadgen":  selfCPUSeconds,
+		"machine":  machineBusySeconds,
 	})
 }
 
@@ -633,9 +672,9 @@ func (p *pipelineBench) report(b *testing.B, results []pipelineResult) {
 	b.ReportMetric(0, "ns/op")
 	if p.rivet != nil {
 		if out := p.rivet.stop(); !strings.Contains(out, "handled ") {
-			b.Logf("rivet printed %q", out)
+			p.logf(b, "rivet printed %q", out)
 		} else {
-			b.Logf("rivet: %s", strings.TrimSpace(out))
+			p.logf(b, "rivet: %s", strings.TrimSpace(out))
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -202,6 +203,29 @@ func usedMemory(tb testing.TB, rdb redis.UniversalClient) float64 {
 	}
 	tb.Fatal("INFO memory has no used_memory")
 	return 0
+}
+
+// machineBusySeconds is the CPU time all the machine's cores have spent
+// on anything but idling (/proc/stat), in seconds.
+func machineBusySeconds() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal …
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	busy := 0.0
+	for i, v := range f[1:9] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseFloat(v, 64)
+		busy += n
+	}
+	return busy / 100 // USER_HZ
 }
 
 // selfCPUSeconds is the CPU this test process has used: the load
