@@ -90,9 +90,10 @@ type mixUser struct {
 	presence               string // Zoom's spelling; "" never heard
 	agentStatus            string // contact-center status id
 	dept                   string
-	call                   string // the open call's id; "" none
-	caller                 bool   // the open call was placed by the user
-	lastTS                 int64  // event_ts (ms) of the user's last event
+	call                   string          // the open call's id; "" none
+	caller                 bool            // the open call was placed by the user
+	lastTS                 int64           // event_ts (ms) of the user's last event
+	initial                presence.Status // the effective status before the load
 }
 
 func (u *mixUser) effective() presence.Status {
@@ -154,6 +155,7 @@ func newPipelineMix(users []*mixUser, shards int, secret string, seed uint64) *p
 	}
 	for i, u := range users {
 		u.idx = int32(i)
+		u.initial = u.effective()
 		s := m.shards[i%shards]
 		s.users = append(s.users, u)
 		if u.phone != nil {
