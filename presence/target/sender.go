@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -17,6 +16,7 @@ import (
 	"github.com/sourcegraph/conc"
 	"golang.org/x/time/rate"
 
+	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/presence"
 	zsync "github.com/zoomsync/zoomsync/sync"
@@ -45,6 +45,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Zoom clients by account, for zoom_contact_center targets.
 	Zoom map[string]*zoomapi.Client
+	// Members is the live set the outbox partitions are shared by (run by
+	// the caller); nil: the sender keeps its own membership while it runs.
+	Members *coord.Members
 }
 
 // Sender pushes the outbox of every partition this replica owns.
@@ -58,16 +61,9 @@ type Sender struct {
 	opts     Options
 	mu       sync.Mutex
 	jitter   *rand.Rand
-
-	// Partitions are shared among live replicas: each holds at most
-	// share of them (ceil of partitions ÷ replicas), owned counts its own.
-	share atomic.Int64
-	owned atomic.Int64
-	// kick is closed (and replaced) by the heartbeat when this replica has
-	// room for more partitions: loops waiting for room look again at once
-	// instead of at their next timer.
-	kickMu sync.Mutex
-	kick   chan struct{}
+	// share bounds the partitions this replica sends for: its fair share
+	// among the live replicas.
+	share *coord.FairShare
 }
 
 // New builds the sender of configs for the accounts.
@@ -98,7 +94,7 @@ func New(rdb redis.UniversalClient, store *zsync.Store, configs []Config, accoun
 		}
 		s.add(c, t)
 	}
-	s.kick = make(chan struct{})
+	s.share = coord.NewFairShare(len(accounts) * s.outbox.Partitions())
 	return s, nil
 }
 
@@ -119,161 +115,55 @@ func (s *Sender) Names() []string {
 	return out
 }
 
-// Run sends until ctx ends: one loop per partition of every account,
-// active while this replica holds the partition's lease.
+// Run sends until ctx ends: the partitions of every account are dealt
+// over the live replicas (coord.Dealer), and each one this replica holds
+// is sent by rounds (step) while its lease holds.
 func (s *Sender) Run(ctx context.Context) {
 	if len(s.targets) == 0 {
 		return
 	}
-	total := int64(len(s.accounts) * s.outbox.Partitions())
-	s.share.Store(total)
+	members := s.opts.Members
 	var wg conc.WaitGroup
-	wg.Go(func() { s.heartbeat(ctx, total) })
-	for _, a := range s.accounts {
-		for p := range s.outbox.Partitions() {
-			wg.Go(func() { s.runPartition(ctx, a, p) })
-		}
+	mctx, stopMembers := context.WithCancel(context.WithoutCancel(ctx))
+	if members == nil {
+		members = coord.NewMembers(s.rdb, s.opts.Owner, coord.MembersOptions{TTL: s.opts.LeaseTTL, Clock: s.opts.Clock, Logger: s.opts.Logger})
+		wg.Go(func() { members.Run(mctx) })
 	}
+	parts := s.outbox.Partitions()
+	d := &coord.Dealer{Pieces: len(s.accounts) * parts, Members: members, Share: s.share, Clock: s.opts.Clock, Logger: s.opts.Logger,
+		Lease: func(i int) *coord.Lease {
+			return s.outbox.Lease(s.accounts[i/parts], i%parts, coord.LeaseOptions{Owner: s.opts.Owner, TTL: s.opts.LeaseTTL, Clock: s.opts.Clock, Logger: s.opts.Logger})
+		}}
+	d.Run(ctx, func(ctx context.Context, i int) { s.step(ctx, s.accounts[i/parts], i%parts) })
+	stopMembers() // leave the live set only once every partition is released
 	wg.Wait()
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	_ = s.outbox.Leave(lctx, s.opts.Owner)
-	cancel()
-}
-
-// heartbeat keeps this replica in the live set and its fair share of the
-// partitions current, so work spreads over replicas and moves within a
-// lease period when one stops or dies.
-func (s *Sender) heartbeat(ctx context.Context, total int64) {
-	for ctx.Err() == nil {
-		if live, err := s.outbox.Heartbeat(ctx, s.opts.Owner, s.opts.LeaseTTL); err == nil && live > 0 {
-			s.share.Store((total + int64(live) - 1) / int64(live))
-		}
-		if s.owned.Load() < s.share.Load() {
-			s.kickAll() // room for more: partitions nobody sends get taken now
-		}
-		select {
-		case <-ctx.Done():
-		case <-s.opts.Clock.After(s.opts.LeaseTTL / 3):
-		}
-	}
-}
-
-// kicked returns the channel the next kick closes.
-func (s *Sender) kicked() <-chan struct{} {
-	s.kickMu.Lock()
-	defer s.kickMu.Unlock()
-	return s.kick
-}
-
-func (s *Sender) kickAll() {
-	s.kickMu.Lock()
-	close(s.kick)
-	s.kick = make(chan struct{})
-	s.kickMu.Unlock()
 }
 
 // Partitions reports how many outbox partitions this replica sends for
 // now and how many it may hold (its share of the live replicas').
-func (s *Sender) Partitions() (owned, share int64) { return s.owned.Load(), s.share.Load() }
+func (s *Sender) Partitions() (owned, share int64) { return s.share.Counts() }
 
-// reserve takes one of this replica's share of partitions (false: the
-// share is full); unreserve gives it back.
-func (s *Sender) reserve() bool {
-	for {
-		n := s.owned.Load()
-		if n >= s.share.Load() {
-			return false
-		}
-		if s.owned.CompareAndSwap(n, n+1) {
-			return true
-		}
+// step is one round of a partition this replica holds: it pushes what is
+// due, then waits for the doorbell until the next retry or damped change
+// is due, at most a third of the lease TTL (so the partition can be
+// handed over between rounds).
+func (s *Sender) step(ctx context.Context, account string, p int) {
+	clock := s.opts.Clock
+	next := s.round(ctx, account, p)
+	wait := s.opts.LeaseTTL / 3
+	if !next.IsZero() {
+		wait = min(wait, next.Sub(clock.Now()))
 	}
-}
-
-// overShare reports, at most once per excess partition, that this replica
-// holds more than its share and should let one go.
-func (s *Sender) overShare() bool {
-	for {
-		n := s.owned.Load()
-		if n <= s.share.Load() {
-			return false
-		}
-		if s.owned.CompareAndSwap(n, n-1) {
-			return true
-		}
+	if wait <= 0 || ctx.Err() != nil {
+		return
 	}
-}
-
-func (s *Sender) runPartition(ctx context.Context, account string, p int) {
-	clock, log := s.opts.Clock, s.opts.Logger.With(slog.String("account_id", account), slog.Int("partition", p))
-	owned := false
-	var renewAt time.Time
-	defer func() {
-		if owned {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			_ = s.outbox.Release(rctx, account, p, s.opts.Owner)
-			cancel()
-			s.owned.Add(-1)
-		}
-	}()
-	for ctx.Err() == nil {
-		if owned && s.overShare() {
-			// Another replica joined: hand this partition over.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			_ = s.outbox.Release(rctx, account, p, s.opts.Owner)
-			cancel()
-			owned = false
-		}
-		if now := clock.Now(); !owned || !now.Before(renewAt) {
-			wasOwned := owned
-			kick := s.kicked()
-			if !wasOwned {
-				// Only a partition nobody holds competes for this replica's
-				// room: a reservation for one another replica holds would
-				// fail at Own, and loops that woke a moment after it would
-				// find the room taken — the same ones, every round, while a
-				// free partition went unsent.
-				holder, err := s.outbox.Holder(ctx, account, p)
-				if (err == nil && holder != "" && holder != s.opts.Owner) || !s.reserve() {
-					select { // held elsewhere, or our share is full: look again later, or when there is room
-					case <-ctx.Done():
-					case <-clock.After(s.opts.LeaseTTL / 3):
-					case <-kick:
-					}
-					continue
-				}
-			}
-			ok, err := s.outbox.Own(ctx, account, p, s.opts.Owner, s.opts.LeaseTTL)
-			if err != nil {
-				log.Warn("outbox lease: Redis unavailable", slog.String("error", err.Error()))
-			}
-			owned, renewAt = ok && err == nil, now.Add(s.opts.LeaseTTL/3)
-			if !owned {
-				s.owned.Add(-1) // the reservation (or the lease we held) is gone
-				select {
-				case <-ctx.Done():
-				case <-clock.After(s.opts.LeaseTTL / 3):
-				case <-kick:
-				}
-				continue
-			}
-		}
-		next := s.round(ctx, account, p)
-		wait := renewAt.Sub(clock.Now())
-		if !next.IsZero() {
-			wait = min(wait, next.Sub(clock.Now()))
-		}
-		if wait <= 0 {
-			continue
-		}
-		// The doorbell rings when a change is queued; BLPOP's timeout is
-		// whole seconds, so waits are at least 1 s unless it rings.
-		if err := s.outbox.Wait(ctx, account, p, max(wait, time.Second)); err != nil && ctx.Err() == nil {
-			log.Warn("outbox: Redis unavailable", slog.String("error", err.Error()))
-			select {
-			case <-ctx.Done():
-			case <-clock.After(time.Second):
-			}
+	// The doorbell rings when a change is queued; BLPOP's timeout is
+	// whole seconds, so waits are at least 1 s unless it rings.
+	if err := s.outbox.Wait(ctx, account, p, max(wait, time.Second)); err != nil && ctx.Err() == nil {
+		s.opts.Logger.Warn("outbox: Redis unavailable", slog.String("account_id", account), slog.Int("partition", p), slog.String("error", err.Error()))
+		select {
+		case <-ctx.Done():
+		case <-clock.After(time.Second):
 		}
 	}
 }
