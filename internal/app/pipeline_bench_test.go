@@ -56,11 +56,13 @@ import (
 // every user's status as the load left it (lost).
 //
 // Set ZOOMSYNC_BENCH_PIPELINE=1 (task bench runs it three times, about
-// five minutes each). ZOOMSYNC_BENCH_PIPELINE_PROFILE=file runs serve as
-// a helper process writing a CPU profile of the saturation phase.
+// seven minutes each). ZOOMSYNC_BENCH_PIPELINE_LOG=file appends the whole
+// log to file (go test keeps ten lines of it);
+// ZOOMSYNC_BENCH_PIPELINE_PROFILE=file runs serve as a helper process
+// writing a CPU profile of the saturation phase.
 func BenchmarkPipeline(b *testing.B) {
 	if os.Getenv("ZOOMSYNC_BENCH_PIPELINE") == "" {
-		b.Skip("set ZOOMSYNC_BENCH_PIPELINE=1 (task bench): 100,000 users, about five minutes a run")
+		b.Skip("set ZOOMSYNC_BENCH_PIPELINE=1 (task bench): 100,000 users, about seven minutes a run")
 	}
 	users := envInt(b, "ZOOMSYNC_BENCH_PIPELINE_USERS", 100_000)
 	length := time.Duration(envInt(b, "ZOOMSYNC_BENCH_PIPELINE_SECONDS", 20)) * time.Second

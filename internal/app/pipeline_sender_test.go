@@ -8,8 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -187,4 +189,42 @@ func (c *webhookConn) post(shard *mixShard, body []byte) (int, error) {
 		c.r.Reset(c.conn)
 	}
 	return resp.StatusCode, nil
+}
+
+// TestPipelineSenderLoads: the benchmark's sender delivers every event,
+// signed so that a verifying receiver accepts it, closed loop and at a
+// fixed rate, and carries on when the receiver closes connections.
+func TestPipelineSenderLoads(t *testing.T) {
+	_, acct := startFake(t, 300)
+	states := map[string][3]string{}
+	mix := newPipelineMix(mixUsersOf(acct.Users(), states), 8, whSecret, 3)
+	var served atomic.Int64
+	verify := bareHandler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if served.Add(1)%10 == 0 {
+			w.Header().Set("Connection", "close") // a receiver that recycles its connections
+		}
+		verify.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	ep := webhookEndpoint{strings.TrimPrefix(srv.URL, "http://"), "/"}
+
+	closed := sendLoad(t, ep, mix, acctID, 300*time.Millisecond, 0)
+	if closed.acked == 0 || closed.refused > 0 || closed.acked != len(closed.sent) {
+		t.Fatalf("closed loop: %d acknowledged, %d refused, %d recorded", closed.acked, closed.refused, len(closed.sent))
+	}
+	paced := sendLoad(t, ep, mix, acctID, time.Second, 400)
+	if paced.acked != 400 || paced.refused > 0 {
+		t.Fatalf("400/s for 1 s: %d acknowledged, %d refused", paced.acked, paced.refused)
+	}
+	if paced.elapsed < 990*time.Millisecond || !slices.IsSorted(paced.lat) {
+		t.Fatalf("paced run took %v; latencies sorted %v", paced.elapsed, slices.IsSorted(paced.lat))
+	}
+	due := map[int64]bool{}
+	for _, s := range paced.sent {
+		due[s.at] = true
+	}
+	if len(due) != 400 {
+		t.Fatalf("%d distinct due times for 400 events", len(due))
+	}
 }
