@@ -54,3 +54,35 @@ func TestSpliceKeepsHandWrittenText(t *testing.T) {
 		t.Fatalf("append = %q", got)
 	}
 }
+
+func TestGoalsTable(t *testing.T) {
+	const raw = `pkg: github.com/zoomsync/zoomsync/internal/app
+BenchmarkPipeline-2   	       1	      0.21 x-rivet	      0.089 x-bare	      267 ack-p99-ms@5k/s	0 unapplied-at-end
+BenchmarkPipeline-2   	       1	      0.23 x-rivet	      0.091 x-bare	      12 ack-p99-ms@5k/s	0 unapplied-at-end
+BenchmarkPipeline-2   	       1	      0.61 x-rivet	      0.3 x-bare	      15 ack-p99-ms@5k/s	3 unapplied-at-end
+`
+	res, err := Parse(strings.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goals := []Goal{{"BenchmarkPipeline", "x-rivet", false, 0.6}, {"BenchmarkPipeline", "ack-p99-ms@5k/s", true, 20},
+		{"BenchmarkPipeline", "unapplied-at-end", true, 0}, {"BenchmarkPipeline", "redis-cpu-us/ev", true, 25},
+		{"BenchmarkNotRun", "x-ref", false, 0.7}}
+	got := renderGoals(res, goals)
+	for _, want := range []string{
+		"| BenchmarkPipeline | x-rivet | ≥ 0.600 | 0.230 | **no** |",
+		"| BenchmarkPipeline | ack-p99-ms@5k/s | ≤ 20.000 | 15.000 | yes |",
+		"| BenchmarkPipeline | unapplied-at-end | ≤ 0 | 0 | yes |",
+		"| BenchmarkPipeline | redis-cpu-us/ev | ≤ 25.000 | — | not measured |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("goals table lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "BenchmarkNotRun") {
+		t.Errorf("a benchmark that did not run has goals shown:\n%s", got)
+	}
+	if renderGoals(nil, goals) != "" {
+		t.Error("goals rendered without results")
+	}
+}

@@ -84,6 +84,7 @@ func Render(results []*Result, m Machine, now time.Time) string {
 			}
 		}
 	}
+	fmt.Fprint(&b, renderGoals(results, Goals))
 	fmt.Fprintln(&b)
 	fmt.Fprint(&b, endMarker)
 	return b.String()
