@@ -44,6 +44,9 @@ type Options struct {
 
 	// limits overrides the HTTP server's limits (tests); nil: the defaults.
 	limits *httpLimits
+	// webSocketLeaseTTL overrides the WebSocket subscriptions' lease TTL
+	// (tests); 0: webSocketLeaseTTL.
+	webSocketLeaseTTL time.Duration
 }
 
 // account is one configured Zoom account at run time.
@@ -71,6 +74,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	defer closeRedis()
 	m := newMetrics()
+	wsm := newWebSocketMetrics(m.reg) // also counts webhooks by intake
 
 	accounts := map[string]*account{}
 	for _, a := range cfg.Zoom.Accounts {
@@ -116,6 +120,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		Accounts: secrets, Sink: inbox, Clock: clock, Logger: log,
 		OnOutcome: func(event, outcome string) {
 			m.webhooks.WithLabelValues(webhookEventLabel(event), outcome).Inc()
+			wsm.events.WithLabelValues(webhook.IntakeWebhook, webhookEventLabel(event), outcome).Inc()
 			if mp != nil && outcome == webhook.OutcomeAccepted && profileEvents[event] {
 				mp.markDirty()
 			}
@@ -172,6 +177,18 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoomsync_outbox_partitions_share",
 			Help: "Outbox partitions this replica may hold: its share among the live replicas."}, func() float64 { _, s := sender.Partitions(); return float64(s) }))
 	sweep := newSweeper(store, rdb, accounts, cfg.Presence, replica, clock, log, m)
+	sockets, err := newWebSockets(webSocketOptions{cfg: cfg, rdb: rdb, store: store, sink: inbox, accounts: accounts, replica: replica,
+		clock: clock, log: log, wm: wsm, leaseTTL: opts.webSocketLeaseTTL, accepted: func(event string) {
+			if mp != nil && profileEvents[event] {
+				mp.markDirty()
+			}
+		}})
+	if err != nil {
+		return err
+	}
+	if sockets != nil {
+		ready.sockets = sockets.status
+	}
 	mux.Handle("POST /v1/resync", auth(resyncs.postResync))
 	mux.Handle("GET /v1/resync/{run_id}", auth(resyncs.getResync))
 
@@ -211,6 +228,9 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	workers.Go(func() { sender.Run(workCtx) })
 	workers.Go(func() { live.run(workCtx) })
 	workers.Go(func() { sweep.run(workCtx) })
+	if sockets != nil {
+		workers.Go(func() { sockets.run(workCtx) })
+	}
 	reload := &reloader{path: cfg.Zoom.AccountsFile, read: cfg.Zoom.ReloadAccounts, live: secrets, clients: zoomClients,
 		clock: clock, log: log, every: accountsPoll}
 	workers.Go(func() { reload.run(workCtx, opts.Reload) })
@@ -288,9 +308,12 @@ type readiness struct {
 	rdb      redis.UniversalClient
 	accounts map[string]*account
 	mapping  bool // a directory is configured: wait for the first complete mapping too
-	mu       sync.Mutex
-	pulled   map[string]bool
-	mapped   bool
+	// sockets, if set, reports the WebSocket subscriptions (shown, never
+	// a reason to be unready).
+	sockets func(*http.Request) []webSocketStatus
+	mu      sync.Mutex
+	pulled  map[string]bool
+	mapped  bool
 }
 
 func newReadiness(rdb redis.UniversalClient, accounts map[string]*account, mapping bool) *readiness {
@@ -361,6 +384,10 @@ func (r *readiness) serve(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		r.mapped = true
 		r.mu.Unlock()
+	}
+	if r.sockets != nil {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "websockets": r.sockets(req)})
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -133,7 +133,7 @@ type Options struct {
 	// between attempts; 0: 500 ms and 30 s.
 	MinBackoff, MaxBackoff time.Duration
 	// StoreTimeout bounds one attempt to store an event; 0: 2.5 s.
-	StoreTimeout time.Duration
+	StoreTimeout  time.Duration
 	MaxFrameBytes int64 // larger frames close the connection; 0: 1 MiB
 	HTTPClient    *http.Client
 	Clock         clockwork.Clock

@@ -57,10 +57,14 @@ type counts struct {
 func newCounts() *counts {
 	return &counts{frames: map[string]int{}, events: map[string]int{}, reconnects: map[string]int{}}
 }
-func (c *counts) State(_ string, s zoomws.State) { c.mu.Lock(); c.states = append(c.states, s); c.mu.Unlock() }
-func (c *counts) Frame(_, m string)              { c.mu.Lock(); c.frames[m]++; c.mu.Unlock() }
-func (c *counts) Event(_, _, o string)           { c.mu.Lock(); c.events[o]++; c.mu.Unlock() }
-func (c *counts) Reconnect(_, r string)          { c.mu.Lock(); c.reconnects[r]++; c.mu.Unlock() }
+func (c *counts) State(_ string, s zoomws.State) {
+	c.mu.Lock()
+	c.states = append(c.states, s)
+	c.mu.Unlock()
+}
+func (c *counts) Frame(_, m string)     { c.mu.Lock(); c.frames[m]++; c.mu.Unlock() }
+func (c *counts) Event(_, _, o string)  { c.mu.Lock(); c.events[o]++; c.mu.Unlock() }
+func (c *counts) Reconnect(_, r string) { c.mu.Lock(); c.reconnects[r]++; c.mu.Unlock() }
 func (c *counts) get(m map[string]int, k string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
