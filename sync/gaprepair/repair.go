@@ -197,6 +197,15 @@ func (r *Repairer) run(ctx context.Context, account string, g pendingGap) error 
 	a := r.accounts[account]
 	log := r.opts.Logger.With(slog.String("account_id", account), slog.String("subscription_id", g.subscription))
 	began := r.opts.Clock.Now()
+	// Users first: a user created or activated during the gap (or before
+	// the first pull wrote anyone) is then among those whose presence is
+	// read. A pull costs ceil(users/300) Medium requests.
+	var pullErr error
+	if a.PullUsers != nil {
+		if pullErr = a.PullUsers(ctx); pullErr != nil && ctx.Err() == nil {
+			log.Warn("gap repair: the user pull failed; presence is re-read all the same", slog.String("error", pullErr.Error()))
+		}
+	}
 	users, err := r.opts.Store.ActiveByActivity(ctx, account, g.end, 0)
 	if err != nil {
 		return err
@@ -209,18 +218,10 @@ func (r *Repairer) run(ctx context.Context, account string, g pendingGap) error 
 		r.opts.Observer.RepairStarted(account, gap, len(users))
 	}
 	bound := time.Duration(float64(len(users)) / r.opts.ReadsPerSecond * float64(time.Second))
-	log.Info("websocket gap repair started: Zoom does not redeliver events missed while the socket was closed",
+	log.Info("websocket gap repair: users pulled, re-reading presence (Zoom does not redeliver events missed while the socket was closed)",
 		slog.Float64("gap_seconds", gap.Seconds()), slog.Bool("gap_start_known", !g.start.IsZero()),
 		slog.Int("presence_rereads", len(users)), slog.Duration("presence_bound", bound.Round(time.Second)))
-
-	pulled := make(chan error, 1)
-	if a.PullUsers != nil {
-		go func() { pulled <- a.PullUsers(ctx) }()
-	} else {
-		pulled <- nil
-	}
 	readErr := r.reread(ctx, a, users, log)
-	pullErr := <-pulled
 	result := ResultComplete
 	switch {
 	case ctx.Err() != nil:
