@@ -3,6 +3,7 @@ package zoomfake
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -160,6 +161,18 @@ func (w *WSSubscription) Send(ev Event) bool {
 	}
 	w.mu.Unlock()
 	return ok
+}
+
+// ErrNotConnected is SendStatus's error for an event nobody received.
+var ErrNotConnected = errors.New("zoomfake: no WebSocket connection open: the event is lost")
+
+// SendStatus is Send in the shape of SimOptions.Send: 200 when the event
+// was written, else 0 and ErrNotConnected.
+func (w *WSSubscription) SendStatus(_ context.Context, ev Event) (int, error) {
+	if w.Send(ev) {
+		return http.StatusOK, nil
+	}
+	return 0, ErrNotConnected
 }
 
 // SendRaw writes text as a frame as it is (malformed frames, unknown
