@@ -13,6 +13,7 @@ import (
 	"github.com/sourcegraph/conc"
 
 	"github.com/zoomsync/zoomsync/internal/config"
+	"github.com/zoomsync/zoomsync/internal/coord"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/sync/gaprepair"
 	"github.com/zoomsync/zoomsync/zoomapi/webhook"
@@ -30,7 +31,7 @@ const webSocketLeaseTTL = 10 * time.Second
 // is repaired through the REST API.
 type webSockets struct {
 	clients  []*zoomws.Client
-	leases   map[string]*zsync.Lease
+	leases   map[string]*coord.Lease
 	repairer *gaprepair.Repairer
 	log      *slog.Logger
 }
@@ -80,13 +81,13 @@ func newWebSockets(o webSocketOptions) (*webSockets, error) {
 				return err
 			}})
 	}
-	w := &webSockets{leases: map[string]*zsync.Lease{}, log: o.log,
+	w := &webSockets{leases: map[string]*coord.Lease{}, log: o.log,
 		repairer: gaprepair.New(gaprepair.Options{Store: o.store, Accounts: repairAccounts, ReadsPerSecond: o.cfg.WebSocket.RepairReadsPerSecond,
 			Marks: marks, Observer: wm, Clock: o.clock, Logger: o.log})}
 	for _, id := range ids {
 		a := o.accounts[id]
 		sub, endpoint, _ := a.cfg.WebSocketEndpoint()
-		lease := zsync.NewLease(o.rdb, "websocket:"+sub, zsync.LeaseOptions{Owner: o.replica, TTL: ttl, Clock: o.clock, Logger: o.log})
+		lease := coord.NewLease(o.rdb, "websocket:"+sub, coord.LeaseOptions{Owner: o.replica, TTL: ttl, Clock: o.clock, Logger: o.log})
 		w.leases[sub] = lease
 		c, err := zoomws.New(zoomws.Options{
 			Subscription: sub, URL: endpoint, Account: id,
@@ -143,18 +144,18 @@ func (w *webSockets) status(r *http.Request) []webSocketStatus {
 	return out
 }
 
-// wsLease adapts a zsync.Lease to zoomws.Lease.
+// wsLease adapts a coord.Lease to zoomws.Lease.
 type wsLease struct {
-	lease *zsync.Lease
+	lease *coord.Lease
 	owner string
 }
 
 func (l wsLease) Hold(ctx context.Context, fn func(ctx context.Context, fence int64) error) (bool, error) {
-	return l.lease.Hold(ctx, func(ctx context.Context, f zsync.Fence) error { return fn(ctx, f.Token) })
+	return l.lease.Hold(ctx, func(ctx context.Context, f coord.Fence) error { return fn(ctx, f.Token) })
 }
 
 func (l wsLease) Check(ctx context.Context, fence int64) error {
-	return l.lease.Check(ctx, zsync.Fence{Owner: l.owner, Token: fence})
+	return l.lease.Check(ctx, coord.Fence{Owner: l.owner, Token: fence})
 }
 
 // webSocketMetrics are the subscriptions' and the repairs' series.

@@ -2,6 +2,7 @@ package gaprepair
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"strconv"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/internal/luascript"
 )
 
 // Marks keep, per subscription in Redis, the last moment its events were
@@ -69,24 +71,27 @@ func (m *Marks) LastAlive(ctx context.Context, sub string) (time.Time, error) {
 	return time.UnixMilli(out), nil
 }
 
-// repairFromScript keeps the earliest unrepaired start.
-var repairFromScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
-if not cur or tonumber(ARGV[1]) < tonumber(cur) then redis.call('SET', KEYS[1], ARGV[1]) end
-return 1
-`)
+//go:embed *.lua
+var scripts embed.FS
 
-// repairedScript clears the record once a repair from at or before it
-// completed.
-var repairedScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
-if cur and tonumber(cur) >= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) end
-return 1
-`)
+// The scripts' slots.
+type (
+	repairKeys struct {
+		RepairFrom string `lua:"repairFrom"`
+	}
+	repairArgs struct {
+		StartMS int64 `lua:"startMS"`
+	}
+)
+
+var (
+	repairFromScript = luascript.New[repairKeys, repairArgs](scripts, nil, "repair_from.lua")
+	repairedScript   = luascript.New[repairKeys, repairArgs](scripts, nil, "repaired.lua")
+)
 
 // RepairFrom records that a gap starting at start awaits its repair.
 func (m *Marks) RepairFrom(ctx context.Context, sub string, start time.Time) error {
-	if err := repairFromScript.Run(ctx, m.rdb, []string{repairKey(sub)}, ms(start)).Err(); err != nil {
+	if err := repairFromScript.Run(ctx, m.rdb, repairKeys{repairKey(sub)}, repairArgs{ms(start)}).Err(); err != nil {
 		return errs.E("gaprepair.RepairFrom", errs.Unavailable, err)
 	}
 	return nil
@@ -94,7 +99,7 @@ func (m *Marks) RepairFrom(ctx context.Context, sub string, start time.Time) err
 
 // Repaired records that the gaps from start on are repaired.
 func (m *Marks) Repaired(ctx context.Context, sub string, start time.Time) error {
-	if err := repairedScript.Run(ctx, m.rdb, []string{repairKey(sub)}, ms(start)).Err(); err != nil {
+	if err := repairedScript.Run(ctx, m.rdb, repairKeys{repairKey(sub)}, repairArgs{ms(start)}).Err(); err != nil {
 		return errs.E("gaprepair.Repaired", errs.Unavailable, err)
 	}
 	return nil
