@@ -82,10 +82,9 @@ type WSSubscription struct {
 }
 
 type wsConn struct {
-	c       *websocket.Conn
-	token   string
-	wmu     sync.Mutex // one writer at a time, in order
-	closing bool
+	c     *websocket.Conn
+	token string
+	wmu   sync.Mutex // one writer at a time, in order
 }
 
 // WebSocketSubscription adds (or returns) the account's subscription id.
@@ -325,7 +324,8 @@ func (s *Server) takeOver(sub *WSSubscription, c *wsConn) {
 	sub.stats.MaxOpen = max(sub.stats.MaxOpen, len(old)+1)
 	sub.mu.Unlock()
 	for _, o := range old {
-		_ = o.c.Close(websocket.StatusNormalClosure, "another connection was opened for this subscription")
+		// Close waits for the peer's answer: not on the new connection's time.
+		go func() { _ = o.c.Close(websocket.StatusNormalClosure, "another connection was opened for this subscription") }()
 	}
 }
 
