@@ -325,7 +325,9 @@ func (s *Server) takeOver(sub *WSSubscription, c *wsConn) {
 	sub.mu.Unlock()
 	for _, o := range old {
 		// Close waits for the peer's answer: not on the new connection's time.
-		go func() { _ = o.c.Close(websocket.StatusNormalClosure, "another connection was opened for this subscription") }()
+		go func() {
+			_ = o.c.Close(websocket.StatusNormalClosure, "another connection was opened for this subscription")
+		}()
 	}
 }
 
