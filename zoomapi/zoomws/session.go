@@ -40,8 +40,40 @@ type session struct {
 
 	kick      chan struct{} // a frame arrived: the read deadline starts over
 	connected bool
-	lost      bool // an event could not be stored: stop moving the alive mark
-	lastGood  time.Time
+	lastRead  time.Time // when the last frame arrived (the reader's)
+
+	// Events are stored concurrently (up to maxInFlight), so that the
+	// inbox's group commit sees many at once; order does not matter (the
+	// versions decide). The alive mark may move only up to the oldest
+	// event not yet stored.
+	slots    chan struct{}
+	stores   sync.WaitGroup
+	mu       sync.Mutex
+	inFlight map[uint64]time.Time // event sequence → when it arrived
+	seq      uint64
+	lost     bool // an event could not be stored: the alive mark stops
+	lastGood time.Time
+}
+
+// maxInFlight bounds the events of one connection being stored at once.
+const maxInFlight = 64
+
+// good is the moment up to which every event received is stored, given
+// that nothing arrived since now; ok is false once an event was lost.
+func (s *session) good(now time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lost {
+		return s.lastGood, false
+	}
+	at := now
+	for _, t := range s.inFlight {
+		if !t.After(at) {
+			at = t.Add(-time.Millisecond)
+		}
+	}
+	s.lastGood = at
+	return at, true
 }
 
 // finish ends the session once, with the first reason given. A clean end
@@ -74,7 +106,8 @@ func (c *Client) session(ctx context.Context, tok zoomapi.SocketToken) sessionEn
 		return sessionEnd{reason: ReasonDialFailed, err: redact(err, tok.Value)}
 	}
 	conn.SetReadLimit(c.opts.MaxFrameBytes)
-	s := &session{c: c, conn: conn, tok: tok, kick: make(chan struct{}, 1)}
+	s := &session{c: c, conn: conn, tok: tok, kick: make(chan struct{}, 1),
+		slots: make(chan struct{}, maxInFlight), inFlight: map[uint64]time.Time{}}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	defer s.cancel()
 
@@ -84,11 +117,14 @@ func (c *Client) session(ctx context.Context, tok zoomapi.SocketToken) sessionEn
 	s.read()
 	close(done)
 	<-kept
+	s.stores.Wait() // the session's end stops their retries
 	s.end.connected = s.connected
-	if s.connected && !s.lost && c.opts.Marks != nil {
+	last, stored := s.good(s.lastRead)
+	lost := !stored
+	if s.connected && !lost && c.opts.Marks != nil {
 		// A clean end records exactly where the next gap begins.
 		mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		_ = c.opts.Marks.MarkAlive(mctx, c.opts.Subscription, s.lastGood)
+		_ = c.opts.Marks.MarkAlive(mctx, c.opts.Subscription, last)
 		mcancel()
 	}
 	return s.end
@@ -155,6 +191,7 @@ func (s *session) read() {
 		default:
 		}
 		now := c.opts.Clock.Now()
+		s.lastRead = now
 		if typ != websocket.MessageText {
 			c.frame(ModuleMalformed)
 			c.malformed("binary frame", nil)
@@ -180,22 +217,16 @@ func (s *session) read() {
 		}
 		switch f.Module {
 		case ModuleHeartbeat:
-			if !s.lost {
-				s.lastGood = now
+			if at, ok := s.good(now); ok {
 				if c.opts.Marks != nil {
 					mctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
-					_ = c.opts.Marks.MarkAlive(mctx, c.opts.Subscription, now)
+					_ = c.opts.Marks.MarkAlive(mctx, c.opts.Subscription, at)
 					cancel()
 				}
-				c.setLastGood(now)
+				c.setLastGood(at)
 			}
 		case ModuleMessage:
-			if !s.event(f.Content, now) {
-				s.lost = true
-			} else if !s.lost {
-				s.lastGood = now
-				c.setLastGood(now)
-			}
+			s.message(f.Content, now)
 		}
 	}
 }
@@ -206,7 +237,9 @@ func (s *session) established(now time.Time) {
 	c := s.c
 	s.connected = true
 	start := c.gapStart(s.ctx)
+	s.mu.Lock()
 	s.lastGood = now
+	s.mu.Unlock()
 	c.setState(StateConnected, "")
 	if c.opts.Marks != nil {
 		mctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
@@ -246,6 +279,37 @@ func (c *Client) setLastGood(t time.Time) {
 	c.mu.Lock()
 	c.lastGood = t
 	c.mu.Unlock()
+}
+
+// message stores a message frame's event in the background, at most
+// maxInFlight at once (the reader waits for a slot: backpressure on the
+// socket rather than memory).
+func (s *session) message(content []byte, now time.Time) {
+	select {
+	case s.slots <- struct{}{}:
+	case <-s.ctx.Done():
+		s.mu.Lock()
+		s.lost = true
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Lock()
+	s.seq++
+	id := s.seq
+	s.inFlight[id] = now
+	s.mu.Unlock()
+	s.stores.Add(1)
+	go func() {
+		defer s.stores.Done()
+		ok := s.event(content, now)
+		s.mu.Lock()
+		delete(s.inFlight, id)
+		if !ok {
+			s.lost = true
+		}
+		s.mu.Unlock()
+		<-s.slots
+	}()
 }
 
 // event stores one message frame's event in the inbox, as a webhook
