@@ -95,6 +95,7 @@ func (in *Inbox) Enqueue(ctx context.Context, d webhook.Delivery) error {
 			"user":        key,
 			"received_ms": strconv.FormatInt(d.ReceivedAt.UnixMilli(), 10),
 			"request_id":  d.RequestID,
+			"intake":      intake(d.Intake),
 			"body":        d.Event.Raw,
 		},
 		err: make(chan error, 1),
@@ -121,6 +122,14 @@ func (in *Inbox) Enqueue(ctx context.Context, d webhook.Delivery) error {
 		// makes the duplicate harmless.
 		return ctx.Err()
 	}
+}
+
+// intake names how a delivery arrived (an entry field, for incidents).
+func intake(s string) string {
+	if s == "" {
+		return webhook.IntakeWebhook
+	}
+	return s
 }
 
 // Run writes queued appends until ctx ends, then fails what is left.

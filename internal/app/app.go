@@ -47,6 +47,9 @@ type Options struct {
 
 	// limits overrides the HTTP server's limits (tests); nil: the defaults.
 	limits *helpdesk.Limits
+	// webSocketLeaseTTL overrides the WebSocket subscriptions' lease TTL
+	// (tests); 0: webSocketLeaseTTL.
+	webSocketLeaseTTL time.Duration
 }
 
 // account is one configured Zoom account at run time.
@@ -74,6 +77,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	defer closeRedis()
 	m := newMetrics()
+	wsm := newWebSocketMetrics(m.reg) // also counts webhooks by intake
 
 	accounts := map[string]*account{}
 	for _, a := range cfg.Zoom.Accounts {
@@ -119,6 +123,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		Accounts: secrets, Sink: inbox, Clock: clock, Logger: log,
 		OnOutcome: func(event, outcome string) {
 			m.webhooks.WithLabelValues(webhookEventLabel(event), outcome).Inc()
+			wsm.events.WithLabelValues(webhook.IntakeWebhook, webhookEventLabel(event), outcome).Inc()
 			if mp != nil && outcome == webhook.OutcomeAccepted && profileEvents[event] {
 				mp.MarkDirty()
 			}
@@ -167,6 +172,18 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoomsync_outbox_partitions_share",
 			Help: "Outbox partitions this replica may hold: its share among the live replicas."}, func() float64 { _, s := sender.Partitions(); return float64(s) }))
 	sweep := newSweeper(store, rdb, accounts, cfg.Presence, replica, clock, log, m)
+	sockets, err := newWebSockets(webSocketOptions{cfg: cfg, rdb: rdb, store: store, sink: inbox, accounts: accounts, replica: replica,
+		clock: clock, log: log, wm: wsm, leaseTTL: opts.webSocketLeaseTTL, accepted: func(event string) {
+			if mp != nil && profileEvents[event] {
+				mp.MarkDirty()
+			}
+		}})
+	if err != nil {
+		return err
+	}
+	if sockets != nil {
+		ready.sockets = sockets.status
+	}
 
 	l, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -200,6 +217,9 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	workers.Go(func() { sender.Run(workCtx) })
 	workers.Go(func() { api.Run(workCtx) })
 	workers.Go(func() { sweep.run(workCtx) })
+	if sockets != nil {
+		workers.Go(func() { sockets.run(workCtx) })
+	}
 	reload := &reloader{path: cfg.Zoom.AccountsFile, read: cfg.Zoom.ReloadAccounts, live: secrets, clients: zoomClients,
 		clock: clock, log: log, every: accountsPoll}
 	workers.Go(func() { reload.run(workCtx, opts.Reload) })

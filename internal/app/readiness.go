@@ -22,9 +22,12 @@ type readiness struct {
 	rdb      redis.UniversalClient
 	accounts map[string]*account
 	mapping  bool // a directory is configured: wait for the first complete mapping too
-	mu       sync.Mutex
-	pulled   map[string]bool
-	mapped   bool
+	// sockets, if set, reports the WebSocket subscriptions (shown, never
+	// a reason to be unready).
+	sockets func(*http.Request) []webSocketStatus
+	mu      sync.Mutex
+	pulled  map[string]bool
+	mapped  bool
 }
 
 func newReadiness(rdb redis.UniversalClient, accounts map[string]*account, mapping bool) *readiness {
@@ -94,6 +97,10 @@ func (r *readiness) serve(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		r.mapped = true
 		r.mu.Unlock()
+	}
+	if r.sockets != nil {
+		helpdesk.WriteJSON(w, http.StatusOK, map[string]any{"status": "ready", "websockets": r.sockets(req)})
+		return
 	}
 	helpdesk.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
