@@ -253,7 +253,7 @@ func (m *Model) build(ctx context.Context) (*table, []map[string][]zsync.UserRef
 	}
 	t.sortOrder()
 	t.bulk = false
-	t.arena = slices.Clip(t.arena)
+	t.arena, t.hay = slices.Clip(t.arena), slices.Clip(t.hay)
 	var extra []map[string][]zsync.UserRef
 	for _, f := range mapstore.Profile {
 		if f.Index == nil || f.Record != "" {

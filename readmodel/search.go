@@ -3,6 +3,7 @@ package readmodel
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"slices"
 	"strings"
 
@@ -129,7 +130,7 @@ func (t *table) after(k SortKey) int {
 // keeping the page's.
 func (t *table) search(q Query) Page {
 	page := Page{Total: t.live}
-	needle := []byte(strings.ReplaceAll(strings.ToLower(strings.TrimSpace(q.Q)), "\x00", ""))
+	needle := []byte(clean(strings.ToLower(strings.TrimSpace(q.Q))))
 	var statusOK []bool
 	if len(q.Statuses) > 0 {
 		statusOK = make([]bool, len(t.small.strs))
@@ -154,28 +155,46 @@ func (t *table) search(q Query) Page {
 			inMatch[i] = s != "" && strings.Contains(strings.ToLower(s), string(needle))
 		}
 	}
+	// First pass, in row order (the arena's, so memory is read in
+	// sequence): which rows match, as a bitset. Second, in the board's
+	// order from the cursor: the page, which stops once it is full.
+	all := account < 0 && statusOK == nil && len(needle) == 0
+	var match []uint64
+	if all {
+		page.Matched = t.live
+	} else {
+		var text []uint64 // rows whose haystack holds the needle
+		if len(needle) > 0 {
+			text = t.textMatches(needle)
+		}
+		match = make([]uint64, (len(t.rows)+63)/64)
+		for i := range t.rows {
+			r := &t.rows[i]
+			if r.flags&flagLive == 0 || account >= 0 && int(r.account) != account || statusOK != nil && !statusOK[r.status] {
+				continue
+			}
+			if text != nil && text[i/64]&(1<<(i%64)) == 0 && !inMatch[r.dept] && !inMatch[r.title] {
+				continue
+			}
+			match[i/64] |= 1 << (i % 64)
+			page.Matched++
+		}
+	}
 	start := 0
 	if q.After != nil {
 		start = t.after(*q.After)
 	}
 	var out []uint32
 	more := false
-	for pos, i := range t.order {
-		r := &t.rows[i]
-		if account >= 0 && int(r.account) != account || statusOK != nil && !statusOK[r.status] {
+	for _, i := range t.order[start:] {
+		if !all && match[i/64]&(1<<(i%64)) == 0 {
 			continue
 		}
-		if len(needle) > 0 && !inMatch[r.dept] && !inMatch[r.title] && !bytes.Contains(t.rec(r).hay, needle) {
-			continue
-		}
-		page.Matched++
-		switch {
-		case pos < start:
-		case len(out) < q.Limit:
-			out = append(out, i)
-		default:
+		if len(out) == q.Limit {
 			more = true
+			break
 		}
+		out = append(out, i)
 	}
 	page.People = make([]Person, len(out))
 	for k, i := range out {
@@ -186,4 +205,33 @@ func (t *table) search(q Query) Page {
 		page.Next = &k
 	}
 	return page
+}
+
+// textMatches scans the haystack slab whole for needle (bytes.Index, at
+// memory speed) and marks the rows it is found in: a match names its row
+// by the number after its segment; one in a segment no row points at
+// any more (garbage) is skipped.
+func (t *table) textMatches(needle []byte) []uint64 {
+	bits := make([]uint64, (len(t.rows)+63)/64)
+	h := t.hay
+	for p := 0; p < len(h); {
+		k := bytes.Index(h[p:], needle)
+		if k < 0 {
+			break
+		}
+		k += p
+		end := bytes.IndexByte(h[k:], 1)
+		if end < 0 || k+end+5 > len(h) {
+			break
+		}
+		end += k
+		i := binary.LittleEndian.Uint32(h[end+1:])
+		if int(i) < len(t.rows) && t.rows[i].flags&flagLive != 0 && int(t.rows[i].hayOff) <= k && int(t.rows[i].hayOff)+len(t.haystack(&t.rows[i])) == end {
+			bits[i/64] |= 1 << (i % 64)
+			p = end + 5
+			continue
+		}
+		p = k + 1 // in a row number, or in garbage
+	}
+	return bits
 }

@@ -1,6 +1,7 @@
 package readmodel
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strings"
 
@@ -10,7 +11,7 @@ import (
 // row is one user's fixed-size part. Its strings are one record in the
 // arena (at off); small repeated strings are interned.
 type row struct {
-	off, size                                    uint32 // arena record
+	off, hayOff                                  uint32 // arena record, haystack segment
 	version                                      uint64
 	since, confirmed                             int64
 	dept, title, dnParent                        uint32 // interned (t.in)
@@ -24,13 +25,16 @@ const (
 	flagLinked             // linked to a directory entry
 )
 
-// Arena record layout: uvarint mask; uvarint length and the haystack
-// (the searchable strings lower-cased, each followed by a zero byte);
-// for each searchable string whose bit is set in mask, its original
-// (uvarint length, bytes), as it differs from its lower-case form; then
-// the user key and the DN's first RDN (uvarint length, bytes). The
-// searchable strings are the display name, the email, the extension and
-// the DirKeys, in that order.
+// Arena record layout: uvarint mask; for each searchable string whose
+// bit is set in mask, its original (uvarint length, bytes), as it
+// differs from its lower-case form; then the user key and the DN's first
+// RDN (uvarint length, bytes). The searchable strings are the display
+// name, the email, the extension and the DirKeys, in that order.
+//
+// Haystack segment layout (t.hay, one slab that a search scans whole):
+// the searchable strings lower-cased, each followed by a zero byte; a
+// one byte; the row number (4 bytes, little-endian), so a match found
+// anywhere in the slab names its row.
 const (
 	sName = iota
 	sEmail
@@ -69,12 +73,13 @@ func (in *interner) id(s string) uint32 {
 
 // table holds the users: rows, their arena, and the key tables.
 type table struct {
-	accounts []string // the model's accounts; row.account is an interned id
 	rows     []row
 	free     []uint32 // rows to reuse
 	live     int
 	arena    []byte
-	garbage  int       // arena bytes no row points at
+	garbage  int // arena bytes no row points at
+	hay      []byte
+	hayWaste int       // haystack bytes no row points at
 	in       *interner // departments, titles, DN parents
 	small    *interner // accounts, statuses
 	// keys: the Zoom user id, the email (lower case), the extension, and
@@ -83,11 +88,12 @@ type table struct {
 	byDir                []keyTable
 	order                []uint32 // live rows by (lower-case name, account, key)
 	bulk                 bool     // loading: order is sorted once at the end
-	scratch              []byte
+	scratch, scratchHay  []byte
 }
 
 func newTable(capacity int) *table {
-	t := &table{in: newInterner(), small: newInterner(), rows: make([]row, 0, capacity), arena: make([]byte, 0, capacity*96)}
+	t := &table{in: newInterner(), small: newInterner(), rows: make([]row, 0, capacity), arena: make([]byte, 0, capacity*48),
+		hay: make([]byte, 0, capacity*64)}
 	t.byID = newKeyTable(capacity)
 	t.byEmail = newKeyTable(capacity)
 	t.byExt = newKeyTable(capacity)
@@ -107,31 +113,36 @@ func searchable(p *Person) []string {
 	return append([]string{p.DisplayName, p.Email, p.Extension}, p.DirKeys...)
 }
 
-// encode is p's arena record.
-func encode(b []byte, p *Person, dnRDN string) []byte {
+// clean drops the bytes the haystack uses as separators.
+func clean(s string) string {
+	if strings.ContainsAny(s, "\x00\x01") {
+		s = strings.NewReplacer("\x00", "", "\x01", "").Replace(s)
+	}
+	return s
+}
+
+// encode appends p's arena record to b and its haystack (without the
+// segment's end) to hay.
+func encode(b, hay []byte, p *Person, dnRDN string) ([]byte, []byte) {
 	strs := searchable(p)
 	var mask uint64
-	var hay []byte
-	lowers := make([]string, len(strs))
 	for i, s := range strs {
-		s = strings.ReplaceAll(s, "\x00", "")
+		s = clean(s)
+		strs[i] = s
 		l := strings.ToLower(s)
-		lowers[i] = l
 		if l != s {
 			mask |= 1 << i
 		}
 		hay = append(append(hay, l...), 0)
 	}
 	b = binary.AppendUvarint(b, mask)
-	b = binary.AppendUvarint(b, uint64(len(hay)))
-	b = append(b, hay...)
 	for i, s := range strs {
 		if mask&(1<<i) != 0 {
-			b = appendString(b, strings.ReplaceAll(s, "\x00", ""))
+			b = appendString(b, s)
 		}
 	}
 	b = appendString(b, p.Key)
-	return appendString(b, dnRDN)
+	return appendString(b, dnRDN), hay
 }
 
 // rec is a decoded view of an arena record (its strings alias the arena).
@@ -142,12 +153,29 @@ type rec struct {
 }
 
 func (t *table) rec(r *row) rec {
-	b := t.arena[r.off : r.off+r.size]
+	b := t.arena[r.off:]
 	mask, n := binary.Uvarint(b)
-	b = b[n:]
-	hl, n := binary.Uvarint(b)
-	b = b[n:]
-	return rec{mask: mask, hay: b[:hl], rest: b[hl:]}
+	return rec{mask: mask, hay: t.haystack(r), rest: b[n:]}
+}
+
+// haystack is row r's haystack (without the segment's end).
+func (t *table) haystack(r *row) []byte {
+	h := t.hay[r.hayOff:]
+	return h[:bytes.IndexByte(h, 1)]
+}
+
+// recordLen is the length of row r's arena record.
+func (t *table) recordLen(r *row, nstr int) int {
+	b := t.arena[r.off:]
+	mask, n := binary.Uvarint(b)
+	rest := b[n:]
+	for i := range nstr {
+		if mask&(1<<i) != 0 {
+			rest = skipString(rest)
+		}
+	}
+	rest = skipString(skipString(rest))
+	return len(b) - len(rest)
 }
 
 // lower returns searchable string i, lower case.
@@ -274,11 +302,12 @@ func (t *table) find(account, key string) (uint32, bool) {
 // put stores p, replacing its row if it has one, and returns its row.
 func (t *table) put(p *Person) uint32 {
 	rdn, parent := splitDN(p.DN)
-	t.scratch = encode(t.scratch[:0], p, rdn)
+	t.scratch, t.scratchHay = encode(t.scratch[:0], t.scratchHay[:0], p, rdn)
 	i, had := t.find(p.Account, p.Key)
 	if had {
 		old := &t.rows[i]
-		if string(t.arena[old.off:old.off+old.size]) == string(t.scratch) {
+		if string(t.arena[old.off:int(old.off)+t.recordLen(old, sDirKeys+len(t.byDir))]) == string(t.scratch) &&
+			string(t.haystack(old)) == string(t.scratchHay) {
 			t.setFixed(old, p, parent) // strings unchanged: no arena write, no key or order change
 			return i
 		}
@@ -293,8 +322,9 @@ func (t *table) put(p *Person) uint32 {
 		t.rows = append(t.rows, row{})
 	}
 	r := &t.rows[i]
-	*r = row{off: uint32(len(t.arena)), size: uint32(len(t.scratch)), flags: flagLive}
+	*r = row{off: uint32(len(t.arena)), hayOff: uint32(len(t.hay)), flags: flagLive}
 	t.arena = append(t.arena, t.scratch...)
+	t.hay = binary.LittleEndian.AppendUint32(append(append(t.hay, t.scratchHay...), 1), i)
 	t.setFixed(r, p, parent)
 	t.index(i)
 	if !t.bulk {
@@ -335,7 +365,9 @@ func (t *table) unindex(i uint32) {
 			kt.remove(hashBytes(v), i, func(j uint32) uint64 { return hashBytes(t.keyOf(j, k)) })
 		}
 	}
-	t.garbage += int(t.rows[i].size)
+	r := &t.rows[i]
+	t.garbage += t.recordLen(r, sDirKeys+len(t.byDir))
+	t.hayWaste += len(t.haystack(r)) + 5
 	t.live--
 }
 
@@ -366,21 +398,24 @@ func (t *table) grow(kt *keyTable, k int) {
 	*kt = n
 }
 
-// compact rewrites the arena without garbage when garbage is more than a
-// quarter of it.
+// compact rewrites the arena and the haystack slab without garbage
+// when garbage is more than a quarter of either.
 func (t *table) compact() {
-	if t.garbage <= len(t.arena)/4 {
+	if t.garbage <= len(t.arena)/4 && t.hayWaste <= len(t.hay)/4 {
 		return
 	}
+	nstr := sDirKeys + len(t.byDir)
 	arena := make([]byte, 0, len(t.arena)-t.garbage)
+	hay := make([]byte, 0, len(t.hay)-t.hayWaste)
 	for i := range t.rows {
 		r := &t.rows[i]
 		if r.flags&flagLive == 0 {
 			continue
 		}
-		off := uint32(len(arena))
-		arena = append(arena, t.arena[r.off:r.off+r.size]...)
-		r.off = off
+		off, hayOff := uint32(len(arena)), uint32(len(hay))
+		arena = append(arena, t.arena[r.off:int(r.off)+t.recordLen(r, nstr)]...)
+		hay = append(hay, t.hay[r.hayOff:int(r.hayOff)+len(t.haystack(r))+5]...)
+		r.off, r.hayOff = off, hayOff
 	}
-	t.arena, t.garbage = arena, 0
+	t.arena, t.garbage, t.hay, t.hayWaste = arena, 0, hay, 0
 }

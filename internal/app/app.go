@@ -153,6 +153,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		limits = *opts.limits
 	}
 	users := readmodel.New(rdb, store, readmodel.Options{Accounts: ids, Clock: clock, Logger: log, Observer: readModelLog{log}})
+	ready.model = users.Ready
 	api := helpdesk.New(rdb, store, helpdesk.Options{Model: users, Accounts: ids, Tokens: cfg.API.Tokens, RateLimit: cfg.API.RateLimit,
 		StreamMax: cfg.API.StreamMax, StreamMaxPerToken: cfg.API.StreamMaxPerToken, Limits: limits, Targets: cfg.Targets.Configs,
 		Mapping: mp != nil, Resyncs: resyncs, Clock: clock, Logger: log, Observer: m})
