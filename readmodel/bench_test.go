@@ -113,10 +113,12 @@ func BenchmarkReadModelSearch100k(b *testing.B) {
 	var lat []time.Duration
 	b.ResetTimer()
 	for range b.N {
-		for _, q := range queries {
-			t0 := time.Now()
-			_ = t.search(q)
-			lat = append(lat, time.Since(t0))
+		for range 20 { // 240 searches a run: a p99 that is not the maximum
+			for _, q := range queries {
+				t0 := time.Now()
+				_ = t.search(q)
+				lat = append(lat, time.Since(t0))
+			}
 		}
 	}
 	b.StopTimer()
