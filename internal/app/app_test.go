@@ -59,7 +59,7 @@ func serveEnv(fake *zoomfake.Server, redisURL, addr string) map[string]string {
 	}
 }
 
-// eventually polls cond every 5 ms for up to 30 s: for conditions that
+// eventually polls cond every 5 ms for up to 2 minutes: for conditions that
 // depend on another process or a network round trip.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
