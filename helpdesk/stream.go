@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -68,13 +67,14 @@ func (h *hub) run(ctx context.Context) {
 			if h.watchers() == 0 {
 				continue // nobody watches: do not read the record
 			}
-			account, user, _ := strings.Cut(m.Payload, "\t")
-			rec, err := h.lookups.store.User(ctx, account, user)
-			if err != nil {
-				continue
+			for _, u := range zsync.ParseChanges(m.Payload) { // one message per applied batch
+				rec, err := h.lookups.store.User(ctx, u.Account, u.Key)
+				if err != nil {
+					continue
+				}
+				b, _ := json.Marshal(presenceOf(rec))
+				h.send(b)
 			}
-			b, _ := json.Marshal(presenceOf(rec))
-			h.send(b)
 		}
 	}
 }

@@ -66,18 +66,6 @@ func (m *Model) enqueue(refs []zsync.UserRef) {
 // reloads instead (memory stays bounded whatever the channel carries).
 const maxPending = 100_000
 
-// parseChanges reads one message of the presence channel: the users whose
-// presence changed, "account\tuser" per line.
-func parseChanges(payload string) []zsync.UserRef {
-	var refs []zsync.UserRef
-	for line := range strings.SplitSeq(payload, "\n") {
-		if a, u, ok := strings.Cut(line, "\t"); ok && a != "" && u != "" {
-			refs = append(refs, zsync.UserRef{Account: a, Key: u})
-		}
-	}
-	return refs
-}
-
 // listen follows the presence channel. Any gap (an error, a
 // resubscription after a reconnect) asks for a full load: messages sent
 // while unsubscribed are lost.
@@ -121,7 +109,7 @@ func (m *Model) listen(ctx context.Context) {
 			first, broken = false, false
 			m.requestReload(reason)
 		case *redis.Message:
-			m.enqueue(parseChanges(v.Payload))
+			m.enqueue(zsync.ParseChanges(v.Payload))
 		}
 	}
 }
