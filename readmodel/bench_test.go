@@ -55,7 +55,7 @@ func syntheticTable(n int) *table {
 	}
 	t.sortOrder()
 	t.bulk = false
-	t.arena, t.hay = slices.Clip(t.arena), slices.Clip(t.hay)
+	t.trim()
 	return t
 }
 

@@ -230,18 +230,46 @@ func (m *Model) build(ctx context.Context) (*table, []map[string][]zsync.UserRef
 	t := newTable(m.t.live + m.t.live/8)
 	m.mu.RUnlock()
 	t.bulk = true
+	// Reading and building overlap: the scan hands batches of records to
+	// one builder goroutine (the table is not shared) and reads on.
+	type scanned struct {
+		account, key string
+		vals         []string
+	}
+	batches := make(chan []scanned, 4)
+	built := make(chan struct{})
+	go func() {
+		defer close(built)
+		for batch := range batches {
+			for _, r := range batch {
+				p := personOf(r.account, r.key, r.vals)
+				t.put(&p)
+			}
+		}
+	}()
+	var batch []scanned
+	var err error
 	for _, a := range m.opts.Accounts {
-		err := m.store.ScanUsers(ctx, a, readFields, func(key, _ string, vals []string) {
-			p := personOf(a, key, vals)
-			t.put(&p)
+		err = m.store.ScanUsers(ctx, a, readFields, func(key, _ string, vals []string) {
+			batch = append(batch, scanned{a, key, slices.Clone(vals)})
+			if len(batch) == 1000 {
+				batches <- batch
+				batch = nil
+			}
 		})
 		if err != nil {
-			return nil, nil, err
+			break
 		}
+	}
+	batches <- batch
+	close(batches)
+	<-built
+	if err != nil {
+		return nil, nil, err
 	}
 	t.sortOrder()
 	t.bulk = false
-	t.arena, t.hay = slices.Clip(t.arena), slices.Clip(t.hay)
+	t.trim()
 	var extra []map[string][]zsync.UserRef
 	for _, f := range mapstore.Profile {
 		if f.Index == nil || f.Record != "" {

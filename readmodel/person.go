@@ -101,25 +101,50 @@ func versionOf(vmax, seq, dirSum string) uint64 {
 	return fnv1a.New64().Add(vmax).AddByte(0).Add(seq).AddByte(0).Add(dirSum).Sum()
 }
 
+// Positions in readFields, found once (a load reads them for every user).
+var (
+	posVmax, posSeq, posDirSum = fieldPos["vmax"], fieldPos[zsync.FieldStatusSeq], fieldPos[zsync.FieldDirSum]
+	posEmail, posDisplayName   = fieldPos[zsync.FieldEmail], fieldPos[zsync.FieldDisplayName]
+	posFirst, posLast          = fieldPos[zsync.FieldFirstName], fieldPos[zsync.FieldLastName]
+	posDirDisplayName          = fieldPos[zsync.FieldDirDisplayName]
+	posStatus, posPresence     = fieldPos[zsync.FieldStatus], fieldPos[zsync.FieldPresence]
+	posZoomStatus, posSince    = fieldPos[zsync.FieldZoomStatus], fieldPos[zsync.FieldStatusSince]
+	posCallState, posAgent     = fieldPos[zsync.FieldCallState], fieldPos[zsync.FieldAgentStatus]
+	posUserStatus, posConfirm  = fieldPos[zsync.FieldUserStatus], fieldPos[zsync.FieldConfirmedAt]
+	posDirID, posDirDN         = fieldPos[zsync.FieldDirID], fieldPos[zsync.FieldDirDN]
+	posDirDept, posDept        = fieldPos[zsync.FieldDirDepartment], fieldPos[zsync.FieldDept]
+	posDirTitle, posExtension  = fieldPos[zsync.FieldDirTitle], fieldPos[zsync.FieldExtension]
+	posKeys                    = func() []int {
+		var ps []int
+		for _, f := range KeyFields() {
+			ps = append(ps, fieldPos[f])
+		}
+		return ps
+	}()
+)
+
 // personOf builds a Person from the values of readFields.
 func personOf(account, key string, vals []string) Person {
-	get := func(f string) string { return vals[fieldPos[f]] }
-	msOf := func(f string) int64 { n, _ := strconv.ParseInt(get(f), 10, 64); return max(n, 0) }
-	onCall := get(zsync.FieldCallState) == "on_call"
-	status := presence.Status(get(zsync.FieldStatus))
-	if status == "" { // recorded before effective statuses were kept
-		status = presence.Effective(presence.Sources{Presence: presence.Status(get(zsync.FieldPresence)), OnCall: onCall,
-			UserStatus: get(zsync.FieldUserStatus)})
+	name := vals[posDisplayName]
+	if name == "" {
+		if name = strings.TrimSpace(vals[posFirst] + " " + vals[posLast]); name == "" {
+			name = vals[posDirDisplayName]
+		}
 	}
-	p := Person{Account: account, Key: key, Email: get(zsync.FieldEmail), DisplayName: DisplayName(get), Status: status,
-		ZoomStatus: get(zsync.FieldZoomStatus), StatusSince: msOf(zsync.FieldStatusSince), ConfirmedAt: msOf(zsync.FieldConfirmedAt),
-		OnCall: onCall, AgentStatus: get(zsync.FieldAgentStatus), UserStatus: get(zsync.FieldUserStatus),
-		Linked: get(zsync.FieldDirID) != "", DN: get(zsync.FieldDirDN),
-		Department: cmp.Or(get(zsync.FieldDirDepartment), get(zsync.FieldDept)), Title: get(zsync.FieldDirTitle),
-		Extension: get(zsync.FieldExtension),
-		version:   versionOf(get("vmax"), get(zsync.FieldStatusSeq), get(zsync.FieldDirSum))}
-	for _, f := range KeyFields() {
-		p.DirKeys = append(p.DirKeys, get(f))
+	msOf := func(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return max(n, 0) }
+	onCall := vals[posCallState] == "on_call"
+	status := presence.Status(vals[posStatus])
+	if status == "" { // recorded before effective statuses were kept
+		status = presence.Effective(presence.Sources{Presence: presence.Status(vals[posPresence]), OnCall: onCall, UserStatus: vals[posUserStatus]})
+	}
+	p := Person{Account: account, Key: key, Email: vals[posEmail], DisplayName: name, Status: status,
+		ZoomStatus: vals[posZoomStatus], StatusSince: msOf(vals[posSince]), ConfirmedAt: msOf(vals[posConfirm]),
+		OnCall: onCall, AgentStatus: vals[posAgent], UserStatus: vals[posUserStatus],
+		Linked: vals[posDirID] != "", DN: vals[posDirDN], Department: cmp.Or(vals[posDirDept], vals[posDept]), Title: vals[posDirTitle],
+		Extension: vals[posExtension], version: versionOf(vals[posVmax], vals[posSeq], vals[posDirSum]),
+		DirKeys: make([]string, len(posKeys))}
+	for i, at := range posKeys {
+		p.DirKeys[i] = vals[at]
 	}
 	return p
 }

@@ -419,3 +419,21 @@ func (t *table) compact() {
 	}
 	t.arena, t.garbage, t.hay, t.hayWaste = arena, 0, hay, 0
 }
+
+// trim gives back what growing left spare after a load: the rows, the
+// arena and the haystack are copied to their length, the key tables
+// rebuilt at their load size.
+func (t *table) trim() {
+	t.rows = append([]row(nil), t.rows...)
+	t.arena = append([]byte(nil), t.arena...)
+	t.hay = append([]byte(nil), t.hay...)
+	for k, kt := range t.keyTables() {
+		n := newKeyTable(kt.n)
+		for _, s := range kt.slots {
+			if s != 0 {
+				n.insert(hashBytes(t.keyOf(s-1, k)), s-1)
+			}
+		}
+		*kt = n
+	}
+}

@@ -1,12 +1,15 @@
 package readmodel
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/zoomsync/zoomsync/presence"
+	zsync "github.com/zoomsync/zoomsync/sync"
 )
 
 func testPerson(i int) Person {
@@ -182,5 +185,49 @@ func TestPersonRoundTrip(t *testing.T) {
 	got := tb.person(tb.put(&p))
 	if fmt.Sprint(got) != fmt.Sprint(p) {
 		t.Fatalf("got %+v\nwant %+v", got, p)
+	}
+}
+
+// personOfByName is personOf written by field name, as a check of its
+// positions.
+func personOfByName(account, key string, vals []string) Person {
+	get := func(f string) string { return vals[fieldPos[f]] }
+	msOf := func(f string) int64 { n, _ := strconv.ParseInt(get(f), 10, 64); return max(n, 0) }
+	onCall := get(zsync.FieldCallState) == "on_call"
+	status := presence.Status(get(zsync.FieldStatus))
+	if status == "" { // recorded before effective statuses were kept
+		status = presence.Effective(presence.Sources{Presence: presence.Status(get(zsync.FieldPresence)), OnCall: onCall,
+			UserStatus: get(zsync.FieldUserStatus)})
+	}
+	p := Person{Account: account, Key: key, Email: get(zsync.FieldEmail), DisplayName: DisplayName(get), Status: status,
+		ZoomStatus: get(zsync.FieldZoomStatus), StatusSince: msOf(zsync.FieldStatusSince), ConfirmedAt: msOf(zsync.FieldConfirmedAt),
+		OnCall: onCall, AgentStatus: get(zsync.FieldAgentStatus), UserStatus: get(zsync.FieldUserStatus),
+		Linked: get(zsync.FieldDirID) != "", DN: get(zsync.FieldDirDN),
+		Department: cmp.Or(get(zsync.FieldDirDepartment), get(zsync.FieldDept)), Title: get(zsync.FieldDirTitle),
+		Extension: get(zsync.FieldExtension),
+		version:   versionOf(get("vmax"), get(zsync.FieldStatusSeq), get(zsync.FieldDirSum))}
+	for _, f := range KeyFields() {
+		p.DirKeys = append(p.DirKeys, get(f))
+	}
+	return p
+}
+
+// TestPersonOfPositions: personOf reads each field from its position.
+func TestPersonOfPositions(t *testing.T) {
+	vals := make([]string, len(readFields))
+	for i := range vals {
+		vals[i] = fmt.Sprint(i + 1)
+	}
+	vals[fieldPos[zsync.FieldStatus]] = ""
+	vals[fieldPos[zsync.FieldPresence]] = "away"
+	vals[fieldPos[zsync.FieldUserStatus]] = "active"
+	for _, blank := range []string{"", zsync.FieldDisplayName} {
+		v := slices.Clone(vals)
+		if blank != "" {
+			v[fieldPos[blank]] = ""
+		}
+		if got, want := personOf("A", "k", v), personOfByName("A", "k", v); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("got %+v\nwant %+v", got, want)
+		}
 	}
 }
