@@ -48,7 +48,7 @@ type env struct {
 func newEnv(t *testing.T, fo graphfake.Options, nUsers int) *env {
 	t.Helper()
 	e := &env{clock: clockwork.NewFakeClockAt(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))}
-	fo.Clock = e.clock
+	fo.Clock, fo.Wrap = e.clock, contract.Handler
 	fake, err := graphfake.Start(fo)
 	if err != nil {
 		t.Fatal(err)

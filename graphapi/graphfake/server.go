@@ -33,6 +33,9 @@ type Options struct {
 	// OnPresence, if set, is told of every accepted presence action
 	// (outside the server's lock; calls may be concurrent).
 	OnPresence func(PresenceEvent)
+	// Wrap, if set, wraps the handler Start serves (a contract check:
+	// package graphcontract).
+	Wrap func(http.Handler) http.Handler
 }
 
 // PresenceEvent is one accepted presence action.
@@ -115,7 +118,11 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	var h http.Handler = s
+	if opts.Wrap != nil {
+		h = opts.Wrap(s)
+	}
+	s.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	s.url = "http://" + ln.Addr().String()
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
