@@ -420,7 +420,7 @@ func (s *Sender) build(ctx context.Context, account, target string, pd zsync.Pen
 	f := rec.Fields
 	push.Email = f[zsync.FieldEmail]
 	if f[zsync.FieldDirID] != "" {
-		push.Directory = &Directory{DN: f[zsync.FieldDirDN], UID: f[zsync.FieldDirUID], EmployeeNumber: f[zsync.FieldDirEmployeeNumber]}
+		push.Directory = &Directory{ID: f[zsync.FieldDirID], DN: f[zsync.FieldDirDN], UID: f[zsync.FieldDirUID], EmployeeNumber: f[zsync.FieldDirEmployeeNumber]}
 	}
 	if g := f[zsync.FieldGroupIDs]; g != "" {
 		_ = json.Unmarshal([]byte(g), &push.GroupIDs)

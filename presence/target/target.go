@@ -32,6 +32,10 @@ type Push struct {
 
 // Directory is the linked directory entry of a pushed user.
 type Directory struct {
+	// ID is the entry's stable id (entryUUID, or Active Directory's
+	// objectGUID as AD shows it); drivers that look users up by it (teams)
+	// read it, the webhook body does not carry it.
+	ID             string `json:"-"`
 	DN             string `json:"dn"`
 	UID            string `json:"uid"`
 	EmployeeNumber string `json:"employee_number"`
