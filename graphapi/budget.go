@@ -92,7 +92,7 @@ func (b *LocalBudget) Take(ctx context.Context, n int) (int, error) {
 		if granted > 0 {
 			return granted, nil
 		}
-		if err := sleep(ctx, b.clock, wait); err != nil {
+		if err := waitFor(ctx, b.clock, now, wait); err != nil {
 			return 0, err
 		}
 	}
@@ -175,7 +175,7 @@ func (b *RedisBudget) Take(ctx context.Context, n int) (int, error) {
 		default:
 			wait = time.Unix(0, (s+1)*int64(slot)).Sub(now)
 		}
-		if err := sleep(ctx, b.clock, max(wait, time.Millisecond)); err != nil {
+		if err := waitFor(ctx, b.clock, now, max(wait, time.Millisecond)); err != nil {
 			return 0, err
 		}
 	}
@@ -198,6 +198,17 @@ func (b *RedisBudget) Hold(ctx context.Context, t time.Time) {
 
 // String names the budget's keys (for logs).
 func (b *RedisBudget) String() string { return fmt.Sprintf("redis budget %s (%d/s)", b.count, b.cap) }
+
+// waitFor waits d for the budget, or answers RateLimited with the time
+// when d would outlast ctx's deadline: the caller (a push with its
+// timeout) is rescheduled for then instead of failing at its deadline.
+func waitFor(ctx context.Context, clock clockwork.Clock, now time.Time, d time.Duration) error {
+	if dl, ok := ctx.Deadline(); ok && d >= time.Until(dl) {
+		return &Error{Op: "graphapi.Budget", Kind: errs.RateLimited, RetryAt: now.Add(d),
+			Message: "the presence budget for this app and tenant is spent until then"}
+	}
+	return sleep(ctx, clock, d)
+}
 
 // sleep waits d on the clock or until ctx ends.
 func sleep(ctx context.Context, clock clockwork.Clock, d time.Duration) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +30,11 @@ const (
 
 // MaxBatch is the most requests one $batch may hold.
 const MaxBatch = 20
+
+// outageHold: after Graph failed to answer (5xx without Retry-After, a
+// network error), presence calls wait this long, so an outage costs a
+// probe every few seconds rather than every queued user's retries.
+const outageHold = 5 * time.Second
 
 // Client calls Microsoft Graph for one app registration in one tenant.
 type Client struct {
@@ -197,6 +203,12 @@ func (c *Client) DoBatch(ctx context.Context, calls []*Call) []error {
 					continue
 				}
 				switch {
+				case r.outage:
+					at := errs.RetryAt(r.err)
+					if at.IsZero() {
+						at = c.clock.Now().Add(outageHold)
+					}
+					c.budget.Hold(ctx, at)
 				case r.resend:
 					tries[i]++
 					again = append(again, i)
@@ -286,6 +298,7 @@ func (c *Client) userSlot(ctx context.Context) error {
 type result struct {
 	err    error
 	resend bool
+	outage bool // Graph did not answer the request itself (5xx, network)
 }
 
 // send sends one call on its own; a 401 is sent once more with a fresh
@@ -303,14 +316,14 @@ func (c *Client) send(ctx context.Context, call *Call) result {
 	for attempt := 0; ; attempt++ {
 		status, header, ans, tok, err := c.roundTrip(ctx, op, call.Method, c.graphURL+call.Path, body)
 		if err != nil {
-			return result{err: err}
+			return result{err: err, outage: isOutage(err)}
 		}
 		c.observe(call.Op, status)
 		if status == http.StatusUnauthorized && attempt == 0 {
 			c.tokens.invalidate(tok)
 			continue
 		}
-		return result{err: c.finish(op, call, status, header, ans)}
+		return result{err: c.finish(op, call, status, header, ans), outage: status >= 500}
 	}
 }
 
@@ -418,7 +431,7 @@ func (c *Client) sendBatch(ctx context.Context, calls []*Call, chunk []int) []re
 		if err != nil {
 			for k := range res {
 				if res[k].err == nil {
-					res[k].err = err
+					res[k] = result{err: err, outage: isOutage(err)}
 				}
 			}
 			return res
@@ -434,7 +447,7 @@ func (c *Client) sendBatch(ctx context.Context, calls []*Call, chunk []int) []re
 		e := decodeError(op, status, header, ans, c.clock.Now())
 		for k := range res {
 			if res[k].err == nil {
-				res[k].err = e
+				res[k] = result{err: e, outage: status >= 500}
 			}
 		}
 		return res
@@ -483,6 +496,13 @@ func (c *Client) sendBatch(ctx context.Context, calls []*Call, chunk []int) []re
 		}
 	}
 	return res
+}
+
+// isOutage reports a failure to reach Graph (not the token endpoint's
+// refusal, nor a cancelled context).
+func isOutage(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == errs.Transient && e.Op != "graphapi.token"
 }
 
 // userPath is /users/{key} with key escaped once. Graph reads a key

@@ -389,7 +389,8 @@ func TestBatchAnswersTheFakeDoesNotGive(t *testing.T) {
 
 func TestGraphDown(t *testing.T) {
 	e := newEnv(t, graphfake.Options{}, 3)
-	c := e.client(t, Credentials{})
+	budget := NewLocalBudget(e.clock, -1, 0)
+	c := e.client(t, Credentials{}, WithBudget(budget))
 	e.fake.SetFaults(graphfake.Faults{GraphDown: true})
 	var calls []*Call
 	for _, u := range e.users {
@@ -401,6 +402,18 @@ func TestGraphDown(t *testing.T) {
 			t.Fatalf("outage: %v is not retryable", err)
 		}
 	}
+	// The outage holds presence calls a few seconds: a probe, not every
+	// queued retry. A caller whose deadline comes first is told when to
+	// come back instead of waiting.
+	if d := budget.heldUntil.Sub(e.clock.Now()); d != outageHold {
+		t.Fatalf("held for %v, want %v", d, outageHold)
+	}
+	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := c.SetPresence(dctx, e.users[0], busy, time.Hour); !errs.Is(errs.RateLimited, err) || !errs.RetryAt(err).Equal(e.clock.Now().Add(outageHold)) {
+		t.Fatalf("during the hold: %v", err)
+	}
+	e.clock.Advance(outageHold)
 	e.fake.SetFaults(graphfake.Faults{LoginDown: true})
 	e.fake.ExpireTokens()
 	if err := c.SetPresence(ctx, e.users[0], busy, time.Hour); !errs.Retryable(err) {
