@@ -41,8 +41,9 @@
 //     vocabulary, interpreted by its driver and checked by its Decode;
 //   - Traits.ReceivesDirectory: pushes carry the directory entry, and a
 //     change of it re-pushes the current status;
-//   - Traits.ClearUnmapped: a status leaving the map after a mapped one is
-//     pushed with Clear set, for far ends that must be told to forget;
+//   - Traits.ClearUnmapped: a status not in the map is pushed with Clear
+//     set, for far ends that must be told to forget (the driver knows
+//     what it gave, and skips when there is nothing to clear);
 //   - Traits.Expiry: the far end forgets a pushed status after this long,
 //     so it is re-pushed at three quarters of it while it lasts (the
 //     target's keepalive overrides);

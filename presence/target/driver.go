@@ -47,9 +47,10 @@ type Traits struct {
 	// dead_after, whatever its kind (the webhook contract, SPEC §5: a
 	// receiver's refusal may be fixed at its end in time).
 	RetryEveryFailure bool
-	// ClearUnmapped: when a user's status leaves the status map after a
-	// mapped one, the far end is told to clear what it was given (a push
-	// with Clear set) instead of keeping it.
+	// ClearUnmapped: a status not in the status map is pushed with Clear
+	// set, for the driver to tell the far end to forget what it was given
+	// (if it was given anything: the driver knows, and answers ErrSkip
+	// when there is nothing to clear) instead of keeping it.
 	ClearUnmapped bool
 	// Expiry: the far end forgets a pushed status after this long, so it
 	// is pushed again (keep-alive) at three quarters of it while it lasts,
@@ -91,6 +92,9 @@ type Type struct {
 	// New builds the driver of a checked target (c.Settings is what
 	// Decode returned).
 	New func(c Config, deps Deps) (Driver, error)
+	// DefaultStatusMap, if set, is the status_map of a target that gives
+	// none (the type has a documented mapping of its own).
+	DefaultStatusMap map[string]string
 }
 
 var (

@@ -92,7 +92,12 @@ func (c *configured) decide(p *Push) bool {
 		p.TargetStatus = v
 		return true
 	}
-	if _, was := c.StatusMap[string(p.Previous)]; was && c.traits.ClearUnmapped {
+	if c.traits.ClearUnmapped {
+		// Every unmapped status goes to the driver, which knows what it
+		// gave the far end: Previous is the status just before this one,
+		// not what the target was sent, when changes were coalesced
+		// (on_call pushed, then available and away while the target was
+		// busy: Previous is available, and on_call must still be cleared).
 		p.Clear = true
 		return true
 	}

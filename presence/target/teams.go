@@ -25,6 +25,19 @@ import (
 // TypeTeams is Microsoft Teams presence through Microsoft Graph.
 const TypeTeams = "teams"
 
+func init() {
+	Register(Type{Name: TypeTeams, Decode: decodeTeamsSettings, New: newTeamsDriver, DefaultStatusMap: TeamsDefaultStatusMap,
+		// Unmapped statuses come as clears (the driver knows what it
+		// pushed); a pushed state expires in Teams (expiration, default
+		// 1h), so it is posted again at 3/4 of it while it lasts. No
+		// default rate: the driver keeps Graph's budget per app and
+		// tenant itself, shared by the replicas.
+		Traits: Traits{ClearUnmapped: true, Expiry: time.Hour}})
+}
+
+// defaultTeamsKeepAlive is the re-post interval of the default expiration.
+const defaultTeamsKeepAlive = 45 * time.Minute
+
 // TeamsSettings are a teams target's own fields.
 type TeamsSettings struct {
 	TenantID string `json:"tenant_id"`
@@ -59,6 +72,8 @@ type TeamsSettings struct {
 	// after this long, or at once when the link or email changes (default
 	// 24h).
 	UnresolvedRetry Duration `json:"unresolved_retry"`
+
+	statusMap map[string]string // checked, the mode's default when absent
 }
 
 // Teams modes and resolution steps.
@@ -109,6 +124,7 @@ func decodeTeams(raw json.RawMessage) (*TeamsSettings, map[string]string, error)
 	var m struct {
 		StatusMap    map[string]string `json:"status_map"`
 		ClientSecret json.RawMessage   `json:"client_secret"`
+		KeepAlive    Duration          `json:"keepalive"`
 	}
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, nil, fmt.Errorf("%v", err)
@@ -158,6 +174,14 @@ func decodeTeams(raw json.RawMessage) (*TeamsSettings, map[string]string, error)
 	if e := s.Expiration.Duration; e < graphapi.MinExpiration || e > graphapi.MaxExpiration {
 		return nil, nil, fmt.Errorf("expiration %s: want 5m to 4h (Graph's PT5M–PT4H)", e)
 	}
+	keepAlive := m.KeepAlive.Duration
+	if keepAlive == 0 {
+		keepAlive = defaultTeamsKeepAlive
+	}
+	if keepAlive >= s.Expiration.Duration {
+		return nil, nil, fmt.Errorf("keepalive %s must be shorter than expiration %s: a state still current is posted again before Teams drops it (set keepalive to about 3/4 of expiration)",
+			keepAlive, s.Expiration.Duration)
+	}
 	if len(s.ResolveBy) == 0 {
 		s.ResolveBy = []string{ResolveImmutableID, ResolveUPN, ResolveMail}
 	}
@@ -195,7 +219,30 @@ func decodeTeams(raw json.RawMessage) (*TeamsSettings, map[string]string, error)
 			return nil, nil, fmt.Errorf("status_map %s: Available/Available is not pushed by a session (it fades after 5 minutes); leave %s out and the user's own Teams state shows", k, k)
 		}
 	}
+	s.statusMap = statusMap
 	return &s, statusMap, nil
+}
+
+// decodeTeamsSettings is the type's Decode.
+func decodeTeamsSettings(raw json.RawMessage) (Settings, error) {
+	s, _, err := decodeTeams(raw)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newTeamsDriver is the type's New.
+func newTeamsDriver(c Config, deps Deps) (Driver, error) {
+	s, ok := c.Settings.(*TeamsSettings)
+	if !ok {
+		return nil, fmt.Errorf("target %q: not a checked teams configuration", c.Name)
+	}
+	hc := deps.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: c.Timeout.Duration}
+	}
+	return newTeams(c.Name, s, s.statusMap, teamsDeps{HTTP: hc, Redis: deps.Redis, Clock: deps.Clock, Logger: deps.Logger})
 }
 
 func validBaseURL(u string) bool {
@@ -383,7 +430,7 @@ func inputsOf(p *Push) string {
 // (its status is not in the map).
 func (t *teams) clearing(p *Push) bool {
 	_, mapped := t.statusMap[string(p.Status)]
-	return !mapped || p.TargetStatus == ""
+	return p.Clear || !mapped
 }
 
 // PushBatch pushes several users' changes: users' Entra ids resolved
@@ -443,7 +490,9 @@ func (t *teams) PushBatch(ctx context.Context, ps []Push) []error {
 		if t.clearing(p) {
 			call = t.clearCall(st.GraphID)
 		} else {
-			pair, _ := graphapi.ParsePair(p.TargetStatus)
+			// The driver's own map: in preferred mode its default pairs
+			// differ from the session defaults the sender was given.
+			pair, _ := graphapi.ParsePair(t.statusMap[string(p.Status)])
 			c, err := t.setCall(st.GraphID, pair)
 			if err != nil {
 				out[i] = err

@@ -123,6 +123,7 @@ func TestTeamsDecode(t *testing.T) {
 		{"Busy/InACall when preferred", `{` + base + `,"client_secret_file":"` + secretFile + `","mode":"preferred","status_map":{"on_call":"Busy/InACall"}}`, "not a pair"},
 		{"an unknown mode", `{` + base + `,"client_secret_file":"` + secretFile + `","mode":"override"}`, "mode"},
 		{"expiration over 4h", `{` + base + `,"client_secret_file":"` + secretFile + `","expiration":"5h"}`, "expiration"},
+		{"keepalive not before expiration", `{` + base + `,"client_secret_file":"` + secretFile + `","expiration":"30m"}`, "keepalive"},
 		{"expiration under 5m", `{` + base + `,"client_secret_file":"` + secretFile + `","expiration":"4m"}`, "expiration"},
 		{"an unknown lookup", `{` + base + `,"client_secret_file":"` + secretFile + `","resolve_by":["sam"]}`, "resolve_by"},
 		{"over Graph's limit", `{` + base + `,"client_secret_file":"` + secretFile + `","presence_limit":2000}`, "presence_limit"},
