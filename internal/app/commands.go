@@ -15,12 +15,16 @@ import (
 	"github.com/zoomsync/zoomsync/internal/config"
 	"github.com/zoomsync/zoomsync/internal/coord"
 	zsync "github.com/zoomsync/zoomsync/sync"
+	"github.com/zoomsync/zoomsync/sync/runs"
 	"github.com/zoomsync/zoomsync/zoomapi"
 )
 
 // errEmbeddedRedis refuses one-shot commands that would work on a Redis
 // thrown away at exit.
 var errEmbeddedRedis = errors.New("needs ZOOMSYNC_REDIS_URL (or ZOOMSYNC_REDIS_ADDRS): an embedded Redis would be thrown away when the command exits")
+
+// RunningError says that another resync holds the lease (runs).
+type RunningError = runs.RunningError
 
 // ResyncOptions are the resync command's flags.
 type ResyncOptions struct {
@@ -83,20 +87,21 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 	}
 	defer closeRedis()
 	store := newStore(rdb, cfg)
-	accounts := map[string]*account{}
+	clients := map[string]*zoomapi.Client{}
 	for _, a := range selected {
 		c, err := zoomapi.NewClient(a.Credentials(), zoomapi.WithBaseURL(cfg.Zoom.APIBaseURLFor(a)), zoomapi.WithTokenURL(cfg.Zoom.TokenURL),
 			zoomapi.WithRateLimits(cfg.Zoom.RateLimits), zoomapi.WithLogger(log))
 		if err != nil {
 			return err
 		}
-		accounts[a.ID] = &account{cfg: a, client: c}
+		clients[a.ID] = c
 	}
-	r := &resyncer{rdb: rdb, store: store, accounts: accounts, cfg: cfg, replica: replica, clock: clock, log: log, m: newMetrics(),
-		lease: coord.NewLease(rdb, "resync", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log})}
+	r := runs.New(rdb, store, runs.Options{Accounts: clients, MaxDeleteFraction: cfg.Resync.MaxDeleteFraction,
+		Lease: coord.NewLease(rdb, "resync", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}), Replica: replica,
+		Clock: clock, Logger: log, Observer: newMetrics()})
 
 	var failed []string
-	o := runOptions{dryRun: opts.DryRun, report: func(rep zsync.ResyncReport, err error) {
+	o := runs.RunOptions{Report: func(rep zsync.ResyncReport, err error) {
 		if isTerminal(opts.Stderr) {
 			fmt.Fprint(opts.Stderr, "\r\033[K")
 		}
@@ -113,20 +118,20 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 		}
 	}}
 	if isTerminal(opts.Stderr) {
-		o.progress = func(account string, seen int) { fmt.Fprintf(opts.Stderr, "\r%s: %d users pulled…", account, seen) }
+		o.Progress = func(account string, seen int) { fmt.Fprintf(opts.Stderr, "\r%s: %d users pulled…", account, seen) }
 	}
 	if opts.DryRun {
 		// Reads and decides only: no lease, no record.
-		_ = r.all(ctx, &runRecord{Accounts: []accountResult{}}, o)
+		_ = r.DryRun(ctx, o)
 	} else {
-		run, err := r.beginWaiting(ctx, triggerCLI, opts.Wait)
+		run, err := r.BeginWaiting(ctx, runs.TriggerCLI, opts.Wait)
 		if err != nil {
 			return fmt.Errorf("zoomsync resync: %w", err)
 		}
-		fmt.Fprintf(opts.Stdout, "resync run %s (GET /v1/resync/%s)\n", run.rec.RunID, run.rec.RunID)
+		fmt.Fprintf(opts.Stdout, "resync run %s (GET /v1/resync/%s)\n", run.Record.RunID, run.Record.RunID)
 		if cfg.LDAP.Enabled() && opts.Account == "" {
 			// The nightly run also refreshes the directory and every link.
-			o.then = func(ctx context.Context) error {
+			o.Then = func(ctx context.Context) error {
 				if err := mapOnce(ctx, cfg, rdb, store, opts.Stdout, log); err != nil {
 					failed = append(failed, "directory: "+err.Error())
 					return fmt.Errorf("directory: %w", err)
@@ -134,7 +139,7 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 				return nil
 			}
 		}
-		if err := r.execute(ctx, run, o); err != nil && len(failed) == 0 {
+		if err := r.Execute(ctx, run, o); err != nil && len(failed) == 0 {
 			failed = append(failed, err.Error()) // the lease lost, or the process stopping, between accounts
 		}
 	}
@@ -178,7 +183,7 @@ func mapOnce(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient,
 	if err != nil {
 		return err
 	}
-	sum, err := mp.once(ctx)
+	sum, err := mp.Once(ctx)
 	fmt.Fprintln(stdout, sum)
 	return err
 }
