@@ -101,6 +101,9 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	}
 	if c.DeadAfter.Duration == 0 {
 		c.DeadAfter.Duration = time.Hour
+		if t, ok := lookup(c.Type); ok && t.DeadAfter > 0 {
+			c.DeadAfter.Duration = t.DeadAfter
+		}
 	}
 	if c.Timeout.Duration == 0 {
 		c.Timeout.Duration = 5 * time.Second

@@ -54,7 +54,8 @@ type Traits struct {
 	ClearUnmapped bool
 	// Expiry: the far end forgets a pushed status after this long, so it
 	// is pushed again (keep-alive) at three quarters of it while it lasts,
-	// unless the target's keepalive says otherwise. 0: it never forgets.
+	// unless the target's keepalive says otherwise; a type whose Settings
+	// have an Expiry() method sets it per target. 0: it never forgets.
 	Expiry time.Duration
 	// RateLimit is the pushes per second a target of this type is sent
 	// when its rate_limit is not set (0: unlimited). A budget per tenant
@@ -78,6 +79,10 @@ type Deps struct {
 	Redis  redis.UniversalClient      // for drivers that keep state (tokens, sessions)
 	Logger *slog.Logger
 	Clock  clockwork.Clock
+	// OnAuthFailure, if set, is told each time a target's credentials or
+	// consent are refused (an alert: those pushes are dead-lettered until
+	// someone fixes the secret or grants the permission).
+	OnAuthFailure func(target string)
 }
 
 // Type is a target type: its name in the targets file, its traits, how
@@ -92,6 +97,9 @@ type Type struct {
 	// New builds the driver of a checked target (c.Settings is what
 	// Decode returned).
 	New func(c Config, deps Deps) (Driver, error)
+	// DeadAfter, if set, is the dead_after of a target that gives none
+	// (default 1h): a far end whose outages are ridden out for longer.
+	DeadAfter time.Duration
 	// DefaultStatusMap, if set, is the status_map of a target that gives
 	// none (the type has a documented mapping of its own).
 	DefaultStatusMap map[string]string

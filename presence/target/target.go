@@ -59,10 +59,18 @@ type configured struct {
 	keepAlive time.Duration // 0: off
 }
 
+// expirer is Settings whose far end forgets a pushed status after a time
+// the target configures (overriding Traits.Expiry).
+type expirer interface{ Expiry() time.Duration }
+
 func newConfigured(c Config, traits Traits, d Driver) *configured {
 	t := &configured{Config: c, traits: traits, driver: d, keepAlive: c.KeepAlive.Duration}
-	if t.keepAlive == 0 && traits.Expiry > 0 {
-		t.keepAlive = traits.Expiry * 3 / 4
+	expiry := traits.Expiry
+	if e, ok := c.Settings.(expirer); ok && e.Expiry() > 0 {
+		expiry = e.Expiry() // the target's own setting (teams: expiration)
+	}
+	if t.keepAlive == 0 && expiry > 0 {
+		t.keepAlive = expiry * 3 / 4
 	}
 	if r := c.RateLimit; r > 0 || traits.RateLimit > 0 {
 		if r == 0 {

@@ -31,12 +31,12 @@ func init() {
 		// pushed); a pushed state expires in Teams (expiration, default
 		// 1h), so it is posted again at 3/4 of it while it lasts. No
 		// default rate: the driver keeps Graph's budget per app and
-		// tenant itself, shared by the replicas.
-		Traits: Traits{ClearUnmapped: true, Expiry: time.Hour}})
+		// tenant itself, shared by the replicas. A change keeps being
+		// retried through a Graph outage of up to 4 hours (a pushed state
+		// lasts at most that long in Teams anyway), so the final state of
+		// every user lands when Graph is back.
+		Traits: Traits{ClearUnmapped: true, Expiry: time.Hour}, DeadAfter: 4 * time.Hour})
 }
-
-// defaultTeamsKeepAlive is the re-post interval of the default expiration.
-const defaultTeamsKeepAlive = 45 * time.Minute
 
 // TeamsSettings are a teams target's own fields.
 type TeamsSettings struct {
@@ -108,6 +108,10 @@ var TeamsPreferredStatusMap = map[string]string{
 	string(presence.Busy):       "Busy/Busy",
 }
 
+// Expiry is how long a pushed state lasts in Teams: the sender posts it
+// again at 3/4 of it while it lasts (unless keepalive is set).
+func (s *TeamsSettings) Expiry() time.Duration { return s.Expiration.Duration }
+
 // Endpoint names the tenant and app (no credential).
 func (s *TeamsSettings) Endpoint() string {
 	g := s.GraphURL
@@ -174,13 +178,11 @@ func decodeTeams(raw json.RawMessage) (*TeamsSettings, map[string]string, error)
 	if e := s.Expiration.Duration; e < graphapi.MinExpiration || e > graphapi.MaxExpiration {
 		return nil, nil, fmt.Errorf("expiration %s: want 5m to 4h (Graph's PT5M–PT4H)", e)
 	}
-	keepAlive := m.KeepAlive.Duration
-	if keepAlive == 0 {
-		keepAlive = defaultTeamsKeepAlive
-	}
-	if keepAlive >= s.Expiration.Duration {
+	// keepalive defaults to 3/4 of expiration (Expiry); one given must
+	// come before the state ends.
+	if keepAlive := m.KeepAlive.Duration; keepAlive >= s.Expiration.Duration {
 		return nil, nil, fmt.Errorf("keepalive %s must be shorter than expiration %s: a state still current is posted again before Teams drops it (set keepalive to about 3/4 of expiration)",
-			keepAlive, s.Expiration.Duration)
+			m.KeepAlive.Duration, s.Expiration.Duration)
 	}
 	if len(s.ResolveBy) == 0 {
 		s.ResolveBy = []string{ResolveImmutableID, ResolveUPN, ResolveMail}
@@ -242,7 +244,11 @@ func newTeamsDriver(c Config, deps Deps) (Driver, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: c.Timeout.Duration}
 	}
-	return newTeams(c.Name, s, s.statusMap, teamsDeps{HTTP: hc, Redis: deps.Redis, Clock: deps.Clock, Logger: deps.Logger})
+	td := teamsDeps{HTTP: hc, Redis: deps.Redis, Clock: deps.Clock, Logger: deps.Logger}
+	if f := deps.OnAuthFailure; f != nil {
+		td.OnAuth = func(error) { f(c.Name) }
+	}
+	return newTeams(c.Name, s, s.statusMap, td)
 }
 
 func validBaseURL(u string) bool {

@@ -123,7 +123,7 @@ func TestTeamsDecode(t *testing.T) {
 		{"Busy/InACall when preferred", `{` + base + `,"client_secret_file":"` + secretFile + `","mode":"preferred","status_map":{"on_call":"Busy/InACall"}}`, "not a pair"},
 		{"an unknown mode", `{` + base + `,"client_secret_file":"` + secretFile + `","mode":"override"}`, "mode"},
 		{"expiration over 4h", `{` + base + `,"client_secret_file":"` + secretFile + `","expiration":"5h"}`, "expiration"},
-		{"keepalive not before expiration", `{` + base + `,"client_secret_file":"` + secretFile + `","expiration":"30m"}`, "keepalive"},
+		{"keepalive not before expiration", `{` + base + `,"client_secret_file":"` + secretFile + `","expiration":"30m","keepalive":"30m"}`, "keepalive"},
 		{"expiration under 5m", `{` + base + `,"client_secret_file":"` + secretFile + `","expiration":"4m"}`, "expiration"},
 		{"an unknown lookup", `{` + base + `,"client_secret_file":"` + secretFile + `","resolve_by":["sam"]}`, "resolve_by"},
 		{"over Graph's limit", `{` + base + `,"client_secret_file":"` + secretFile + `","presence_limit":2000}`, "presence_limit"},
@@ -371,5 +371,32 @@ func TestTeamsBatch(t *testing.T) {
 	}
 	if w.tenant.AppSessions() != 45 {
 		t.Fatalf("%d sessions", w.tenant.AppSessions())
+	}
+}
+
+// TestTeamsKeepAliveFollowsExpiration: a target's expiration sets its
+// re-post interval (3/4 of it) unless keepalive is given; before, a
+// 30-minute expiration was refused for want of a keepalive.
+func TestTeamsKeepAliveFollowsExpiration(t *testing.T) {
+	secretFile := filepath.Join(t.TempDir(), "s")
+	_ = os.WriteFile(secretFile, []byte("x"), 0o600)
+	for _, tc := range []struct {
+		extra string
+		want  time.Duration
+	}{
+		{``, 45 * time.Minute},
+		{`,"expiration":"30m"`, 22*time.Minute + 30*time.Second},
+		{`,"expiration":"4h","keepalive":"1h"`, time.Hour},
+	} {
+		c, err := ParseConfig(json.RawMessage(`{"name":"t","type":"teams","tenant_id":"contoso.onmicrosoft.com","client_id":"c","client_secret_file":"` + secretFile + `"` + tc.extra + `}`))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.extra, err)
+		}
+		if got := newConfigured(c, TraitsOf(TypeTeams), nil).keepAlive; got != tc.want {
+			t.Errorf("%s: keepalive %s, want %s", tc.extra, got, tc.want)
+		}
+		if c.DeadAfter.Duration != 4*time.Hour {
+			t.Errorf("%s: dead_after %s, want the type's 4h", tc.extra, c.DeadAfter.Duration)
+		}
 	}
 }
