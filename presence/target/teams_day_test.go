@@ -310,7 +310,7 @@ type dayReport struct {
 	presenceCalls, requests     int
 	maxLoad, throttled          int
 	dead, skipped, keepAlives   int
-	superseded                  int // mapped changes replaced by a newer one before their push
+	superseded, supersededDown  int // mapped changes replaced by a newer one before their push (outside, during the outage)
 	dropped, wrongAtEnd         int
 	tokens                      int
 	lastDelivery                time.Time
@@ -334,7 +334,11 @@ func (s *daySim) run(t *testing.T) dayReport {
 			us := &s.users[e.user]
 			if us.queued && !us.keep && us.seq > us.sent {
 				if _, mapped := s.conf.StatusMap[string(us.status)]; mapped {
-					rep.superseded++
+					if !e.at.Before(outageFrom) && e.at.Before(outageUntil) {
+						rep.supersededDown++
+					} else {
+						rep.superseded++
+					}
 				}
 			}
 			us.previous, us.status, us.since = us.status, e.status, e.at
@@ -348,6 +352,10 @@ func (s *daySim) run(t *testing.T) dayReport {
 		if !now.Before(nextCheck) {
 			rep.dropped += s.check(now)
 			nextCheck = nextCheck.Add(10 * time.Minute)
+			if s.sc.users >= 10_000 && now.Minute() < 10 {
+				st := s.graph.Stats()
+				t.Logf("%s: %d presence calls so far, %d waiting", now.Format("15:04"), st.PresenceCalls, len(s.due))
+			}
 		}
 		var batch []int
 		for len(s.due) > 0 && len(batch) < MaxBatchOf(s.driver) && !s.due[0].at.After(now) {
@@ -515,7 +523,9 @@ func (r dayReport) log(t *testing.T, sc dayScale) {
 		len(r.burst), pct(r.burst, 50), pct(r.burst, 99), pct(r.burst, 100), sc.burst, per)
 	t.Logf("other sets: %d, p50 %s, p99 %s, max %s; clears: %d, p50 %s, p99 %s, max %s",
 		len(r.sets), pct(r.sets, 50), pct(r.sets, 99), pct(r.sets, 100), len(r.clears), pct(r.clears, 50), pct(r.clears, 99), pct(r.clears, 100))
-	t.Logf("outage: %d changes made while Graph was down delivered, all within %s of its return; %d keep-alives, %d skipped (nothing to clear), %d mapped changes superseded while queued, %d dead letters",
-		len(r.outage), r.recovered.Round(time.Second), r.keepAlives, r.skipped, r.superseded, r.dead)
+	t.Logf("outage: %d changes made while Graph was down delivered, all within %s of its return (%d pushed states replaced by a newer change meanwhile)",
+		len(r.outage), r.recovered.Round(time.Second), r.supersededDown)
+	t.Logf("%d keep-alives, %d skipped (nothing to clear), %d pushed states ended before their turn outside the outage (a call shorter than the queue), %d dead letters",
+		r.keepAlives, r.skipped, r.superseded, r.dead)
 	t.Logf("end of day: %d users wrong in Teams; %d pushed states found missing at the 10-minute checks", r.wrongAtEnd, r.dropped)
 }
