@@ -67,6 +67,12 @@ func TestTeamsDay(t *testing.T) {
 	if p := pct(rep.burst, 99); p > bound {
 		t.Errorf("burst p99 %s over the stated bound %s", p, bound)
 	}
+	// Every other set and clear, and every change Graph's outage held
+	// once it is back, within the same bound (the burst is the longest
+	// queue of the day).
+	if m := max(pct(rep.sets, 100), pct(rep.clears, 100), rep.recovered); m > bound {
+		t.Errorf("a push took %s, over the stated bound %s", m, bound)
+	}
 }
 
 // dayScale is the size of a simulated day.
