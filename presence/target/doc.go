@@ -27,7 +27,7 @@
 //
 // # Target types
 //
-// A target type is one file (webhook.go, contactcenter.go) that registers
+// A target type is one file (webhook.go, contactcenter.go, teams.go) that registers
 // a Type from init: its name in the targets file, its Traits, a Decode
 // that reads and checks its own fields of an entry (Settings), and a New
 // that builds a Driver from the checked Config and the Deps it needs (a
@@ -39,6 +39,8 @@
 // What a type can declare, for far ends with needs of their own:
 //   - a status mapping of its own: status_map values are the type's
 //     vocabulary, interpreted by its driver and checked by its Decode;
+//     Type.DefaultStatusMap is used when an entry gives none, and
+//     Type.DeadAfter when it gives no dead_after;
 //   - Traits.ReceivesDirectory: pushes carry the directory entry, and a
 //     change of it re-pushes the current status;
 //   - Traits.ClearUnmapped: a status not in the map is pushed with Clear
