@@ -291,14 +291,16 @@ func (m *Model) build(ctx context.Context) (*table, []map[string][]zsync.UserRef
 // costs nothing.
 func (m *Model) uncovered(ctx context.Context, t *table, f mapstore.ProfileField) (map[string][]zsync.UserRef, error) {
 	x := map[string][]zsync.UserRef{}
-	iter := m.rdb.HScan(ctx, mapstore.IndexKey(f.Name), 0, "", 1000).Iterator()
-	for iter.Next(ctx) {
-		value := iter.Val()
-		if !iter.Next(ctx) {
-			break
-		}
+	// HGETALL (not HSCAN): it is among the commands the deployment's
+	// Redis ACL grants (internal/redisconn); the index is one entry per
+	// linked person, read once per load.
+	ix, err := m.rdb.HGetAll(ctx, mapstore.IndexKey(f.Name)).Result()
+	if err != nil {
+		return nil, err
+	}
+	for value, list := range ix {
 		var refs []zsync.UserRef
-		for _, s := range strings.Split(iter.Val(), ",") {
+		for _, s := range strings.Split(list, ",") {
 			if r, ok := zsync.ParseUserRef(s); ok {
 				refs = append(refs, r)
 			}
@@ -306,10 +308,7 @@ func (m *Model) uncovered(ctx context.Context, t *table, f mapstore.ProfileField
 		if len(refs) == 1 && t.covers(value, refs[0]) {
 			continue
 		}
-		x[strings.Clone(value)] = refs
-	}
-	if err := iter.Err(); err != nil {
-		return nil, err
+		x[value] = refs
 	}
 	return x, nil
 }
