@@ -72,6 +72,8 @@ const maxPending = 100_000
 func (m *Model) listen(ctx context.Context) {
 	sub := m.rdb.Subscribe(ctx, zsync.PresenceChannel)
 	defer sub.Close()
+	stop := context.AfterFunc(ctx, func() { _ = sub.Close() }) // a blocked receive does not watch ctx
+	defer stop()
 	retry := &backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second,
 		RandomizationFactor: 0.5}
 	first, broken := true, false

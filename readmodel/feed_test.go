@@ -169,3 +169,22 @@ func userKey(_ *zsync.Store, rdb redis.UniversalClient, user string) string {
 	}
 	return keys[0]
 }
+
+// TestRunStopsWithItsContext: Run returns once ctx ends, without waiting
+// for the channel's receive to time out (30 s: serve's shutdown waited
+// for it).
+func TestRunStopsWithItsContext(t *testing.T) {
+	r := testserver.StartRedis(t, testserver.RedisOptions{})
+	l := make(loads, 4)
+	m := New(r.Client(), zsync.NewStore(r.Client(), 4, time.Hour), Options{Accounts: []string{"A"}, Observer: l})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	waitLoad(t, l, "start")
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(25 * time.Second):
+		t.Fatal("Run still running 25 s after its context ended")
+	}
+}
