@@ -2,6 +2,7 @@ package periodic
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -66,6 +67,11 @@ const (
 	ResultFailed  = "failed"
 	ResultSkipped = "skipped" // another replica holds the lease
 )
+
+// ErrSkipped is what a job without a lease of the runner's returns when
+// it left the work to another replica (its own lease was taken): the run
+// counts as skipped, not failed.
+var ErrSkipped = errors.New("left to another replica")
 
 // Observer is told of every run (the process's metrics): its result,
 // when it ended and how long it took.
@@ -290,7 +296,10 @@ func (r *Runner) runOnce(ctx context.Context, j *job) (string, error) {
 			return ResultSkipped, nil
 		}
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrSkipped):
+		return ResultSkipped, nil
+	case err != nil:
 		return ResultFailed, err
 	}
 	return ResultOK, nil

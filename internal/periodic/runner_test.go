@@ -38,12 +38,6 @@ func (r *results) JobRun(job, result string, _ time.Time, _ time.Duration) {
 	r.runs <- job + "/" + result
 }
 
-func (r *results) count(k string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.n[k]
-}
-
 // next waits for the next run reported.
 func (r *results) next(t *testing.T) string {
 	t.Helper()
