@@ -145,7 +145,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		afterResync = mp.RefreshNow // a resync's users are linked against a fresh read
 	}
 	resyncs := runs.New(rdb, store, runs.Options{Accounts: zoomClients, MaxDeleteFraction: cfg.Resync.MaxDeleteFraction,
-		Lease: coord.NewLease(rdb, "resync", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}), Replica: replica,
+		Lease: coord.NewLease(rdb, runs.LeaseName, coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}), Replica: replica,
 		RunContext: workCtx, // API-started runs stop (and release the lease) with serve
 		AfterRun:   afterResync, Clock: clock, Logger: log, Observer: m})
 	defer resyncs.Wait()
@@ -293,7 +293,7 @@ func newMapper(cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store
 		rules[i] = mapping.Rule{ZoomField: r.ZoomField, Attribute: r.LDAPAttribute}
 	}
 	return mapper.New(rdb, store, dir, mapper.Options{Rules: rules, Accounts: accounts, MaxDrop: cfg.Resync.MaxDeleteFraction,
-		Every: l.Refresh, Lease: coord.NewLease(rdb, "mapping", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}),
+		Every: l.Refresh, Lease: coord.NewLease(rdb, mapper.LeaseName, coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}),
 		Clock: clock, Logger: log, Observer: m}), nil
 }
 

@@ -112,7 +112,10 @@ func (mp *Mapper) MarkDirty() { mp.dirty.Kick() }
 // RefreshNow asks for a directory read (never blocks).
 func (mp *Mapper) RefreshNow() { mp.refresh.Kick() }
 
-// Jobs names of the mapping's periodic work (their metrics' job label).
+// LeaseName is the mapping lease's name (coord.NewLease).
+const LeaseName = "mapping"
+
+// Names of the mapping's periodic jobs (their metrics' job label).
 const (
 	JobDirectoryRead = "directory_read"
 	JobLink          = "mapping_link"

@@ -7,6 +7,10 @@ import (
 	"github.com/zoomsync/zoomsync/internal/periodic"
 )
 
+// LeaseName is the resync lease's name (coord.NewLease): every run, from
+// the schedule, the API or the command, takes it.
+const LeaseName = "resync"
+
 // JobResync names the scheduled resync among the periodic jobs (its
 // metrics' job label).
 const JobResync = "resync"
