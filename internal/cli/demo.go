@@ -38,6 +38,7 @@ func demoFlags(fs *flag.FlagSet) {
 	fs.Int("users", 150, "generated users per simulated Zoom account")
 	fs.Float64("rate", 2, "simulated webhook events per second per account")
 	fs.String("intake", "webhook", "how the simulated Zoom delivers events: webhook, websocket (an event subscription over an outbound WebSocket, no public endpoint) or both")
+	fs.Bool("teams", false, "also push presence to Microsoft Teams: a teams target against a simulated Microsoft Graph tenant")
 }
 
 // demoAccounts are the simulated Zoom accounts.
@@ -55,6 +56,7 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	users := fs.Lookup("users").Value.(flag.Getter).Get().(int)
 	rate := fs.Lookup("rate").Value.(flag.Getter).Get().(float64)
 	intake := fs.Lookup("intake").Value.(flag.Getter).Get().(string)
+	withTeams := fs.Lookup("teams").Value.(flag.Getter).Get().(bool)
 	if users < 1 || users > 100_000 || rate <= 0 || duration < 0 {
 		return &usageError{"demo: --users must be 1..100000, --rate > 0, --duration ≥ 0"}
 	}
@@ -121,14 +123,26 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	}
 	defer pbx.Close()
 	targetsFile := filepath.Join(tmp, "targets.json")
-	if err := os.WriteFile(targetsFile, []byte(fmt.Sprintf(`[{"name":"demo-pbx","type":"webhook","url":%q,"secret":%q,
+	targets := []byte(fmt.Sprintf(`[{"name":"demo-pbx","type":"webhook","url":%q,"secret":%q,
 		"status_map":{"available":"Available","away":"Away","in_meeting":"Busy","presenting":"Busy","on_call":"OnThePhone","dnd":"DoNotDisturb","offline":"Offline"}}]`,
-		pbx.URL, demoTargetSecret)), 0o600); err != nil {
+		pbx.URL, demoTargetSecret))
+	if withTeams {
+		graph, entry, err := startDemoTeams(out, tmp, len(demoAccounts)*users)
+		if err != nil {
+			return err
+		}
+		defer graph.Close()
+		if targets, err = withTarget(targets, entry); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(targetsFile, targets, 0o600); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "demo target \"demo-pbx\" (a webhook receiver that checks signatures and logs pushes): %s\n", pbx.URL)
 	cfg, err := config.Load(ctx, envconfig.MapLookuper(map[string]string{
-		"ZOOMSYNC_HTTP_ADDR": addr, "ZOOMSYNC_ACCOUNTS_FILE": accountsFile,
+		// One listener serves webhooks, the API and the board.
+		"ZOOMSYNC_HTTP_ADDR": addr, "ZOOMSYNC_ADMIN_ADDR": addr, "ZOOMSYNC_ACCOUNTS_FILE": accountsFile,
 		"ZOOM_API_BASE_URL": fake.APIBaseURL(), "ZOOM_OAUTH_TOKEN_URL": fake.TokenURL(),
 		"LDAP_URL": dir.URL(), "LDAP_BIND_DN": people.ServiceBindDN, "LDAP_BIND_PASSWORD": people.ServicePassword,
 		"LDAP_BASE_DN": people.UsersDN, "ZOOMSYNC_MATCH_RULES": "email=mail,employee_unique_id=employeeNumber",
@@ -155,7 +169,7 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 			return fmt.Errorf("demo: %w", err)
 		}
 		fmt.Fprintf(out, "(%s: %v; using a free port)\n", addr, err)
-		cfg.HTTP.Addr = "127.0.0.1:0"
+		cfg.HTTP.Addr, cfg.HTTP.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
 		go func() {
 			served <- app.Serve(serveCtx, cfg, app.Options{Logger: env.Logger, Listening: func(a string) { listening <- a }})
 		}()
