@@ -66,7 +66,8 @@ func TestCommandLine(t *testing.T) {
 // and zoomsync acknowledges every simulated webhook (--verbose prints
 // each).
 func TestDemoRunsThePipeline(t *testing.T) {
-	code, stdout, stderr := run(t, nil, "demo", "--verbose", "--duration", "6s", "--addr", "127.0.0.1:0", "--users", "60", "--rate", "10")
+	code, stdout, stderr := runDemoUntil(t, []string{"--verbose", "--addr", "127.0.0.1:0", "--users", "60", "--rate", "10"},
+		"user.presence_status_updated", "→ 200\n", "demo-pbx   ⇠ pushed")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -138,7 +139,8 @@ func TestBatchGCPercent(t *testing.T) {
 // delivers over WebSocket subscriptions that zoomsync connects to, and
 // the pushes follow as with webhooks.
 func TestDemoOverWebSocket(t *testing.T) {
-	code, stdout, stderr := run(t, nil, "demo", "--verbose", "--intake", "websocket", "--duration", "6s", "--addr", "127.0.0.1:0", "--users", "60", "--rate", "10")
+	code, stdout, stderr := runDemoUntil(t, []string{"--verbose", "--intake", "websocket", "--addr", "127.0.0.1:0", "--users", "60", "--rate", "10"},
+		"user.presence_status_updated", "→ 200\n", "demo-pbx   ⇠ pushed")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}

@@ -181,6 +181,8 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 
 	api := &demoAPI{base: base, token: token}
 	if err := api.waitReady(ctx, out); err != nil {
+		stopServe()
+		<-served // serve logs until it has stopped
 		return err
 	}
 	sample := people.At(2).Mail

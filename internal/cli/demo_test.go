@@ -36,6 +36,61 @@ func (w *watchedBuffer) String() string {
 	return w.buf.String()
 }
 
+// runDemoUntil runs the demo with args until its output holds every one
+// of until (waiting on the output, guarded against a hang, not timed),
+// then stops it as Ctrl-C would and returns its exit code and output.
+func runDemoUntil(t *testing.T, args []string, until ...string) (int, string, string) {
+	t.Helper()
+	out := &watchedBuffer{written: make(chan struct{}, 1)}
+	var errb lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, append([]string{"demo"}, args...), IO{Stdout: out, Stderr: &errb, Env: envconfig.MapLookuper(nil)})
+	}()
+	guard := time.After(3 * time.Minute)
+	for !containsAll(out.String(), until) {
+		select {
+		case <-out.written:
+		case code := <-done:
+			return code, out.String(), errb.String()
+		case <-guard:
+			t.Fatalf("the demo did not print %q within 3 minutes:\n%s", until, out)
+		}
+	}
+	cancel()
+	code := <-done
+	return code, out.String(), errb.String()
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+// lockedBuffer is a stderr that serve's logger and Main may both write.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
 // TestDemoIsQuietAndItsCurlLinesWork: by default the demo prints a short
 // banner (board, token, curl lines) and then one status line every few
 // seconds, no line but the curl lines wider than 80 columns, no
@@ -47,7 +102,7 @@ func TestDemoIsQuietAndItsCurlLinesWork(t *testing.T) {
 		t.Skip("SKIPPED: curl is not installed, so the printed curl lines were not run")
 	}
 	out := &watchedBuffer{written: make(chan struct{}, 1)}
-	var errb bytes.Buffer
+	var errb lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
