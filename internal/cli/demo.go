@@ -39,6 +39,7 @@ func demoFlags(fs *flag.FlagSet) {
 	fs.Float64("rate", 2, "simulated webhook events per second per account")
 	fs.Bool("verbose", false, "print every simulated event, push and lookup (default: a status line every 5 s)")
 	fs.String("intake", "webhook", "how the simulated Zoom delivers events: webhook, websocket (an event subscription over an outbound WebSocket, no public endpoint) or both")
+	fs.Bool("teams", false, "also push presence to Microsoft Teams: a teams target against a simulated Microsoft Graph tenant")
 }
 
 // demoAccounts are the simulated Zoom accounts.
@@ -58,6 +59,7 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	intake := fs.Lookup("intake").Value.(flag.Getter).Get().(string)
 	verbose := fs.Lookup("verbose").Value.(flag.Getter).Get().(bool)
 	log := demoLogger(env.Stderr, env.Env, verbose)
+	withTeams := fs.Lookup("teams").Value.(flag.Getter).Get().(bool)
 	if users < 1 || users > 100_000 || rate <= 0 || duration < 0 {
 		return &usageError{"demo: --users must be 1..100000, --rate > 0, --duration ≥ 0"}
 	}
@@ -130,9 +132,20 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	}
 	defer pbx.Close()
 	targetsFile := filepath.Join(tmp, "targets.json")
-	if err := os.WriteFile(targetsFile, []byte(fmt.Sprintf(`[{"name":"demo-pbx","type":"webhook","url":%q,"secret":%q,
+	targets := []byte(fmt.Sprintf(`[{"name":"demo-pbx","type":"webhook","url":%q,"secret":%q,
 		"status_map":{"available":"Available","away":"Away","in_meeting":"Busy","presenting":"Busy","on_call":"OnThePhone","dnd":"DoNotDisturb","offline":"Offline"}}]`,
-		pbx.URL, demoTargetSecret)), 0o600); err != nil {
+		pbx.URL, demoTargetSecret))
+	if withTeams {
+		graph, entry, err := startDemoTeams(detail, tmp, len(demoAccounts)*users) // its per-push lines are --verbose detail
+		if err != nil {
+			return err
+		}
+		defer graph.Close()
+		if targets, err = withTarget(targets, entry); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(targetsFile, targets, 0o600); err != nil {
 		return err
 	}
 	fmt.Fprintf(detail, "demo target \"demo-pbx\" (a webhook receiver that checks signatures and logs pushes): %s\n", pbx.URL)
