@@ -87,7 +87,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/presence", auth(l.bulk))
 	mux.Handle("GET /v1/people", auth(l.people))
 	mux.Handle("GET /v1/presence/stream", auth(a.live.stream))
-	mux.HandleFunc("GET /board", serveBoard)
+	mux.HandleFunc("GET /board", serveBoard(boardPage(l.accounts)))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/board", http.StatusFound) })
 	mux.HandleFunc("GET /v1/openapi.json", serveOpenAPI)
 	mux.Handle("GET /v1/presence/{key}", auth(l.presence))

@@ -66,7 +66,7 @@ func commands() []*command {
 			run: func(ctx context.Context, env *Env, _ *flag.FlagSet) error {
 				return app.Map(ctx, env.Config, env.Stdout, env.Logger)
 			}},
-		{name: "demo", args: "[--addr HOST:PORT] [--duration D] [--users N] [--rate R]",
+		{name: "demo", args: "[--addr HOST:PORT] [--duration D] [--users N] [--rate R] [--verbose]",
 			summary: "run on embedded defaults: a simulated Zoom pulled and sending signed webhooks", needsConfig: true,
 			flags: demoFlags, run: runDemo},
 		{name: "purge", args: "--account ID", summary: "remove every record of one account from Redis", needsConfig: true,

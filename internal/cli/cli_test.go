@@ -63,16 +63,18 @@ func TestCommandLine(t *testing.T) {
 
 // TestDemoRunsThePipeline: the demo serves, pulls both accounts, maps
 // them to the directory, answers its own curl line with a real presence,
-// and zoomsync acknowledges every simulated webhook.
+// and zoomsync acknowledges every simulated webhook (--verbose prints
+// each).
 func TestDemoRunsThePipeline(t *testing.T) {
-	code, stdout, stderr := run(t, nil, "demo", "--duration", "6s", "--addr", "127.0.0.1:0", "--users", "60", "--rate", "10")
+	code, stdout, stderr := runDemoUntil(t, []string{"--verbose", "--addr", "127.0.0.1:0", "--users", "60", "--rate", "10"},
+		"user.presence_status_updated", "→ 200\n", "demo-pbx   ⇠ pushed")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	for _, want := range []string{
 		"zoomsync serving at http://127.0.0.1:",
-		"ready: first full pull of every account done; 120 Zoom users linked to the directory: matched 116, unmatched Zoom users 3, unmatched directory people 5, conflicts 1",
-		"live presence board: http://127.0.0.1:", "helpdesk API token: ", "curl -s -H 'Authorization: Bearer ",
+		"ready: 120 Zoom users pulled; directory links: matched 116, unmatched\n       Zoom users 3, unmatched directory people 5, conflicts 1",
+		"board:  http://127.0.0.1:", "token:  ", "export TOKEN=", `curl -sH "Authorization: Bearer $TOKEN" http://127.0.0.1:`,
 		`→ 200 {"account_id":"demo-emea"`, `"directory":{"dn":"uid=u0000002,ou=people,dc=example,dc=com"`,
 		"user.presence_status_updated", "→ 200\n", "demo-pbx   ⇠ pushed", "demo stopped:", " 0 refused.",
 	} {
@@ -137,7 +139,8 @@ func TestBatchGCPercent(t *testing.T) {
 // delivers over WebSocket subscriptions that zoomsync connects to, and
 // the pushes follow as with webhooks.
 func TestDemoOverWebSocket(t *testing.T) {
-	code, stdout, stderr := run(t, nil, "demo", "--intake", "websocket", "--duration", "6s", "--addr", "127.0.0.1:0", "--users", "60", "--rate", "10")
+	code, stdout, stderr := runDemoUntil(t, []string{"--verbose", "--intake", "websocket", "--addr", "127.0.0.1:0", "--users", "60", "--rate", "10"},
+		"user.presence_status_updated", "→ 200\n", "demo-pbx   ⇠ pushed")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}

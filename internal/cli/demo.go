@@ -37,6 +37,7 @@ func demoFlags(fs *flag.FlagSet) {
 	fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
 	fs.Int("users", 150, "generated users per simulated Zoom account")
 	fs.Float64("rate", 2, "simulated webhook events per second per account")
+	fs.Bool("verbose", false, "print every simulated event, push and lookup (default: a status line every 5 s)")
 	fs.String("intake", "webhook", "how the simulated Zoom delivers events: webhook, websocket (an event subscription over an outbound WebSocket, no public endpoint) or both")
 	fs.Bool("teams", false, "also push presence to Microsoft Teams: a teams target against a simulated Microsoft Graph tenant")
 }
@@ -56,6 +57,8 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	users := fs.Lookup("users").Value.(flag.Getter).Get().(int)
 	rate := fs.Lookup("rate").Value.(flag.Getter).Get().(float64)
 	intake := fs.Lookup("intake").Value.(flag.Getter).Get().(string)
+	verbose := fs.Lookup("verbose").Value.(flag.Getter).Get().(bool)
+	log := demoLogger(env.Stderr, env.Env, verbose)
 	withTeams := fs.Lookup("teams").Value.(flag.Getter).Get().(bool)
 	if users < 1 || users > 100_000 || rate <= 0 || duration < 0 {
 		return &usageError{"demo: --users must be 1..100000, --rate > 0, --duration ≥ 0"}
@@ -70,10 +73,15 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	}
 	// Simulators and the watcher print concurrently: one lock keeps lines whole.
 	out := &lockedWriter{w: env.Stdout}
-	fmt.Fprintln(out, "zoomsync demo: the real pipeline on embedded defaults. Zoom and the directory are simulated in-process;")
-	fmt.Fprintln(out, "Redis is embedded (nothing survives the demo). Everything else is what `zoomsync serve` runs.")
+	// detail is what only --verbose prints.
+	detail := io.Discard
+	if verbose {
+		detail = out
+	}
+	fmt.Fprintln(out, "zoomsync demo: the real `zoomsync serve` pipeline. Zoom and the directory")
+	fmt.Fprintln(out, "are simulated in-process; Redis is embedded (nothing survives the demo).")
 
-	fake, err := zoomfake.Start(zoomfake.Options{Logger: env.Logger})
+	fake, err := zoomfake.Start(zoomfake.Options{Logger: log})
 	if err != nil {
 		return fmt.Errorf("demo: starting the simulated Zoom: %w", err)
 	}
@@ -83,8 +91,8 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 		return fmt.Errorf("demo: starting the simulated directory: %w", err)
 	}
 	defer dir.Close()
-	fmt.Fprintf(out, "\nsimulated Zoom API: %s (Business+ rate limits enforced), %d accounts × %d users\n", fake.APIBaseURL(), len(demoAccounts), users)
-	fmt.Fprintf(out, "simulated directory: %s %s\n", dir.URL(), note)
+	fmt.Fprintf(detail, "\nsimulated Zoom API: %s (Business+ rate limits enforced), %d accounts × %d users\n", fake.APIBaseURL(), len(demoAccounts), users)
+	fmt.Fprintf(detail, "simulated directory: %s %s\n", dir.URL(), note)
 
 	tmp, err := os.MkdirTemp("", "zoomsync-demo-")
 	if err != nil {
@@ -109,7 +117,7 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 		accountsJSON = append(accountsJSON, entry)
 	}
 	if intake != "webhook" {
-		fmt.Fprintf(out, "simulated WebSocket event subscriptions: %s (zoomsync connects out; no public endpoint needed)\n", subs[demoAccounts[0]].URL())
+		fmt.Fprintf(detail, "simulated WebSocket event subscriptions: %s (zoomsync connects out; no public endpoint needed)\n", subs[demoAccounts[0]].URL())
 	}
 	accountsFile := filepath.Join(tmp, "accounts.json")
 	b, _ := json.Marshal(accountsJSON)
@@ -117,7 +125,8 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 		return err
 	}
 	token := randomToken()
-	pbx, err := startDemoTarget(out)
+	var pushes atomic.Int64
+	pbx, err := startDemoTarget(detail, &pushes)
 	if err != nil {
 		return err
 	}
@@ -127,7 +136,7 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 		"status_map":{"available":"Available","away":"Away","in_meeting":"Busy","presenting":"Busy","on_call":"OnThePhone","dnd":"DoNotDisturb","offline":"Offline"}}]`,
 		pbx.URL, demoTargetSecret))
 	if withTeams {
-		graph, entry, err := startDemoTeams(out, tmp, len(demoAccounts)*users)
+		graph, entry, err := startDemoTeams(detail, tmp, len(demoAccounts)*users) // its per-push lines are --verbose detail
 		if err != nil {
 			return err
 		}
@@ -139,7 +148,7 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	if err := os.WriteFile(targetsFile, targets, 0o600); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "demo target \"demo-pbx\" (a webhook receiver that checks signatures and logs pushes): %s\n", pbx.URL)
+	fmt.Fprintf(detail, "demo target \"demo-pbx\" (a webhook receiver that checks signatures and logs pushes): %s\n", pbx.URL)
 	cfg, err := config.Load(ctx, envconfig.MapLookuper(map[string]string{
 		// One listener serves webhooks, the API and the board.
 		"ZOOMSYNC_HTTP_ADDR": addr, "ZOOMSYNC_ADMIN_ADDR": addr, "ZOOMSYNC_ACCOUNTS_FILE": accountsFile,
@@ -158,7 +167,7 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	listening := make(chan string, 1)
 	served := make(chan error, 1)
 	go func() {
-		served <- app.Serve(serveCtx, cfg, app.Options{Logger: env.Logger, Listening: func(a string) { listening <- a }})
+		served <- app.Serve(serveCtx, cfg, app.Options{Logger: log, Listening: func(a string) { listening <- a }})
 	}()
 	var base string
 	select {
@@ -171,7 +180,7 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 		fmt.Fprintf(out, "(%s: %v; using a free port)\n", addr, err)
 		cfg.HTTP.Addr, cfg.HTTP.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
 		go func() {
-			served <- app.Serve(serveCtx, cfg, app.Options{Logger: env.Logger, Listening: func(a string) { listening <- a }})
+			served <- app.Serve(serveCtx, cfg, app.Options{Logger: log, Listening: func(a string) { listening <- a }})
 		}()
 		select {
 		case a := <-listening:
@@ -180,24 +189,22 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
-	fmt.Fprintf(out, "zoomsync serving at %s (webhooks: %s/webhooks/zoom/{account_id})\n", base, base)
+	fmt.Fprintf(out, "\nzoomsync serving at %s; starting up…\n", base)
+	fmt.Fprintf(detail, "webhooks: %s/webhooks/zoom/{account_id}\n", base)
 
 	api := &demoAPI{base: base, token: token}
 	if err := api.waitReady(ctx, out); err != nil {
+		stopServe()
+		<-served // serve logs until it has stopped
 		return err
 	}
 	sample := people.At(2).Mail
-	fmt.Fprintf(out, "\nlive presence board: %s/board (it asks for the token below once)\n", base)
-	fmt.Fprintf(out, "helpdesk API token: %s\n", token)
-	fmt.Fprintf(out, "try (by email, directory uid, employee number, extension or Zoom user id):\n")
-	fmt.Fprintf(out, "  curl -s -H 'Authorization: Bearer %s' %s/v1/presence/%s\n", token, base, sample)
-	fmt.Fprintf(out, "  curl -s -H 'Authorization: Bearer %s' %s/v1/presence/%s\n", token, base, people.At(3).UID)
-	fmt.Fprintf(out, "  curl -s -H 'Authorization: Bearer %s' %s/v1/mapping/report\n", token, base)
+	demoBanner(out, base, token, []string{sample, people.At(3).UID})
 	if body, code, err := api.presenceKnown(ctx, sample); err == nil {
-		fmt.Fprintf(out, "  → %d %s\n", code, body)
+		fmt.Fprintf(detail, "  → %d %s\n", code, body)
 	}
-
-	fmt.Fprintf(out, "\nsimulated users now change presence, take calls and change agent status (%.1f events/s per account); Ctrl-C stops.\n", rate)
+	fmt.Fprintf(out, "Simulated users now change presence and take calls (%.1f events/s per\n", rate)
+	fmt.Fprintf(out, "account). Ctrl-C stops; --verbose prints every event and push.\n\n")
 	var accepted, refused atomic.Int64
 	var wg conc.WaitGroup
 	for i, id := range demoAccounts {
@@ -219,11 +226,15 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 				} else {
 					refused.Add(1)
 				}
-				fmt.Fprintf(out, "%s  %-10s %-34s %-48s → %d\n", time.Now().Format("15:04:05"), id, ev.Name, describeEvent(ev.Body), status)
+				fmt.Fprintf(detail, "%s  %-10s %-34s %-48s → %d\n", time.Now().Format("15:04:05"), id, ev.Name, describeEvent(ev.Body), status)
 			}})
 		wg.Go(func() { _ = sim.Run(ctx) })
 	}
-	wg.Go(func() { api.watch(ctx, out, sample) })
+	if verbose {
+		wg.Go(func() { api.watch(ctx, out, sample) })
+	} else {
+		wg.Go(func() { api.reportStatus(ctx, out, &accepted, &pushes) })
+	}
 	<-ctx.Done()
 	wg.Wait()
 	if intake == "websocket" {
@@ -293,8 +304,8 @@ func (a *demoAPI) waitReady(ctx context.Context, out io.Writer) error {
 			}
 			if body, code, _ := a.get(ctx, "/v1/mapping/report?limit=1"); code == 200 && json.Unmarshal([]byte(body), &rep) == nil {
 				c := rep.Counts
-				fmt.Fprintf(out, "ready: first full pull of every account done; %d Zoom users linked to the directory: matched %d, unmatched Zoom users %d, unmatched directory people %d, conflicts %d\n",
-					c["users"], c["matched"], c["unmatched_users"], c["unmatched_entries"], c["conflicts"])
+				fmt.Fprintf(out, "ready: %d Zoom users pulled; directory links: matched %d, unmatched\n", c["users"], c["matched"])
+				fmt.Fprintf(out, "       Zoom users %d, unmatched directory people %d, conflicts %d\n", c["unmatched_users"], c["unmatched_entries"], c["conflicts"])
 				return nil
 			}
 		}
@@ -332,7 +343,7 @@ const demoTargetSecret = "demo-target-secret-0123456789"
 
 // startDemoTarget is the demo's presence target: it verifies each push's
 // signature and prints it.
-func startDemoTarget(out io.Writer) (*httptest.Server, error) {
+func startDemoTarget(out io.Writer, pushes *atomic.Int64) (*httptest.Server, error) {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if target.Verify(demoTargetSecret, r.Header, body, time.Now(), 5*time.Minute) != nil {
@@ -342,6 +353,7 @@ func startDemoTarget(out io.Writer) (*httptest.Server, error) {
 		}
 		var p target.WebhookBody
 		_ = json.Unmarshal(body, &p)
+		pushes.Add(1)
 		fmt.Fprintf(out, "%s  demo-pbx   ⇠ pushed %-34s %s → %s (sets %s, seq %d)\n", time.Now().Format("15:04:05"), p.Email, p.PreviousStatus, p.Status, p.TargetStatus, p.Seq)
 	})), nil
 }

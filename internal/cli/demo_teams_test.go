@@ -7,9 +7,10 @@ import (
 
 // TestDemoWithTeams: with --teams the demo also pushes to a teams target
 // against a simulated Microsoft Graph, whose accepted presence actions
-// are printed.
+// are printed (with --verbose, as every push is).
 func TestDemoWithTeams(t *testing.T) {
-	code, stdout, stderr := run(t, nil, "demo", "--teams", "--duration", "8s", "--addr", "127.0.0.1:0", "--users", "60", "--rate", "10")
+	code, stdout, stderr := runDemoUntil(t, []string{"--verbose", "--teams", "--addr", "127.0.0.1:0", "--users", "60", "--rate", "10"},
+		"user.presence_status_updated", "teams      setPresence", "demo-pbx   ⇠ pushed")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}

@@ -17,12 +17,7 @@
 //     file's); two accounts with the same id are an error.
 //   - A Config that Load returned is complete: nothing downstream re-parses
 //     an environment variable.
-//
-// Variables zoomsync adds to SPEC §3:
-//
-//	ZOOMSYNC_ZOOM_PLAN         business (default), pro or free: Zoom's
-//	                           per-second rate limits to pace requests by
-//	ZOOMSYNC_ZOOM_RATE_LIMITS  overrides, e.g. "medium=30,phone.medium=10";
-//	                           [family.]label=requests-per-second, family
-//	                           phone or cc, 0 turns a client-side limit off
+//   - Every variable Load reads has a one-line meaning (variables.go);
+//     README.md's table of variables is generated from them, and a test
+//     fails when that table or SPEC §3 is out of step with the code.
 package config
