@@ -33,14 +33,23 @@ local function effective(userStatus, callState, presence)
   return 'unknown'
 end
 -- Drops a history list's entries older than cutoff (its tail: the list is
--- newest first) and keeps at most maxHistoryEntries.
+-- newest first) and keeps at most maxHistoryEntries. Reads the tail 32
+-- entries at a time (LRANGE, LTRIM: the commands the ACL of
+-- docs/OPERATIONS.md grants).
 local function trimHistory(hist, cutoff)
   redis.call('LTRIM', hist, 0, maxHistoryEntries - 1)
-  for _ = 1, maxHistoryEntries do
-    local last = redis.call('LINDEX', hist, -1)
-    if not last or tonumber(string.match(last, '^(%d+)|') or '0') >= cutoff then return end
-    redis.call('RPOP', hist)
+  local drop = 0
+  while true do
+    local tail = redis.call('LRANGE', hist, -(drop + 32), -(drop + 1))
+    local old = 0
+    for i = #tail, 1, -1 do -- oldest first
+      if tonumber(string.match(tail[i], '^(%d+)|') or '0') >= cutoff then break end
+      old = old + 1
+    end
+    drop = drop + old
+    if #tail == 0 or old < #tail then break end
   end
+  if drop > 0 then redis.call('LTRIM', hist, 0, -(drop + 1)) end
 end
 local result = {}
 -- Said once per call, not per user: the users whose status changed (one

@@ -77,6 +77,21 @@ func TestHistoryTrimmedToItsWindow(t *testing.T) {
 		if len(h) != 13 || h[12].Seq != changes || h[0].Seq != changes-12 {
 			t.Fatalf("history %+v", h)
 		}
+		// More old entries than one read of the tail takes: 47 changes a
+		// minute apart, then one ten hours later drops all of them.
+		for i := range 3*historyTrimEvery - 1 {
+			v := WebhookVersion(ms(t0.Add(time.Duration(i) * time.Minute)))
+			if _, err := s.Apply(ctx, Write{"A", "u2", []FieldWrite{fw(FieldPresence, v, statuses[i%2])}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v := WebhookVersion(ms(t0.Add(10 * time.Hour)))
+		if _, err := s.Apply(ctx, Write{"A", "u2", []FieldWrite{fw(FieldPresence, v, "dnd")}}); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := rdb.LLen(ctx, s.keys.historyList("A", "u2")).Result(); n != 1 {
+			t.Fatalf("history list holds %d entries, want only the last change", n)
+		}
 	})
 }
 
