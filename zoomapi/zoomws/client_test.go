@@ -248,6 +248,12 @@ func TestWebSocketMalformedFramesAreCountedAndSkipped(t *testing.T) {
 	// The object-content event and the last good one are stored; the
 	// reader went on past everything else.
 	eventually(t, "the good events stored", nil, func() bool { return r.sink.len() == 2 })
+	// Events are stored concurrently (up to 64 in flight): a refused
+	// event's outcome is counted by its own goroutine, which may finish
+	// after the good ones were stored.
+	eventually(t, "the refused events counted", nil, func() bool {
+		return r.obs.get(r.obs.events, zoomws.OutcomeUnknownAccount) >= 1 && r.obs.get(r.obs.events, zoomws.OutcomeMalformed) >= 2
+	})
 	if n := r.obs.get(r.obs.frames, zoomws.ModuleMalformed); n != 4 {
 		t.Errorf("malformed frames = %d, want 4", n)
 	}
