@@ -173,6 +173,9 @@ type Settlement struct {
 	User   string
 	Seq    int64
 	Repeat time.Time
+	// NotFailing says the user's failure state is known to be clear (Load
+	// read none): nothing to remove. The zero value removes it.
+	NotFailing bool
 }
 
 // Settle records that target has (or needs) nothing more for user up to
@@ -198,13 +201,17 @@ func (o *Outbox) SettleAll(ctx context.Context, account string, p int, target st
 	k := o.keys
 	keys := settleKeys{Outbox: k.outbox(account, p), Sent: k.sent(account, p, target), Failing: k.failing(account, p, target), Due: k.due(account, p, target)}
 	for chunk := range slices.Chunk(ss, settleChunk) {
-		args := settleArgs{Settles: make([]any, 0, 3*len(chunk))}
+		args := settleArgs{Settles: make([]any, 0, 4*len(chunk))}
 		for _, st := range chunk {
 			var again int64
 			if !st.Repeat.IsZero() {
 				again = st.Repeat.UnixMilli()
 			}
-			args.Settles = append(args.Settles, st.User, st.Seq, again)
+			failing := 1
+			if st.NotFailing {
+				failing = 0
+			}
+			args.Settles = append(args.Settles, st.User, st.Seq, again, failing)
 		}
 		if err := settleScript.Run(ctx, o.rdb, keys, args).Err(); err != nil {
 			return unavailable("zsync.Outbox.Settle", err)

@@ -76,7 +76,8 @@ type settleKeys struct {
 	Due     string `lua:"due"`
 }
 
-// settleArgs: (user, seq, repeat at ms or 0) per settled change.
+// settleArgs: (user, seq, repeat at ms or 0, failing 1 or 0) per settled
+// change.
 type settleArgs struct {
 	Settles []any `lua:"settles"`
 }

@@ -256,7 +256,7 @@ type duePush struct {
 // (send). Errors returned are Redis errors (the round stops).
 func (s *Sender) prepare(ctx context.Context, b *batch, t *configured, pd zsync.Pending) (Push, bool, error) {
 	if pd.Change.Seq <= pd.Sent && t.keepAlive == 0 {
-		b.settle(zsync.Settlement{User: pd.User, Seq: pd.Change.Seq})
+		b.settle(zsync.Settlement{User: pd.User, Seq: pd.Change.Seq, NotFailing: pd.Failing.IsZero()})
 		return Push{}, false, nil
 	}
 	// (With a keep-alive, a due user whose change was delivered is due for
@@ -264,7 +264,7 @@ func (s *Sender) prepare(ctx context.Context, b *batch, t *configured, pd zsync.
 	push := s.build(b.account, t.Name, pd)
 	if !t.decide(&push) {
 		s.result(t.Name, ResultSkipped, push.Since)
-		b.settle(zsync.Settlement{User: pd.User, Seq: pd.Change.Seq})
+		b.settle(zsync.Settlement{User: pd.User, Seq: pd.Change.Seq, NotFailing: pd.Failing.IsZero()})
 		return push, false, nil
 	}
 	if t.DampingMS > 0 && push.Status != presence.OnCall {
@@ -342,7 +342,7 @@ func (s *Sender) finish(ctx context.Context, b *batch, t *configured, pd zsync.P
 	switch {
 	case err == nil:
 		s.result(t.Name, ResultDelivered, push.Since)
-		st := zsync.Settlement{User: pd.User, Seq: pd.Change.Seq}
+		st := zsync.Settlement{User: pd.User, Seq: pd.Change.Seq, NotFailing: pd.Failing.IsZero()}
 		if t.keepAlive > 0 && !push.Clear {
 			st.Repeat = now.Add(t.keepAlive)
 		}
@@ -351,7 +351,7 @@ func (s *Sender) finish(ctx context.Context, b *batch, t *configured, pd zsync.P
 	case errors.Is(err, ErrSkip):
 		s.result(t.Name, ResultSkipped, push.Since)
 		s.opts.Logger.Info("push skipped", slog.String("target", t.Name), slog.String("user", pd.User), slog.String("reason", err.Error()))
-		b.settle(zsync.Settlement{User: pd.User, Seq: pd.Change.Seq})
+		b.settle(zsync.Settlement{User: pd.User, Seq: pd.Change.Seq, NotFailing: pd.Failing.IsZero()})
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err()
