@@ -157,7 +157,11 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		StreamMax: cfg.API.StreamMax, StreamMaxPerToken: cfg.API.StreamMaxPerToken, Limits: limits, Targets: cfg.Targets.Configs,
 		Mapping: mp != nil, Resyncs: resyncs, Clock: clock, Logger: log, Observer: m})
 	api.Register(mux.admin)
+	targetAuth := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoomsync_target_auth_failures_total",
+		Help: "Pushes a target refused for its credentials or consent (Teams: a 401/403 from Microsoft Graph or its token endpoint); alert on any."}, []string{"target"})
+	m.reg.MustRegister(targetAuth)
 	sender, err := target.New(rdb, store, cfg.Targets.Configs, ids, target.Options{Owner: replica, Clock: clock, Logger: log, Zoom: zoomClients, Members: members,
+		OnAuthFailure: func(t string) { targetAuth.WithLabelValues(t).Inc() },
 		OnResult: func(t, result string, delay time.Duration) {
 			m.pushes.WithLabelValues(t, result).Inc()
 			if result == target.ResultDelivered {
