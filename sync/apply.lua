@@ -52,7 +52,7 @@ local function trimHistory(hist, cutoff)
   if drop > 0 then redis.call('LTRIM', hist, 0, -(drop + 1)) end
 end
 local result = {}
--- Said once per call, not per user: the users whose status changed (one
+-- Said once per call, not per user: the users whose record changed (one
 -- change-feed message, zsync.ParseChanges) and whether the doorbell rings.
 local changedUsers, ring = {}, false
 local first = dueKeys + ntargets
@@ -190,8 +190,6 @@ for u = first, #KEYS, 2 do
         if seq % historyTrimEvery == 0 then trimHistory(hist, at - historyMS) end
         redis.call('HSET', outbox, user, seq .. '|' .. eff .. '|' .. prev .. '|' .. at)
         for t = dueKeys, dueKeys + ntargets - 1 do redis.call('ZADD', KEYS[t], at, user) end
-        -- Live views (the board's stream) of every replica hear of it.
-        changedUsers[#changedUsers+1] = account .. '\t' .. user
         if ntargets > 0 then ring = true end
       end
     end
@@ -199,7 +197,7 @@ for u = first, #KEYS, 2 do
     -- or went) and the status did not: the targets that receive directory
     -- data (the first ndir) get the queued change once more, with a new
     -- seq and the same status, previous status and since. Not a status
-    -- change: no history entry, status_since stays, live views are not told.
+    -- change: no history entry, status_since stays.
     if dirAt and not changed and ndir > 0 then
       local out = redis.call('HGET', outbox, user)
       local rest = out and string.match(out, '^%d+(|.*)$')
@@ -222,6 +220,11 @@ for u = first, #KEYS, 2 do
     -- A record joins its partition's members when it is created; members
     -- are never removed but by a purge, so a record that exists is one.
     if not cur[iVmax] then redis.call('SADD', members, user) end
+    -- Every replica's read model (and through it the board's stream)
+    -- hears of every record that changed: a status, a name, an email, an
+    -- extension, a link. The model re-reads the user. Said once per call
+    -- (one change-feed message, zsync.FormatChanges).
+    changedUsers[#changedUsers+1] = account .. '\t' .. user
     if inputs or not cur[iVmax] then
       if status == 'deleted' then
         redis.call('HDEL', mappingInputs, user)

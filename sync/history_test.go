@@ -96,9 +96,9 @@ func TestHistoryTrimmedToItsWindow(t *testing.T) {
 	})
 }
 
-// TestChangeFeedOneMessagePerBatch: the users of one applied batch whose
-// status changed are announced in one message (ParseChanges), and a batch
-// that changes no status says nothing.
+// TestChangeFeedOneMessagePerBatch: the users of one applied batch of
+// whom a fact was written are announced in one message (ParseChanges),
+// and a batch that writes nothing (every fact stale) says nothing.
 func TestChangeFeedOneMessagePerBatch(t *testing.T) {
 	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
 		ctx := context.Background()

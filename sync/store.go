@@ -125,8 +125,8 @@ func NewStore(rdb redis.UniversalClient, partitions int, tombstoneTTL time.Durat
 // the user's history list (history.go), puts it in the partition's outbox
 // (one latest change per user: coalesced) and makes the user due at every
 // target; once per call it rings the partition's doorbell and publishes
-// the users whose status changed on the zs:presence channel, one message
-// (FormatChanges), for live views. When the directory data a push carries (dir_id, dir_dn,
+// on the zs:presence channel, in one message (FormatChanges), every user
+// of whom any fact was written: every replica's read model re-reads them. When the directory data a push carries (dir_id, dir_dn,
 // dir_uid, dir_employee_number) changes value and the status does not, the
 // queued change is queued once more with a new seq (status_seq moves; the
 // status, status_since and history do not) for the targets that receive

@@ -24,6 +24,7 @@ import (
 	"github.com/zoomsync/zoomsync/mapping"
 	"github.com/zoomsync/zoomsync/mapping/mapper"
 	"github.com/zoomsync/zoomsync/presence/target"
+	"github.com/zoomsync/zoomsync/readmodel"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/sync/runs"
 	"github.com/zoomsync/zoomsync/zoomapi"
@@ -153,7 +154,9 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	if opts.limits != nil {
 		limits = *opts.limits
 	}
-	api := helpdesk.New(rdb, store, helpdesk.Options{Accounts: ids, Tokens: cfg.API.Tokens, RateLimit: cfg.API.RateLimit,
+	users := readmodel.New(rdb, store, readmodel.Options{Accounts: ids, Clock: clock, Logger: log, Observer: readModelLog{log}})
+	ready.model = users.Ready
+	api := helpdesk.New(rdb, store, helpdesk.Options{Model: users, Accounts: ids, Tokens: cfg.API.Tokens, RateLimit: cfg.API.RateLimit,
 		StreamMax: cfg.API.StreamMax, StreamMaxPerToken: cfg.API.StreamMaxPerToken, Limits: limits, Targets: cfg.Targets.Configs,
 		Mapping: mp != nil, Resyncs: resyncs, Clock: clock, Logger: log, Observer: m})
 	api.Register(mux.admin)
@@ -216,6 +219,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		workers.Go(func() { mp.Run(workCtx) })
 	}
 	workers.Go(func() { sender.Run(workCtx) })
+	workers.Go(func() { users.Run(workCtx) })
 	workers.Go(func() { api.Run(workCtx) })
 	workers.Go(func() { sweep.run(workCtx) })
 	if sockets != nil {
