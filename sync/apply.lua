@@ -7,7 +7,7 @@
 -- Slots (applyKeys, applyArgs in store.go): the fixed keys by name; KEYS
 -- from dueKeys on are the targets' due zsets (ntargets of them, the ndir
 -- that receive directory data first), then per user its record and its
--- history stream. ARGV from ackIDs on are the nack inbox entry ids, then
+-- history list. ARGV from ackIDs on are the nack inbox entry ids, then
 -- per user: its key, its field count, and (field, version, value)
 -- triples. Runs after inputs.lua and calls.lua.
 --
@@ -32,7 +32,29 @@ local function effective(userStatus, callState, presence)
   if presence and presence ~= '' then return presence end
   return 'unknown'
 end
+-- Drops a history list's entries older than cutoff (its tail: the list is
+-- newest first) and keeps at most maxHistoryEntries. Reads the tail 32
+-- entries at a time (LRANGE, LTRIM: the commands the ACL of
+-- docs/OPERATIONS.md grants).
+local function trimHistory(hist, cutoff)
+  redis.call('LTRIM', hist, 0, maxHistoryEntries - 1)
+  local drop = 0
+  while true do
+    local tail = redis.call('LRANGE', hist, -(drop + 32), -(drop + 1))
+    local old = 0
+    for i = #tail, 1, -1 do -- oldest first
+      if tonumber(string.match(tail[i], '^(%d+)|') or '0') >= cutoff then break end
+      old = old + 1
+    end
+    drop = drop + old
+    if #tail == 0 or old < #tail then break end
+  end
+  if drop > 0 then redis.call('LTRIM', hist, 0, -(drop + 1)) end
+end
 local result = {}
+-- Said once per call, not per user: the users whose record changed (one
+-- change-feed message, zsync.ParseChanges) and whether the doorbell rings.
+local changedUsers, ring = {}, false
 local first = dueKeys + ntargets
 local a = ackIDs + nack
 for u = first, #KEYS, 2 do
@@ -159,14 +181,16 @@ for u = first, #KEYS, 2 do
       -- no history entry, nothing to push.
       if prev ~= '' or eff ~= 'unknown' then
         changed = true
-        redis.call('XADD', hist, 'MINID', '~', tostring(math.max(at - historyMS, 0)), '*', 'status', eff, 'previous', prev, 'at', tostring(at), 'seq', tostring(seq))
+        -- History: one packed entry "at|seq|status|previous" at the head
+        -- of the user's list (history.go), the list expiring a window after
+        -- its last change; entries older than the window are dropped from
+        -- the tail every historyTrimEvery changes.
+        redis.call('LPUSH', hist, at .. '|' .. seq .. '|' .. eff .. '|' .. prev)
         redis.call('PEXPIRE', hist, historyMS)
+        if seq % historyTrimEvery == 0 then trimHistory(hist, at - historyMS) end
         redis.call('HSET', outbox, user, seq .. '|' .. eff .. '|' .. prev .. '|' .. at)
         for t = dueKeys, dueKeys + ntargets - 1 do redis.call('ZADD', KEYS[t], at, user) end
-        if ntargets > 0 then
-          redis.call('LPUSH', doorbell, '1')
-          redis.call('LTRIM', doorbell, 0, 0)
-        end
+        if ntargets > 0 then ring = true end
       end
     end
     -- The directory data a push carries changed (a link appeared, changed
@@ -183,19 +207,24 @@ for u = first, #KEYS, 2 do
         redis.call('HSET', outbox, user, seq .. rest)
         local at = math.floor(dirAt / 2)
         for t = dueKeys, dueKeys + ndir - 1 do redis.call('ZADD', KEYS[t], at, user) end
-        redis.call('LPUSH', doorbell, '1')
-        redis.call('LTRIM', doorbell, 0, 0)
+        ring = true
       end
     end
     set[#set+1] = 'key'; set[#set+1] = user
     set[#set+1] = 'account'; set[#set+1] = account
     set[#set+1] = 'vmax'; set[#set+1] = string.format('%d', vmax)
+    if presenceAt and status ~= 'deleted' then
+      set[#set+1] = 'confirmed_at'; set[#set+1] = tostring(presenceAt)
+    end
     redis.call('HSET', rec, unpack(set))
-    redis.call('SADD', members, user)
+    -- A record joins its partition's members when it is created; members
+    -- are never removed but by a purge, so a record that exists is one.
+    if not cur[iVmax] then redis.call('SADD', members, user) end
     -- Every replica's read model (and through it the board's stream)
     -- hears of every record that changed: a status, a name, an email, an
-    -- extension, a link. The model re-reads the user.
-    redis.call('PUBLISH', presenceChannel, account .. '\t' .. user)
+    -- extension, a link. The model re-reads the user. Said once per call
+    -- (one change-feed message, zsync.FormatChanges).
+    changedUsers[#changedUsers+1] = account .. '\t' .. user
     if inputs or not cur[iVmax] then
       if status == 'deleted' then
         redis.call('HDEL', mappingInputs, user)
@@ -208,10 +237,8 @@ for u = first, #KEYS, 2 do
       redis.call('ZREM', freshness, user)
       redis.call('ZREM', openCalls, user)
     else
-      redis.call('PERSIST', rec)
-      if presenceAt then
-        redis.call('HSET', rec, 'confirmed_at', tostring(presenceAt))
-      end
+      -- Only a tombstone expires: a record that was not one has no TTL.
+      if cur[iUserStatus] == 'deleted' or not cur[iVmax] then redis.call('PERSIST', rec) end
       -- Only active users' presence is worth re-reading.
       if status ~= 'active' then
         redis.call('ZREM', freshness, user)
@@ -229,6 +256,13 @@ for u = first, #KEYS, 2 do
     end
   end
   result[#result+1] = applied
+end
+if #changedUsers > 0 then
+  redis.call('PUBLISH', presenceChannel, table.concat(changedUsers, '\n'))
+end
+if ring then
+  redis.call('LPUSH', doorbell, '1')
+  redis.call('LTRIM', doorbell, 0, 0)
 end
 if nack > 0 then
   redis.call('XACK', inbox, group, unpack(ARGV, ackIDs, ackIDs + nack - 1))

@@ -91,7 +91,14 @@ func (k keyspace) freshness(account string, p int) string { return k.tag(account
 // openCalls: user → when the call in progress began (ms).
 func (k keyspace) openCalls(account string, p int) string { return k.tag(account, p) + ":calls" }
 
-// history is a user's status history stream.
-func (k keyspace) history(account, userKey string) string {
+// historyList is a user's status history: packed entries, newest first
+// (history.go).
+func (k keyspace) historyList(account, userKey string) string {
+	return k.tag(account, k.partition(userKey)) + ":hl:" + userKey
+}
+
+// historyStream is a user's status history as versions before the list
+// wrote it: a stream, read until it expires (a window after its last entry).
+func (k keyspace) historyStream(account, userKey string) string {
 	return k.tag(account, k.partition(userKey)) + ":h:" + userKey
 }

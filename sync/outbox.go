@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,7 +44,24 @@ type Pending struct {
 	Sent     int64     // last seq delivered to the target
 	Failing  time.Time // first failure of the current change; zero if none
 	Attempts int
+	// Record holds the user's PushFields (and their versions) as Load read
+	// them, in the same round trip; nil when the record is gone (an expired
+	// tombstone: the change is all there is).
+	Record *Record
 }
+
+// PushFields are the fields of a user's record a push carries (read with
+// the pending change, not the whole record).
+var PushFields = []string{FieldEmail, FieldDirID, FieldDirDN, FieldDirUID, FieldDirEmployeeNumber, FieldGroupIDs, FieldAgentStatusID}
+
+// pushFieldsAsked is the HMGET of PushFields and their versions.
+var pushFieldsAsked = func() []string {
+	out := append([]string(nil), PushFields...)
+	for _, f := range PushFields {
+		out = append(out, "v:"+f)
+	}
+	return out
+}()
 
 // Outbox is the durable per-partition queue of status changes to push to
 // each target (see the apply script): one latest change per user
@@ -86,10 +104,14 @@ func (o *Outbox) Load(ctx context.Context, account string, p int, target string,
 		return nil, nil
 	}
 	var outs, sents, fails *redis.SliceCmd
+	recs := make([]*redis.SliceCmd, len(users))
 	_, err := o.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		outs = pl.HMGet(ctx, o.keys.outbox(account, p), users...)
 		sents = pl.HMGet(ctx, o.keys.sent(account, p, target), users...)
 		fails = pl.HMGet(ctx, o.keys.failing(account, p, target), users...)
+		for i, u := range users {
+			recs[i] = pl.HMGet(ctx, o.keys.user(account, u), pushFieldsAsked...)
+		}
 		return nil
 	})
 	if err != nil {
@@ -102,7 +124,7 @@ func (o *Outbox) Load(ctx context.Context, account string, p int, target string,
 		if !ok {
 			continue
 		}
-		pend := Pending{User: u, Change: c}
+		pend := Pending{User: u, Change: c, Record: pushRecord(account, u, recs[i].Val())}
 		if v, _ := sents.Val()[i].(string); v != "" {
 			pend.Sent, _ = strconv.ParseInt(v, 10, 64)
 		}
@@ -117,38 +139,83 @@ func (o *Outbox) Load(ctx context.Context, account string, p int, target string,
 	return out, nil
 }
 
-// settleScript records that a change was delivered (or skipped, or
-// dead-lettered) and takes the user off the schedule unless a newer
+// pushRecord is the Record of a PushFields read (nil: no such record).
+func pushRecord(account, user string, vals []any) *Record {
+	r := &Record{Account: account, Key: user, Fields: map[string]string{}, Versions: map[string]Version{}}
+	found := false
+	for i, f := range PushFields {
+		if v, ok := vals[i].(string); ok {
+			r.Fields[f] = v
+			found = true
+		}
+		if v, ok := vals[len(PushFields)+i].(string); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			r.Versions[f] = Version(n)
+			found = true
+		}
+	}
+	if !found {
+		return nil
+	}
+	return r
+}
+
+// settleScript records that changes were delivered (or skipped, or
+// dead-lettered) and takes each user off the schedule unless a newer
 // change arrived meanwhile (outbox_settle.lua).
 var settleScript = luascript.New[settleKeys, settleArgs](scripts, nil, "outbox_settle.lua")
+
+// Settlement is one change a target has (or needs) nothing more for:
+// delivered, or skipped by the target's map or filters. With Repeat set,
+// the user is scheduled again then unless a newer change is already due
+// (a target's keep-alive re-push of the current status).
+type Settlement struct {
+	User   string
+	Seq    int64
+	Repeat time.Time
+	// NotFailing says the user's failure state is known to be clear (Load
+	// read none): nothing to remove. The zero value removes it.
+	NotFailing bool
+}
 
 // Settle records that target has (or needs) nothing more for user up to
 // seq: delivered, or skipped by the target's map or filters.
 func (o *Outbox) Settle(ctx context.Context, account string, p int, target, user string, seq int64) error {
-	_, err := o.settle(ctx, account, p, target, user, seq)
-	return err
-}
-
-func (o *Outbox) settle(ctx context.Context, account string, p int, target, user string, seq int64) (bool, error) {
-	k := o.keys
-	n, err := settleScript.Run(ctx, o.rdb, settleKeys{Outbox: k.outbox(account, p), Sent: k.sent(account, p, target),
-		Failing: k.failing(account, p, target), Due: k.due(account, p, target)}, settleArgs{User: user, Seq: seq}).Int()
-	if err != nil {
-		return false, unavailable("zsync.Outbox.Settle", err)
-	}
-	return n == 1, nil
+	return o.SettleAll(ctx, account, p, target, []Settlement{{User: user, Seq: seq}})
 }
 
 // SettleAndRepeat settles like Settle and, unless a newer change is
 // already due, schedules the user again at at (a target's keep-alive
 // re-push of the current status).
 func (o *Outbox) SettleAndRepeat(ctx context.Context, account string, p int, target, user string, seq int64, at time.Time) error {
-	removed, err := o.settle(ctx, account, p, target, user, seq)
-	if err != nil || !removed {
-		return err
-	}
-	if err := o.rdb.ZAddNX(ctx, o.keys.due(account, p, target), redis.Z{Score: float64(at.UnixMilli()), Member: user}).Err(); err != nil {
-		return unavailable("zsync.Outbox.SettleAndRepeat", err)
+	return o.SettleAll(ctx, account, p, target, []Settlement{{User: user, Seq: seq, Repeat: at}})
+}
+
+// settleChunk bounds the settlements of one script call (the script
+// holds Redis for its whole run).
+const settleChunk = 256
+
+// SettleAll settles several users' changes for target in one script call
+// (per settleChunk), as Settle and SettleAndRepeat do one by one.
+func (o *Outbox) SettleAll(ctx context.Context, account string, p int, target string, ss []Settlement) error {
+	k := o.keys
+	keys := settleKeys{Outbox: k.outbox(account, p), Sent: k.sent(account, p, target), Failing: k.failing(account, p, target), Due: k.due(account, p, target)}
+	for chunk := range slices.Chunk(ss, settleChunk) {
+		args := settleArgs{Settles: make([]any, 0, 4*len(chunk))}
+		for _, st := range chunk {
+			var again int64
+			if !st.Repeat.IsZero() {
+				again = st.Repeat.UnixMilli()
+			}
+			failing := 1
+			if st.NotFailing {
+				failing = 0
+			}
+			args.Settles = append(args.Settles, st.User, st.Seq, again, failing)
+		}
+		if err := settleScript.Run(ctx, o.rdb, keys, args).Err(); err != nil {
+			return unavailable("zsync.Outbox.Settle", err)
+		}
 	}
 	return nil
 }
@@ -220,31 +287,6 @@ func (o *Outbox) Stats(ctx context.Context, account, target string) (TargetStats
 // acting as opts.Owner.
 func (o *Outbox) Lease(account string, p int, opts coord.LeaseOptions) *coord.Lease {
 	return coord.NewLeaseAt(o.rdb, o.keys.outboxLease(account, p), opts)
-}
-
-// History reads a user's status history since a time.
-func (s *Store) History(ctx context.Context, account, userKey string, since time.Time) ([]Change, error) {
-	start := "-"
-	if since.UnixMilli() > 0 {
-		start = strconv.FormatInt(since.UnixMilli(), 10)
-	}
-	msgs, err := s.rdb.XRange(ctx, s.keys.history(account, userKey), start, "+").Result()
-	if err != nil {
-		return nil, unavailable("zsync.Store.History", err)
-	}
-	out := make([]Change, 0, len(msgs))
-	for _, m := range msgs {
-		c := Change{}
-		c.Status, _ = m.Values["status"].(string)
-		c.Previous, _ = m.Values["previous"].(string)
-		at, _ := m.Values["at"].(string)
-		ms, _ := strconv.ParseInt(at, 10, 64)
-		c.At = time.UnixMilli(ms)
-		seq, _ := m.Values["seq"].(string)
-		c.Seq, _ = strconv.ParseInt(seq, 10, 64)
-		out = append(out, c)
-	}
-	return out, nil
 }
 
 // Stale lists up to limit users of a partition whose presence was last

@@ -3,6 +3,7 @@ package zsync
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -99,6 +100,43 @@ func TestStatusChangesAreQueuedCoalescedAndKept(t *testing.T) {
 		st, err := o.Stats(ctx, "A", "pbx")
 		if err != nil || st.Pending != 0 {
 			t.Fatalf("stats %+v %v", st, err)
+		}
+	})
+}
+
+// TestSettleAllInOneCall: a batch's settlements take each user off the
+// schedule unless a newer change is queued, and put a user with a
+// repeat time back on it then; Load reads the push fields with the change.
+func TestSettleAllInOneCall(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		s := NewStore(rdb, 1, 2*time.Hour).WithPresence([]string{"pbx"}, time.Hour)
+		o := s.Outbox()
+		v := WebhookVersion(ms(t0))
+		for _, u := range []string{"u1", "u2", "u3"} {
+			if _, err := s.Apply(ctx, Write{"A", u, []FieldWrite{fw(FieldEmail, v, u+"@x.com"), fw(FieldPresence, v, "away")}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		due, _ := o.Due(ctx, "A", 0, "pbx", time.Now(), 10)
+		pend, err := o.Load(ctx, "A", 0, "pbx", due)
+		if err != nil || len(pend) != 3 || pend[0].Record == nil || pend[0].Record.Fields[FieldEmail] != pend[0].User+"@x.com" {
+			t.Fatalf("pending %+v %v", pend, err)
+		}
+		// u2 changes again before its push settles.
+		if _, err := s.Apply(ctx, Write{"A", "u2", []FieldWrite{fw(FieldPresence, v+2, "available")}}); err != nil {
+			t.Fatal(err)
+		}
+		later := time.Now().Add(time.Hour)
+		err = o.SettleAll(ctx, "A", 0, "pbx", []Settlement{{User: "u1", Seq: 1}, {User: "u2", Seq: 1}, {User: "u3", Seq: 1, Repeat: later}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if due, _ := o.Due(ctx, "A", 0, "pbx", time.Now(), 10); !slices.Equal(due, []string{"u2"}) {
+			t.Errorf("due now %v, want [u2] (its newer change)", due)
+		}
+		if due, _ := o.Due(ctx, "A", 0, "pbx", later, 10); !slices.Equal(due, []string{"u2", "u3"}) {
+			t.Errorf("due by the repeat %v, want [u2 u3]", due)
 		}
 	})
 }

@@ -59,7 +59,7 @@ func Purge(ctx context.Context, rdb redis.UniversalClient, account string) (Purg
 					local.Indices++
 				case strings.HasSuffix(k, ":inbox") || strings.HasSuffix(k, ":dead"):
 					local.Streams++
-				case strings.Contains(k, ":h:") || isPresenceKey(k):
+				case strings.Contains(k, ":h:") || strings.Contains(k, ":hl:") || isPresenceKey(k):
 					local.Presence++ // history, outbox, freshness
 				default:
 					local.Other++

@@ -27,7 +27,7 @@ type applyKeys struct {
 	Doorbell       string `lua:"doorbell"`
 	MappingInputs  string `lua:"mappingInputs"`
 	// The targets' due zsets (those receiving directory data first), then
-	// per user: record hash, history stream.
+	// per user: record hash, history list.
 	Due []string `lua:"dueKeys"`
 }
 
@@ -52,6 +52,8 @@ var applyConsts = []luascript.Const{
 	{Name: "maxEndedCalls", Value: MaxEndedCalls},
 	{Name: "callMemory", Value: 2 * CallMemory}, // in versions (ms·2)
 	{Name: "maxCallIDLen", Value: maxCallIDLen},
+	{Name: "historyTrimEvery", Value: historyTrimEvery},
+	{Name: "maxHistoryEntries", Value: maxHistoryEntries},
 }
 
 // rebuildInputsKeys: the partition's mapping inputs hash, then the
@@ -74,7 +76,8 @@ type settleKeys struct {
 	Due     string `lua:"due"`
 }
 
+// settleArgs: (user, seq, repeat at ms or 0, failing 1 or 0) per settled
+// change.
 type settleArgs struct {
-	User string `lua:"user"`
-	Seq  int64  `lua:"seq"`
+	Settles []any `lua:"settles"`
 }

@@ -122,11 +122,11 @@ func NewStore(rdb redis.UniversalClient, partitions int, tombstoneTTL time.Durat
 // In the same step it recomputes the user's effective status (the same
 // function as presence.Effective, kept in step by a test) and, when it
 // changed, records it (status, status_since, status_seq), appends it to
-// the user's history stream (trimmed to the history window), puts it in
-// the partition's outbox (one latest change per user: coalesced) and makes
-// the user due at every target, then rings the partition's doorbell.
-// Whenever any fact was written it publishes the user on the zs:presence
-// channel ("account\tuser"): every replica's read model re-reads it. When the directory data a push carries (dir_id, dir_dn,
+// the user's history list (history.go), puts it in the partition's outbox
+// (one latest change per user: coalesced) and makes the user due at every
+// target; once per call it rings the partition's doorbell and publishes
+// on the zs:presence channel, in one message (FormatChanges), every user
+// of whom any fact was written: every replica's read model re-reads them. When the directory data a push carries (dir_id, dir_dn,
 // dir_uid, dir_employee_number) changes value and the status does not, the
 // queued change is queued once more with a new seq (status_seq moves; the
 // status, status_since and history do not) for the targets that receive
@@ -194,7 +194,7 @@ func (s *Store) scriptArgs(c *partitionCall) (applyKeys, applyArgs) {
 		args.AckIDs = append(args.AckIDs, id)
 	}
 	for _, w := range c.writes {
-		keys.Due = append(keys.Due, k.user(c.account, w.UserKey), k.history(c.account, w.UserKey))
+		keys.Due = append(keys.Due, k.user(c.account, w.UserKey), k.historyList(c.account, w.UserKey))
 		args.AckIDs = append(args.AckIDs, w.UserKey, len(w.Fields))
 		for _, f := range w.Fields {
 			args.AckIDs = append(args.AckIDs, f.Name, int64(f.Version), f.Value)

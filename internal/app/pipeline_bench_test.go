@@ -49,7 +49,7 @@ import (
 //   - on a 3-second sample at 1,000/s under MONITOR, which commands
 //     clients sent and which scripts ran;
 //   - in the set-up, Redis memory per user (record, indices, links,
-//     history stream, the target's per-user state) and per history entry
+//     history, the target's per-user state) and per history entry
 //     (2,000 users given 7 days × 20 changes).
 //
 // It checks that every push verified, and that the target ends with
@@ -154,7 +154,7 @@ func setUpPipeline(b *testing.B, users, conns int) *pipelineBench {
 	linked := usedMemory(b, p.rdb)
 	p.logf(b, "set-up: resync %.1f s, map %.1f s", secs, mapSecs)
 
-	// A presence (and so a history stream) for every active user, then
+	// A presence (and so a history list) for every active user, then
 	// 7 days × 20 changes for a sample, as the webhooks would write them.
 	store := zsync.NewStore(p.rdb, zsync.DefaultPartitions, 7*24*time.Hour)
 	fakeUsers := acct.Users()
@@ -184,7 +184,7 @@ func setUpPipeline(b *testing.B, users, conns int) *pipelineBench {
 	perEntry := (week7 - withHistory) / float64(min(sample, len(active))*changes)
 	p.memory["user"] = (linked-empty)/float64(users) + (withHistory-linked)/float64(len(active)) - perEntry
 	p.memory["entry"] = perEntry
-	p.logf(b, "set-up: Redis memory: %.0f B per pulled and linked user (%d), %.0f B more per active user's first presence change (%d: history stream, status, freshness), %.1f B per further history entry (%d users × %d); records average %.0f B (MEMORY USAGE of a sample)",
+	p.logf(b, "set-up: Redis memory: %.0f B per pulled and linked user (%d), %.0f B more per active user's first presence change (%d: history, status, freshness), %.1f B per further history entry (%d users × %d); records average %.0f B (MEMORY USAGE of a sample)",
 		(linked-empty)/float64(users), users, (withHistory-linked)/float64(len(active)), len(active), perEntry, min(sample, len(active)), changes,
 		averageUsage(b, p.rdb, "zs:*:u:*", 500))
 
@@ -625,7 +625,7 @@ func (p *pipelineBench) measure(b *testing.B, length time.Duration, warm bool) p
 	sent, sentN := perEntryUsage(b, p.rdb, "zs:*:sent:bench")
 	res["redis-bytes/user"] = p.memory["user"] + out + sent
 	res["redis-bytes/history-entry"] = p.memory["entry"]
-	p.logf(b, "Redis memory per user: %.0f B of record, indices, links and history stream; the target's state %.0f B (outbox %.0f B × %d, delivered seqs %.0f B × %d); %.1f B per history entry",
+	p.logf(b, "Redis memory per user: %.0f B of record, indices, links and history; the target's state %.0f B (outbox %.0f B × %d, delivered seqs %.0f B × %d); %.1f B per history entry",
 		p.memory["user"], out+sent, out, outN, sent, sentN, p.memory["entry"])
 	lost := 0
 	// What the target believes of each user (its last push, or nothing

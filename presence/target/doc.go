@@ -8,8 +8,13 @@
 //   - At least once, in order per user, coalesced: a target receives a
 //     user's changes in seq order and, when it was slow or down, only the
 //     latest one. A change is settled only after the target accepted it
-//     (or the target's map or filters skip it), so a crash between the push
-//     and the settle repeats at most that one push.
+//     (or the target's map or filters skip it); a round's batch is settled
+//     in one step, so a crash between its pushes and the settle repeats at
+//     most those pushes, one per user.
+//   - A round's batch holds each user once. Its pushes may be under way
+//     together (a BatchDriver's batch, or up to inFlight for a driver
+//     without batches), and the next batch is read only once this one is
+//     settled, so no push of a user overtakes an earlier one.
 //   - One sender per partition: the outbox partitions are dealt over the
 //     live replicas (coord.Dealer), each under its own lease, so two
 //     replicas never push the same user to the same target at once.

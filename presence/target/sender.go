@@ -196,20 +196,23 @@ func (s *Sender) drain(ctx context.Context, account string, p int, t *configured
 		if len(users) == 0 {
 			break
 		}
+		// One read of what is owed and what the pushes carry; the batch's
+		// settlements go in one script call at its end (each user is in a
+		// batch once, and the next batch is read after them, so a user's
+		// pushes stay in order).
 		pend, err := s.outbox.Load(ctx, account, p, t.Name, users)
 		if err != nil {
 			return time.Time{}, err
 		}
+		b := &batch{account: account, p: p}
 		for _, u := range users { // due without a queued change: nothing owed
 			if !slices.ContainsFunc(pend, func(x zsync.Pending) bool { return x.User == u }) {
-				if err := s.outbox.Settle(ctx, account, p, t.Name, u, 0); err != nil {
-					return time.Time{}, err
-				}
+				b.settle(zsync.Settlement{User: u})
 			}
 		}
 		var due []duePush
 		for _, pd := range pend {
-			push, send, err := s.prepare(ctx, account, p, t, pd)
+			push, send, err := s.prepare(ctx, b, t, pd)
 			if err != nil {
 				return time.Time{}, err
 			}
@@ -217,7 +220,11 @@ func (s *Sender) drain(ctx context.Context, account string, p int, t *configured
 				due = append(due, duePush{pd, push})
 			}
 		}
-		if err := s.send(ctx, account, p, t, due); err != nil {
+		err = s.send(ctx, b, t, due)
+		if serr := s.outbox.SettleAll(ctx, account, p, t.Name, b.settled); err == nil {
+			err = serr
+		}
+		if err != nil {
 			return time.Time{}, err
 		}
 		if len(users) < s.opts.Batch {
@@ -225,6 +232,21 @@ func (s *Sender) drain(ctx context.Context, account string, p int, t *configured
 		}
 	}
 	return s.outbox.NextDue(ctx, account, p, t.Name)
+}
+
+// batch is what a round of one partition and target has settled, to
+// record in one call.
+type batch struct {
+	account string
+	p       int
+	mu      sync.Mutex
+	settled []zsync.Settlement
+}
+
+func (b *batch) settle(st zsync.Settlement) {
+	b.mu.Lock()
+	b.settled = append(b.settled, st)
+	b.mu.Unlock()
 }
 
 // duePush is a change to push now.
@@ -236,33 +258,37 @@ type duePush struct {
 // prepare decides what to do with one user's pending change: settle it
 // (nothing owed, or not for this target), defer it (damping), or push it
 // (send). Errors returned are Redis errors (the round stops).
-func (s *Sender) prepare(ctx context.Context, account string, p int, t *configured, pd zsync.Pending) (Push, bool, error) {
+func (s *Sender) prepare(ctx context.Context, b *batch, t *configured, pd zsync.Pending) (Push, bool, error) {
 	if pd.Change.Seq <= pd.Sent && t.keepAlive == 0 {
-		return Push{}, false, s.outbox.Settle(ctx, account, p, t.Name, pd.User, pd.Change.Seq)
+		b.settle(zsync.Settlement{User: pd.User, Seq: pd.Change.Seq, NotFailing: pd.Failing.IsZero()})
+		return Push{}, false, nil
 	}
 	// (With a keep-alive, a due user whose change was delivered is due for
 	// its re-push: the current status goes out again.)
-	push, err := s.build(ctx, account, t.Name, pd)
-	if err != nil {
-		return push, false, err
-	}
+	push := s.build(b.account, t.Name, pd)
 	if !t.decide(&push) {
 		s.result(t.Name, ResultSkipped, push.Since)
-		return push, false, s.outbox.Settle(ctx, account, p, t.Name, pd.User, pd.Change.Seq)
+		b.settle(zsync.Settlement{User: pd.User, Seq: pd.Change.Seq, NotFailing: pd.Failing.IsZero()})
+		return push, false, nil
 	}
 	if t.DampingMS > 0 && push.Status != presence.OnCall {
 		if hold := push.Since.Add(time.Duration(t.DampingMS) * time.Millisecond); s.opts.Clock.Now().Before(hold) {
-			return push, false, s.outbox.Defer(ctx, account, p, t.Name, pd.User, hold)
+			return push, false, s.outbox.Defer(ctx, b.account, b.p, t.Name, pd.User, hold)
 		}
 	}
 	return push, true, nil
 }
 
-// send pushes the ready changes, in batches when the driver takes them,
-// and records each outcome.
-func (s *Sender) send(ctx context.Context, account string, p int, t *configured, rs []duePush) error {
+// inFlight is how many pushes of one partition and target a driver
+// without batches has under way at once: they are to different users (a
+// user is in a round's batch once), so each user's pushes stay in order.
+const inFlight = 8
+
+// send pushes the ready changes, in batches when the driver takes them
+// (else up to inFlight at once), and records each outcome.
+func (s *Sender) send(ctx context.Context, b *batch, t *configured, rs []duePush) error {
 	bd, batches := t.driver.(BatchDriver)
-	size := 1
+	size := inFlight
 	if batches {
 		size = max(1, bd.MaxBatch())
 	}
@@ -276,13 +302,21 @@ func (s *Sender) send(ctx context.Context, account string, p int, t *configured,
 		}
 		pctx, cancel := context.WithTimeout(ctx, t.Timeout.Duration)
 		var results []error
-		if len(chunk) > 1 {
+		switch {
+		case len(chunk) > 1 && batches:
 			pushes := make([]Push, len(chunk))
 			for i, r := range chunk {
 				pushes[i] = r.push
 			}
 			results = bd.PushBatch(pctx, pushes)
-		} else {
+		case len(chunk) > 1:
+			results = make([]error, len(chunk))
+			var wg conc.WaitGroup
+			for i, r := range chunk {
+				wg.Go(func() { results[i] = t.driver.Push(pctx, r.push) })
+			}
+			wg.Wait()
+		default:
 			results = []error{t.driver.Push(pctx, chunk[0].push)}
 		}
 		cancel()
@@ -293,7 +327,7 @@ func (s *Sender) send(ctx context.Context, account string, p int, t *configured,
 			} else {
 				err = errs.Errorf("target.PushBatch", errs.Transient, "the driver answered %d results for %d pushes", len(results), len(chunk))
 			}
-			if err := s.finish(ctx, account, p, t, r.pd, r.push, err); err != nil {
+			if err := s.finish(ctx, b, t, r.pd, r.push, err); err != nil {
 				return err
 			}
 		}
@@ -306,19 +340,23 @@ func (s *Sender) send(ctx context.Context, account string, p int, t *configured,
 // its RetryAt), or dead-lettered with the reason (a failure asking again
 // cannot fix, or one that lasted dead_after). Errors returned are Redis
 // errors (the round stops).
-func (s *Sender) finish(ctx context.Context, account string, p int, t *configured, pd zsync.Pending, push Push, err error) error {
+func (s *Sender) finish(ctx context.Context, b *batch, t *configured, pd zsync.Pending, push Push, err error) error {
 	now := s.opts.Clock.Now()
+	account, p := b.account, b.p
 	switch {
 	case err == nil:
 		s.result(t.Name, ResultDelivered, push.Since)
+		st := zsync.Settlement{User: pd.User, Seq: pd.Change.Seq, NotFailing: pd.Failing.IsZero()}
 		if t.keepAlive > 0 && !push.Clear {
-			return s.outbox.SettleAndRepeat(ctx, account, p, t.Name, pd.User, pd.Change.Seq, now.Add(t.keepAlive))
+			st.Repeat = now.Add(t.keepAlive)
 		}
-		return s.outbox.Settle(ctx, account, p, t.Name, pd.User, pd.Change.Seq)
+		b.settle(st)
+		return nil
 	case errors.Is(err, ErrSkip):
 		s.result(t.Name, ResultSkipped, push.Since)
 		s.opts.Logger.Info("push skipped", slog.String("target", t.Name), slog.String("user", pd.User), slog.String("reason", err.Error()))
-		return s.outbox.Settle(ctx, account, p, t.Name, pd.User, pd.Change.Seq)
+		b.settle(zsync.Settlement{User: pd.User, Seq: pd.Change.Seq, NotFailing: pd.Failing.IsZero()})
+		return nil
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}
@@ -343,16 +381,14 @@ func (s *Sender) result(target, result string, since time.Time) {
 	}
 }
 
-// build assembles the push from the user's record.
-func (s *Sender) build(ctx context.Context, account, target string, pd zsync.Pending) (Push, error) {
+// build assembles the push from the change and the record's PushFields
+// that Load read with it.
+func (s *Sender) build(account, target string, pd zsync.Pending) Push {
 	push := Push{Target: target, AccountID: account, ZoomUserID: pd.User, Status: presence.Status(pd.Change.Status),
 		Previous: presence.Status(pd.Change.Previous), Since: pd.Change.At, Seq: pd.Change.Seq}
-	rec, err := s.store.User(ctx, account, pd.User)
-	if errs.Is(errs.NotFound, err) {
-		return push, nil // expired tombstone: what the outbox says is all there is
-	}
-	if err != nil {
-		return push, err
+	rec := pd.Record
+	if rec == nil {
+		return push // expired tombstone: what the outbox says is all there is
 	}
 	f := rec.Fields
 	push.Email = f[zsync.FieldEmail]
@@ -365,5 +401,5 @@ func (s *Sender) build(ctx context.Context, account, target string, pd zsync.Pen
 	if v, ok := rec.Versions[zsync.FieldAgentStatusID]; ok {
 		push.AgentStatusAt = v.Time()
 	}
-	return push, nil
+	return push
 }
