@@ -191,4 +191,22 @@ func TestDockerfile(t *testing.T) {
 	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "CGO_ENABLED=0 go build") }) {
 		t.Error("the binary must be static (CGO_ENABLED=0) for distroless/static")
 	}
+	// `zoomsync version` names the commit the toolchain read from the
+	// checkout unless a build argument says otherwise: an ARG with a
+	// default ("dev", "unknown") would hide it in every image built
+	// without --build-arg.
+	for _, l := range lines {
+		instr, rest, _ := strings.Cut(l, " ")
+		if strings.EqualFold(instr, "ARG") && (strings.HasPrefix(rest, "VERSION=") || strings.HasPrefix(rest, "COMMIT=")) && !strings.HasSuffix(rest, "=") {
+			t.Errorf("%s: a default hides the commit the toolchain records; leave it empty", l)
+		}
+		if strings.Contains(l, "go build") {
+			if strings.Contains(l, "-buildvcs=false") {
+				t.Errorf("%s: the build must record the commit", l)
+			}
+			if strings.Contains(l, "buildinfo.version=${VERSION}") && !strings.Contains(l, "${VERSION:+") {
+				t.Errorf("%s: pass the version to the linker only when VERSION is set", l)
+			}
+		}
+	}
 }

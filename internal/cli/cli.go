@@ -16,6 +16,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/zoomsync/zoomsync/internal/app"
+	"github.com/zoomsync/zoomsync/internal/buildinfo"
 	"github.com/zoomsync/zoomsync/internal/config"
 	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/internal/redisconn"
@@ -77,9 +78,9 @@ func commands() []*command {
 				}
 				return app.Purge(ctx, env.Config, fs.Lookup("account").Value.String(), env.Stdout, env.Logger)
 			}},
-		{name: "version", summary: "print version, commit and Go version",
+		{name: "version", summary: "print version, commit, commit time and Go version",
 			run: func(_ context.Context, env *Env, _ *flag.FlagSet) error {
-				fmt.Fprintln(env.Stdout, VersionLine())
+				fmt.Fprintln(env.Stdout, buildinfo.Read())
 				return nil
 			}},
 	}

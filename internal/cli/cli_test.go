@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 )
@@ -84,9 +85,28 @@ func TestDemoRunsThePipeline(t *testing.T) {
 // TestBinary builds the real binary and checks exit codes end to end.
 func TestBinary(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "zoomsync")
-	build := exec.Command("go", "build", "-o", bin, "-ldflags", "-X github.com/zoomsync/zoomsync/internal/cli.version=v0.0.0-test", "../../cmd/zoomsync")
+	// Built as from a checkout (the version set at link time, the commit
+	// and its time recorded by the toolchain): `version` names the commit.
+	build := exec.Command("go", "build", "-buildvcs=true", "-o", bin, "-ldflags", "-X github.com/zoomsync/zoomsync/internal/buildinfo.version=v0.0.0-test", "../../cmd/zoomsync")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
+	}
+	wantVersion, wantTime := "zoomsync v0.0.0-test (commit ", "zoomsync v0.0.0-test"
+	// The Go toolchain reads the commit only where .git is a directory
+	// (not in a `git worktree`, whose .git is a file).
+	if fi, err := os.Stat("../../.git"); err == nil && fi.IsDir() {
+		head, err := exec.Command("git", "log", "-1", "--format=%H %cI").Output()
+		if err != nil {
+			t.Fatalf("git log: %v", err)
+		}
+		rev, when, _ := strings.Cut(strings.TrimSpace(string(head)), " ")
+		committed, err := time.Parse(time.RFC3339, when)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantVersion, wantTime = wantVersion+rev[:12], committed.UTC().Format(time.RFC3339)
+	} else {
+		t.Log("not a git checkout with a .git directory: the commit is not checked")
 	}
 	for _, tt := range []struct {
 		args []string
@@ -94,7 +114,8 @@ func TestBinary(t *testing.T) {
 		code int
 		out  string
 	}{
-		{[]string{"version"}, nil, 0, "zoomsync v0.0.0-test (commit "},
+		{[]string{"version"}, nil, 0, wantVersion},
+		{[]string{"version"}, nil, 0, wantTime},
 		{[]string{"nope"}, nil, 2, "unknown command"},
 		{[]string{"serve"}, []string{"LDAP_PAGE_SIZE=-1"}, 2, "LDAP_PAGE_SIZE"},
 		{[]string{"resync"}, nil, 1, "needs ZOOMSYNC_REDIS_URL"},
