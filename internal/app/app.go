@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"github.com/sourcegraph/conc"
@@ -95,7 +94,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	members := zsync.NewMembers(rdb, replica, zsync.MembersOptions{Clock: clock, Logger: log})
 	consumer := zsync.NewConsumer(rdb, store, inbox, zsync.ConsumerOptions{
 		Name: replica, Clock: clock, Logger: log, Prefer: members.Prefers,
-		Applied: func(stream string, entries, _ int) { m.applied.WithLabelValues(stream).Add(float64(entries)) },
+		Applied: func(b zsync.AppliedBatch) { m.inboxApplied(b, clock.Now()) },
 	})
 	ready := newReadiness(rdb, accounts, cfg.LDAP.Enabled())
 	ids := make([]string, 0, len(accounts))
@@ -103,7 +102,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	m.reg.MustRegister(newInboxCollector(inbox, ids))
+	m.inbox.attach(inbox, ids)
 
 	mp, err := newMapper(cfg, rdb, store, ids, replica, clock, log, m)
 	if err != nil {
@@ -114,6 +113,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	secrets := newLiveAccounts(cfg.Zoom.Accounts) // what a reload of the accounts file changes
 	webhook.NewHandler(webhook.HandlerOptions{
 		Accounts: secrets, Sink: inbox, Clock: clock, Logger: log,
+		OnRefused: func(reason string) { m.webhookRefused.WithLabelValues(reason).Inc() },
 		OnOutcome: func(event, outcome string) {
 			m.webhooks.WithLabelValues(webhookEventLabel(event), outcome).Inc()
 			if mp != nil && outcome == webhook.OutcomeAccepted && profileEvents[event] {
@@ -157,20 +157,14 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	sender, err := target.New(rdb, store, cfg.Targets.Configs, ids, target.Options{Owner: replica, Clock: clock, Logger: log, Zoom: zoomClients,
 		OnResult: func(t, result string, delay time.Duration) {
-			m.pushes.WithLabelValues(t, result).Inc()
-			if result == target.ResultDelivered {
-				m.pushLatency.WithLabelValues(t).Observe(delay.Seconds())
-			}
+			m.pushed(t, result, delay)
 			countPush(context.Background(), rdb, t, result)
-		}})
+		},
+		OnAnswer: func(t string, took time.Duration) { m.pushDuration.WithLabelValues(t).Observe(took.Seconds()) }})
 	if err != nil {
 		return err
 	}
-	m.reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoomsync_outbox_partitions_owned",
-			Help: "Outbox partitions this replica sends presence for."}, func() float64 { o, _ := sender.Partitions(); return float64(o) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoomsync_outbox_partitions_share",
-			Help: "Outbox partitions this replica may hold: its share among the live replicas."}, func() float64 { _, s := sender.Partitions(); return float64(s) }))
+	m.watchOutbox(sender.Partitions)
 	sweep := newSweeper(store, rdb, accounts, cfg.Presence, replica, clock, log, m)
 	mux.Handle("POST /v1/resync", auth(resyncs.postResync))
 	mux.Handle("GET /v1/resync/{run_id}", auth(resyncs.getResync))
@@ -179,7 +173,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("ZOOMSYNC_HTTP_ADDR %s: %w", cfg.HTTP.Addr, err)
 	}
-	srv := newHTTPServer(jsonErrors(mux), limits)
+	srv := newHTTPServer(m.instrument(jsonErrors(mux)), limits)
 	log.Info("zoomsync serving", slog.String("addr", l.Addr().String()), slog.Any("config", cfg))
 	if opts.Listening != nil {
 		opts.Listening(l.Addr().String())

@@ -615,11 +615,7 @@ func (mp *mapper) link(ctx context.Context, us *zoomUsers, fresh *freshSnapshot)
 	if err := zsync.SaveMapping(ctx, mp.rdb, view); err != nil {
 		return nil, 0, err
 	}
-	mp.m.mappingRuns.WithLabelValues("ok").Inc()
-	for cat, items := range view.Report {
-		mp.m.mappingReport.WithLabelValues(cat).Set(float64(len(items)))
-	}
-	mp.m.mappingReport.WithLabelValues("matched").Set(float64(len(res.Links)))
+	mp.m.mappedResult(res)
 	mp.mu.Lock()
 	mp.last = res
 	mp.mu.Unlock()

@@ -41,6 +41,10 @@ type Options struct {
 	// OnResult, if set, is told about every push (metrics); latency is from
 	// the status change to the target's answer.
 	OnResult func(target, result string, latency time.Duration)
+	// OnAnswer, if set, is told how long the target took to answer each
+	// push, whatever it answered (metrics: a slow target, not a late
+	// sender).
+	OnAnswer func(target string, took time.Duration)
 	// HTTPClient for webhook targets (default: one per target with its timeout).
 	HTTPClient *http.Client
 	// Zoom clients by account, for zoom_contact_center targets.
@@ -366,8 +370,12 @@ func (s *Sender) one(ctx context.Context, account string, p int, t *configured, 
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, t.Timeout.Duration)
+	pushed := s.opts.Clock.Now()
 	err = t.Push(pctx, push)
 	cancel()
+	if s.opts.OnAnswer != nil {
+		s.opts.OnAnswer(t.Name, s.opts.Clock.Since(pushed))
+	}
 	switch {
 	case err == nil:
 		s.result(t.Name, ResultDelivered, push.Since)
