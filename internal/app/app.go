@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -62,7 +61,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		clock = clockwork.NewRealClock()
 	}
 	if len(cfg.Zoom.Accounts) == 0 {
-		return errors.New("zoomsync serve: no Zoom account configured (set ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET and ZOOM_WEBHOOK_SECRET_TOKEN, or ZOOMSYNC_ACCOUNTS_FILE)")
+		return configErrorf("zoomsync serve: no Zoom account configured (set ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET and ZOOM_WEBHOOK_SECRET_TOKEN, or ZOOMSYNC_ACCOUNTS_FILE)")
 	}
 	rdb, closeRedis, err := openRedis(ctx, cfg.Redis, log, 2*len(cfg.Zoom.Accounts)*partitions(cfg))
 	if err != nil {
@@ -76,7 +75,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		c, err := zoomapi.NewClient(a.Credentials(), zoomapi.WithBaseURL(cfg.Zoom.APIBaseURLFor(a)), zoomapi.WithTokenURL(cfg.Zoom.TokenURL),
 			zoomapi.WithRateLimits(cfg.Zoom.RateLimits), zoomapi.WithLogger(log), zoomapi.WithClock(clock), zoomapi.WithObserver(m))
 		if err != nil {
-			return err
+			return asConfigError(err)
 		}
 		accounts[a.ID] = &account{cfg: a, client: c}
 	}
@@ -106,7 +105,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 
 	mp, err := newMapper(cfg, rdb, store, ids, replica, clock, log, m)
 	if err != nil {
-		return err
+		return asConfigError(err)
 	}
 
 	mux := http.NewServeMux()
@@ -162,7 +161,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		},
 		OnAnswer: func(t string, took time.Duration) { m.pushDuration.WithLabelValues(t).Observe(took.Seconds()) }})
 	if err != nil {
-		return err
+		return asConfigError(err)
 	}
 	m.watchOutbox(sender.Partitions)
 	sweep := newSweeper(store, rdb, accounts, cfg.Presence, replica, clock, log, m)

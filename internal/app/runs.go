@@ -283,8 +283,8 @@ func (r *resyncer) beginWaiting(ctx context.Context, trigger string, wait time.D
 type runOptions struct {
 	dryRun       bool // decide, write nothing, record nothing
 	beforeDelete func(context.Context) error
-	// progress, if set, is called after every page.
-	progress func(account string, seen int)
+	// progress, if set, is called after every page (ResyncOptions.Progress).
+	progress func(account string, seen, total int)
 	// report, if set, is called after each account with its result.
 	report func(rep zsync.ResyncReport, err error)
 	// then, if set, runs after the accounts, still under the lease (the
@@ -381,10 +381,10 @@ func (r *resyncer) all(ctx context.Context, rec *runRecord, o runOptions) error 
 		lastSave := r.clock.Now()
 		rep, err := zsync.NewPuller(r.rdb, r.store, a.client, r.clock, r.log).Resync(ctx, zsync.ResyncOptions{
 			MaxDeleteFraction: r.cfg.Resync.MaxDeleteFraction, DryRun: o.dryRun, BeforeDelete: o.beforeDelete,
-			Progress: func(account string, seen int) {
+			Progress: func(account string, seen, total int) {
 				rec.Accounts[i].Seen = seen
 				if o.progress != nil {
-					o.progress(account, seen)
+					o.progress(account, seen, total)
 				}
 				if r.clock.Since(lastSave) > time.Second {
 					lastSave = r.clock.Now()

@@ -22,6 +22,10 @@ func run(t *testing.T, env map[string]string, args ...string) (code int, stdout,
 	return code, out.String(), errb.String()
 }
 
+// oneAccount configures account A against a Redis nothing listens on
+// (the configuration errors come before any call).
+var oneAccount = map[string]string{"ZOOMSYNC_REDIS_URL": "redis://127.0.0.1:1", "ZOOM_ACCOUNT_ID": "A", "ZOOM_CLIENT_ID": "c", "ZOOM_CLIENT_SECRET": "s"}
+
 func TestCommandLine(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -46,9 +50,17 @@ func TestCommandLine(t *testing.T) {
 			code: 2, stderr: "ZOOMSYNC_MAX_DELETE_FRACTION: must be a number between 0 and 1"},
 		{name: "bad config even for demo", args: []string{"demo"}, env: map[string]string{"ZOOMSYNC_LOG_FORMAT": "xml"},
 			code: 2, stderr: "ZOOMSYNC_LOG_FORMAT"},
-		{name: "serve needs an account", args: []string{"serve"}, code: 1, stderr: "no Zoom account configured"},
-		{name: "resync refuses an embedded Redis", args: []string{"resync", "--account", "A", "--dry-run"}, code: 1, stderr: "resync: needs ZOOMSYNC_REDIS_URL"},
-		{name: "purge refuses an embedded Redis", args: []string{"purge", "--account", "A"}, code: 1, stderr: "purge: needs ZOOMSYNC_REDIS_URL"},
+		{name: "serve needs an account", args: []string{"serve"}, code: 2, stderr: "no Zoom account configured"},
+		{name: "resync refuses an embedded Redis", args: []string{"resync", "--account", "A", "--dry-run"}, code: 2, stderr: "resync: needs ZOOMSYNC_REDIS_URL"},
+		{name: "resync needs an account", args: []string{"resync"}, env: map[string]string{"ZOOMSYNC_REDIS_URL": "redis://127.0.0.1:1"},
+			code: 2, stderr: "resync: no Zoom account configured"},
+		{name: "resync of an account not configured", args: []string{"resync", "--account", "nosuch"}, env: oneAccount,
+			code: 2, stderr: `resync: account "nosuch" is not configured (configured: A)`},
+		{name: "map refuses an embedded Redis", args: []string{"map"}, code: 2, stderr: "map: needs ZOOMSYNC_REDIS_URL"},
+		{name: "map needs a directory", args: []string{"map"}, env: oneAccount, code: 2, stderr: "map: no directory configured"},
+		{name: "purge refuses an embedded Redis", args: []string{"purge", "--account", "A", "--yes"}, code: 2, stderr: "purge: needs ZOOMSYNC_REDIS_URL"},
+		{name: "purge asks, or needs --yes", args: []string{"purge", "--account", "A"}, code: 2, stderr: "not on a terminal, so nothing can be confirmed: add --yes"},
+		{name: "purge help", args: []string{"purge", "--help"}, code: 0, stdout: "-dry-run"},
 		{name: "demo rejects bad flags", args: []string{"demo", "--users", "0"}, code: 2, stderr: "--users must be"},
 	}
 	for _, tt := range tests {
@@ -118,7 +130,7 @@ func TestBinary(t *testing.T) {
 		{[]string{"version"}, nil, 0, wantTime},
 		{[]string{"nope"}, nil, 2, "unknown command"},
 		{[]string{"serve"}, []string{"LDAP_PAGE_SIZE=-1"}, 2, "LDAP_PAGE_SIZE"},
-		{[]string{"resync"}, nil, 1, "needs ZOOMSYNC_REDIS_URL"},
+		{[]string{"resync"}, nil, 2, "needs ZOOMSYNC_REDIS_URL"},
 	} {
 		cmd := exec.Command(bin, tt.args...)
 		cmd.Env = append(os.Environ(), tt.env...)
