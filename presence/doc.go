@@ -1,5 +1,6 @@
-// Package presence owns zoomsync's presence vocabulary and, in later
-// stages, the effective-status engine and the fan-out to targets.
+// Package presence owns zoomsync's presence vocabulary and the
+// effective-status function (Effective); the fan-out to targets is its
+// subpackage target.
 //
 // Zoom spells the same presence differently on each surface: the REST
 // GET/PUT /users/{id}/presence_status enum says In_A_Zoom_Meeting and

@@ -32,7 +32,7 @@ type ConsumerOptions struct {
 	// Applied, if set, is told about every applied batch (metrics, tests).
 	Applied func(AppliedBatch)
 	// Prefer, if set, says whether this replica is the preferred reader of
-	// a partition (Members.Prefers). Others do not block on its stream:
+	// a partition (coord.Members.Prefers). Others do not block on its stream:
 	// they read it every StandbyPoll and take what was left.
 	Prefer      func(account string, partition int) bool
 	StandbyPoll time.Duration // 0: 500ms

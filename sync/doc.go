@@ -58,7 +58,7 @@
 //   - a partition's mapping inputs hash, once marked complete, holds
 //     exactly its live users, each as its record says.
 //
-// Work that needs one owner at a time uses Redis leases (Lease for the
-// resync, the mapping and the presence sweep; Outbox.Own per partition
-// for sending, shared among live replicas by Outbox.Heartbeat).
+// Work that needs one owner at a time uses the leases of package coord
+// (the resync, the mapping, the presence sweep, and each partition's
+// outbox: Outbox.Lease).
 package zsync

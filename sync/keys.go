@@ -82,7 +82,8 @@ func (k keyspace) deadOutbox(account string, p int, target string) string {
 // doorbell wakes the partition's sender (BLPOP) when a change is queued.
 func (k keyspace) doorbell(account string, p int) string { return k.tag(account, p) + ":bell" }
 
-// outboxLease names the replica sending the partition's outbox.
+// outboxLease names the replica sending the partition's outbox (a
+// coord.Lease: "owner:token"; its token counter is outboxLease+":fence").
 func (k keyspace) outboxLease(account string, p int) string { return k.tag(account, p) + ":outlease" }
 
 // freshness: user → when presence was last confirmed (ms; 0: never).

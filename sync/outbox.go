@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/zoomsync/zoomsync/internal/coord"
 )
 
 // Change is a user's latest status change, as queued by the apply script.
@@ -44,7 +46,7 @@ type Pending struct {
 // Outbox is the durable per-partition queue of status changes to push to
 // each target (see the apply script): one latest change per user
 // (coalesced), a due schedule per target, delivery and failure state per
-// target and user. One sender owns a partition at a time (Own).
+// target and user. One sender owns a partition at a time (Lease).
 type Outbox struct {
 	rdb  redis.UniversalClient
 	keys keyspace
@@ -224,50 +226,10 @@ func (o *Outbox) Stats(ctx context.Context, account, target string) (TargetStats
 	return st, nil
 }
 
-// ownScript takes or extends a partition's outbox lease for owner.
-// KEYS: 1 lease. ARGV: owner, ttl ms.
-var ownScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
-if cur == false or cur == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-`)
-
-// Own takes or renews the partition's sending lease for owner; false
-// means another replica sends it.
-func (o *Outbox) Own(ctx context.Context, account string, p int, owner string, ttl time.Duration) (bool, error) {
-	n, err := ownScript.Run(ctx, o.rdb, []string{o.keys.outboxLease(account, p)}, owner, ttl.Milliseconds()).Int()
-	if err != nil {
-		return false, unavailable("zsync.Outbox.Own", err)
-	}
-	return n == 1, nil
-}
-
-// Holder returns who holds the partition's sending lease ("" when nobody
-// does).
-func (o *Outbox) Holder(ctx context.Context, account string, p int) (string, error) {
-	h, err := o.rdb.Get(ctx, o.keys.outboxLease(account, p)).Result()
-	if err == redis.Nil {
-		return "", nil
-	}
-	if err != nil {
-		return "", unavailable("zsync.Outbox.Holder", err)
-	}
-	return h, nil
-}
-
-// releaseOwnScript drops the lease if owner holds it.
-var releaseOwnScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`)
-
-// Release gives the partition up (shutdown), so another replica takes it
-// at once.
-func (o *Outbox) Release(ctx context.Context, account string, p int, owner string) error {
-	return releaseOwnScript.Run(ctx, o.rdb, []string{o.keys.outboxLease(account, p)}, owner).Err()
+// Lease is the partition's sending lease (one sender per partition),
+// acting as opts.Owner.
+func (o *Outbox) Lease(account string, p int, opts coord.LeaseOptions) *coord.Lease {
+	return coord.NewLeaseAt(o.rdb, o.keys.outboxLease(account, p), opts)
 }
 
 // History reads a user's status history since a time.
@@ -386,30 +348,3 @@ func (o *Outbox) Defer(ctx context.Context, account string, p int, target, user 
 // PresenceChannel is where the apply script announces every effective
 // status change ("account\tuser").
 const PresenceChannel = "zs:presence"
-
-// replicasKey holds the live replicas: member → when its heartbeat
-// expires (Unix ms).
-const replicasKey = "zs:{replicas}"
-
-// Heartbeat records that owner is alive for ttl and returns how many
-// replicas are alive now (owner included). Work that is split among
-// replicas (the outbox partitions) is shared by this count.
-func (o *Outbox) Heartbeat(ctx context.Context, owner string, ttl time.Duration) (int, error) {
-	now := time.Now().UnixMilli()
-	var card *redis.IntCmd
-	_, err := o.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, replicasKey, redis.Z{Score: float64(now + ttl.Milliseconds()), Member: owner})
-		p.ZRemRangeByScore(ctx, replicasKey, "-inf", strconv.FormatInt(now, 10))
-		card = p.ZCard(ctx, replicasKey)
-		return nil
-	})
-	if err != nil {
-		return 0, unavailable("zsync.Outbox.Heartbeat", err)
-	}
-	return int(card.Val()), nil
-}
-
-// Leave removes owner from the live replicas (shutdown).
-func (o *Outbox) Leave(ctx context.Context, owner string) error {
-	return o.rdb.ZRem(ctx, replicasKey, owner).Err()
-}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/zoomsync/zoomsync/directory"
 	"github.com/zoomsync/zoomsync/internal/config"
+	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/mapping"
 	"github.com/zoomsync/zoomsync/presence/target"
 	zsync "github.com/zoomsync/zoomsync/sync"
@@ -90,7 +91,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	// Each inbox partition has a preferred reader among the live replicas
 	// (the others stand by): reads in large batches however many replicas
 	// run.
-	members := zsync.NewMembers(rdb, replica, zsync.MembersOptions{Clock: clock, Logger: log})
+	members := coord.NewMembers(rdb, replica, coord.MembersOptions{Clock: clock, Logger: log})
 	consumer := zsync.NewConsumer(rdb, store, inbox, zsync.ConsumerOptions{
 		Name: replica, Clock: clock, Logger: log, Prefer: members.Prefers,
 		Applied: func(b zsync.AppliedBatch) { m.inboxApplied(b, clock.Now()) },
@@ -124,7 +125,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	mux.HandleFunc("GET /readyz", ready.serve)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	resyncs := &resyncer{rdb: rdb, store: store, accounts: accounts, cfg: cfg, replica: replica, clock: clock, log: log, m: m,
-		lease: zsync.NewLease(rdb, "resync", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log})}
+		lease: coord.NewLease(rdb, "resync", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log})}
 	defer resyncs.wg.Wait()
 	if mp != nil {
 		resyncs.afterRun = mp.refreshNow
@@ -154,7 +155,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	for id, a := range accounts {
 		zoomClients[id] = a.client
 	}
-	sender, err := target.New(rdb, store, cfg.Targets.Configs, ids, target.Options{Owner: replica, Clock: clock, Logger: log, Zoom: zoomClients,
+	sender, err := target.New(rdb, store, cfg.Targets.Configs, ids, target.Options{Owner: replica, Clock: clock, Logger: log, Zoom: zoomClients, Members: members,
 		OnResult: func(t, result string, delay time.Duration) {
 			m.pushed(t, result, delay)
 			countPush(context.Background(), rdb, t, result)
@@ -271,7 +272,7 @@ func newMapper(cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store
 		rules[i] = mapping.Rule{ZoomField: r.ZoomField, Attribute: r.LDAPAttribute}
 	}
 	return &mapper{rdb: rdb, store: store, dir: dir, rules: rules, accounts: accounts, clock: clock, log: log, m: m,
-		lease:   zsync.NewLease(rdb, "mapping", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log}),
+		lease:   coord.NewLease(rdb, "mapping", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}),
 		maxDrop: cfg.Resync.MaxDeleteFraction, every: l.Refresh, debounce: 2 * time.Second,
 		dirty: make(chan struct{}, 1), refresh: make(chan struct{}, 1)}, nil
 }

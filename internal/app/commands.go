@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zoomsync/zoomsync/internal/config"
+	"github.com/zoomsync/zoomsync/internal/coord"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi"
 )
@@ -96,7 +97,7 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 		accounts[a.ID] = &account{cfg: a, client: c}
 	}
 	r := &resyncer{rdb: rdb, store: store, accounts: accounts, cfg: cfg, replica: replica, clock: clock, log: log, m: newMetrics(),
-		lease: zsync.NewLease(rdb, "resync", zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log})}
+		lease: coord.NewLease(rdb, "resync", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log})}
 
 	var failed []string
 	var reports []zsync.ResyncReport

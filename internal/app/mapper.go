@@ -17,6 +17,7 @@ import (
 	"github.com/sourcegraph/conc"
 
 	"github.com/zoomsync/zoomsync/directory"
+	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/internal/parallel"
 	"github.com/zoomsync/zoomsync/mapping"
 	zsync "github.com/zoomsync/zoomsync/sync"
@@ -41,7 +42,7 @@ type mapper struct {
 	dir      *directory.Directory
 	rules    []mapping.Rule
 	accounts []string
-	lease    *zsync.Lease
+	lease    *coord.Lease
 	clock    clockwork.Clock
 	log      *slog.Logger
 	m        *metrics
@@ -139,7 +140,7 @@ func (mp *mapper) run(ctx context.Context) {
 // reports false when the work failed (so a read is retried soon).
 func (mp *mapper) cycle(ctx context.Context, read bool) bool {
 	var readErr error
-	ran, err := mp.lease.Hold(ctx, func(ctx context.Context, _ zsync.Fence) error {
+	ran, err := mp.lease.Hold(ctx, func(ctx context.Context, _ coord.Fence) error {
 		if !read {
 			_, _, err := mp.remap(ctx)
 			return err
@@ -656,7 +657,7 @@ func (mp *mapper) once(ctx context.Context) (mapSummary, error) {
 	var sum mapSummary
 	start := mp.clock.Now()
 	for {
-		ran, err := mp.lease.Hold(ctx, func(ctx context.Context, _ zsync.Fence) error {
+		ran, err := mp.lease.Hold(ctx, func(ctx context.Context, _ coord.Fence) error {
 			var err error
 			sum.Result, sum.Written, sum.ReadErr, err = mp.readAndLink(ctx)
 			return err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/zoomsync/zoomsync/directory"
 	"github.com/zoomsync/zoomsync/directory/dirfake"
+	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/internal/people"
 	"github.com/zoomsync/zoomsync/internal/secret"
 	"github.com/zoomsync/zoomsync/internal/testserver"
@@ -35,7 +36,7 @@ func testMapper(t *testing.T, rdb redis.UniversalClient, url string, clock clock
 	}
 	met := newMetrics()
 	return &mapper{rdb: rdb, store: zsync.NewStore(rdb, 4, 2*time.Hour), dir: dir, rules: []mapping.Rule{{ZoomField: "email", Attribute: "mail"}},
-		accounts: []string{"A"}, lease: zsync.NewLease(rdb, "mapping", zsync.LeaseOptions{Owner: "t", Clock: clock}), clock: clock,
+		accounts: []string{"A"}, lease: coord.NewLease(rdb, "mapping", coord.LeaseOptions{Owner: "t", Clock: clock}), clock: clock,
 		log: discard(), m: met, maxDrop: 0.05, every: every, debounce: time.Millisecond,
 		dirty: make(chan struct{}, 1), refresh: make(chan struct{}, 1)}, met
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/zoomsync/zoomsync/internal/config"
+	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/presence"
 	"github.com/zoomsync/zoomsync/presence/target"
@@ -59,7 +60,7 @@ type sweeper struct {
 	store    *zsync.Store
 	accounts map[string]*account
 	cfg      config.Presence
-	leases   map[string]*zsync.Lease
+	leases   map[string]*coord.Lease
 	clock    clockwork.Clock
 	log      *slog.Logger
 	m        *metrics
@@ -70,10 +71,10 @@ type sweeper struct {
 func newSweeper(store *zsync.Store, rdb redis.UniversalClient, accounts map[string]*account, cfg config.Presence, replica string,
 	clock clockwork.Clock, log *slog.Logger, m *metrics) *sweeper {
 	s := &sweeper{store: store, accounts: accounts, cfg: cfg, clock: clock, log: log, m: m, limiters: map[string]*rate.Limiter{},
-		leases: map[string]*zsync.Lease{}, every: time.Second}
+		leases: map[string]*coord.Lease{}, every: time.Second}
 	for id := range accounts {
 		s.limiters[id] = rate.NewLimiter(rate.Limit(cfg.ReadsPerSecond), 1)
-		s.leases[id] = zsync.NewLease(rdb, "presence-sweeper:"+id, zsync.LeaseOptions{Owner: replica, Clock: clock, Logger: log})
+		s.leases[id] = coord.NewLease(rdb, "presence-sweeper:"+id, coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log})
 	}
 	return s
 }
@@ -90,7 +91,7 @@ func (s *sweeper) run(ctx context.Context) {
 // the account's lease, and tries to take it every second otherwise.
 func (s *sweeper) runAccount(ctx context.Context, id string, a *account) {
 	for ctx.Err() == nil {
-		_, err := s.leases[id].Hold(ctx, func(ctx context.Context, _ zsync.Fence) error {
+		_, err := s.leases[id].Hold(ctx, func(ctx context.Context, _ coord.Fence) error {
 			for {
 				if err := s.passAccount(ctx, id, a); err != nil {
 					return err
@@ -241,9 +242,7 @@ func (t *targetsAPI) serve(w http.ResponseWriter, req *http.Request) {
 	out := []view{}
 	for _, c := range t.configs {
 		v := view{Name: c.Name, Type: c.Type}
-		if c.URL != "" {
-			v.URL = target.RedactURL(c.URL)
-		}
+		v.URL = c.Endpoint() // redacted; "" for types without one
 		var oldest time.Time
 		for _, a := range t.accounts {
 			st, err := t.store.Outbox().Stats(req.Context(), a, c.Name)

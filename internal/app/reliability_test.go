@@ -21,6 +21,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/internal/testserver"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
@@ -345,7 +346,7 @@ func outboxState(rdb redis.UniversalClient, user string) string {
 	dueCount, _ := rdb.ZCard(ctx, tag+":due:pbx").Result()
 	sent, _ := rdb.HGet(ctx, tag+":sent:pbx", user).Result()
 	out, _ := rdb.HGet(ctx, tag+":out", user).Result()
-	replicas, _ := rdb.ZRangeWithScores(ctx, "zs:{replicas}", 0, -1).Result()
+	replicas, _ := rdb.ZRangeWithScores(ctx, coord.MembersKey, 0, -1).Result()
 	return fmt.Sprintf("%s: lease %q (ttl %v), user due at %.0f (now %d; %d due), sent seq %s, outbox %q; live senders %v",
 		tag, lease, ttl, due, time.Now().UnixMilli(), dueCount, sent, out, replicas)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zoomsync/zoomsync/internal/config"
+	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/internal/errs"
 	zsync "github.com/zoomsync/zoomsync/sync"
 )
@@ -141,7 +142,7 @@ type resyncer struct {
 	cfg      *config.Config
 	// lease is the resync lease acting for this replica; each run takes it
 	// under its own owner (runOwner).
-	lease   *zsync.Lease
+	lease   *coord.Lease
 	replica string
 	clock   clockwork.Clock
 	log     *slog.Logger
@@ -183,8 +184,8 @@ func (r *resyncer) load(ctx context.Context, id string) (*runRecord, error) {
 // activeRun is a run that holds the resync lease.
 type activeRun struct {
 	rec   *runRecord
-	lease *zsync.Lease
-	fence zsync.Fence
+	lease *coord.Lease
+	fence coord.Fence
 }
 
 // begin records a new run and takes the lease for it, or returns a
@@ -332,7 +333,7 @@ func (r *resyncer) scheduled(ctx context.Context) error {
 // execute resyncs every account for run, keeping its lease (renewed,
 // released at the end, also when ctx ends) and recording the outcome.
 func (r *resyncer) execute(ctx context.Context, run *activeRun, o runOptions) error {
-	err := run.lease.Keep(ctx, run.fence, func(ctx context.Context, f zsync.Fence) error {
+	err := run.lease.Keep(ctx, run.fence, func(ctx context.Context, f coord.Fence) error {
 		o.beforeDelete = func(ctx context.Context) error { return run.lease.Check(ctx, f) }
 		err := r.all(ctx, run.rec, o)
 		if o.then != nil {

@@ -14,9 +14,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zoomsync/zoomsync/internal/config"
+	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/internal/testserver"
-	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi"
 )
 
@@ -33,13 +33,13 @@ func newTestResyncer(t *testing.T, rdb redis.UniversalClient, cfg *config.Config
 		accounts[a.ID] = &account{cfg: a, client: c}
 	}
 	return &resyncer{rdb: rdb, store: newStore(rdb, cfg), accounts: accounts, cfg: cfg, replica: replica, clock: clock, log: discard(),
-		m: newMetrics(), lease: zsync.NewLease(rdb, "resync", zsync.LeaseOptions{Owner: replica, Clock: clock})}
+		m: newMetrics(), lease: coord.NewLease(rdb, "resync", coord.LeaseOptions{Owner: replica, Clock: clock})}
 }
 
 // holder is the run holding the resync lease ("" for none).
 func holder(t *testing.T, rdb redis.UniversalClient) string {
 	t.Helper()
-	h, err := zsync.NewLease(rdb, "resync", zsync.LeaseOptions{}).Holder(context.Background())
+	h, err := coord.NewLease(rdb, "resync", coord.LeaseOptions{}).Holder(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

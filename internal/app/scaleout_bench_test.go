@@ -29,7 +29,7 @@ import (
 // acknowledged one is applied, for each, in the same run; and each of the
 // three replicas' share of the applies (the inbox consumer groups decide
 // who applies what; each partition has a preferred reader, see
-// zsync.Members). Goal: three replicas keep ≥ 0.9× the single replica's
+// coord.Members). Goal: three replicas keep ≥ 0.9× the single replica's
 // throughput on this 2-core machine, each doing 33% ± 10%.
 //
 // The three replicas run with GOMAXPROCS=1, their share of the machine's

@@ -9,8 +9,8 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/internal/testserver"
-	zsync "github.com/zoomsync/zoomsync/sync"
 )
 
 // TestOnlyOneReplicaRunsTheScheduledResync: three replicas' schedulers on
@@ -25,14 +25,14 @@ func TestOnlyOneReplicaRunsTheScheduledResync(t *testing.T) {
 	var ticks sync.WaitGroup
 	ticks.Add(3)
 	for _, name := range []string{"a", "b", "c"} {
-		lease := zsync.NewLease(r.Client(), "resync", zsync.LeaseOptions{Owner: name, Clock: clock})
+		lease := coord.NewLease(r.Client(), "resync", coord.LeaseOptions{Owner: name, Clock: clock})
 		s := &scheduler{
 			schedule: "0 2 * * *",
 			clock:    clock,
 			logger:   discard(),
 			start: func(ctx context.Context) error { // what resyncer.execute does around the resync
 				defer ticks.Done()
-				_, err := lease.Hold(ctx, func(ctx context.Context, f zsync.Fence) error {
+				_, err := lease.Hold(ctx, func(ctx context.Context, f coord.Fence) error {
 					runs.Add(1)
 					if err := lease.Check(ctx, f); err != nil {
 						t.Errorf("the holder's fence check failed: %v", err)

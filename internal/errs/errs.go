@@ -20,6 +20,7 @@ const (
 	Permanent               // will never succeed as asked (most 4xx)
 	Invalid                 // bad input or configuration
 	Unavailable             // a dependency (Redis, LDAP) cannot be reached
+	Exists                  // the thing to create is there already (a Redis consumer group)
 )
 
 var kindNames = [...]string{
@@ -32,6 +33,7 @@ var kindNames = [...]string{
 	Permanent:   "permanent",
 	Invalid:     "invalid",
 	Unavailable: "unavailable",
+	Exists:      "exists",
 }
 
 // String returns the snake_case name used in logs and metric labels.

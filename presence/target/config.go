@@ -4,22 +4,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net/url"
 	"slices"
 	"time"
 
-	"github.com/zoomsync/zoomsync/internal/secret"
 	"github.com/zoomsync/zoomsync/presence"
 )
 
-// Config is one entry of ZOOMSYNC_TARGETS_FILE.
+// Config is one entry of ZOOMSYNC_TARGETS_FILE: the fields every type
+// has, and the type's own (Settings, read by the type's Decode).
 type Config struct {
 	Name      string            `json:"name"`
-	Type      string            `json:"type"` // webhook, zoom_contact_center
+	Type      string            `json:"type"` // a registered type: webhook, zoom_contact_center, …
 	StatusMap map[string]string `json:"status_map"`
 	Filter    Filter            `json:"filter"`
 	// RateLimit is the most pushes per second this replica sends the
-	// target (0: unlimited).
+	// target (0: the type's default, else unlimited).
 	RateLimit float64 `json:"rate_limit"`
 	// DampingMS: a status must hold this long before it is pushed, except
 	// on_call, which is pushed at once (0: off).
@@ -30,12 +29,12 @@ type Config struct {
 	// Timeout bounds one push (default 5s).
 	Timeout Duration `json:"timeout"`
 	// KeepAlive re-pushes a user's current status this long after its last
-	// push (targets that forget, or expire, what they were told); 0: off.
+	// push (targets that forget, or expire, what they were told); 0: the
+	// type's default (its Traits.Expiry), else off.
 	KeepAlive Duration `json:"keepalive"`
 
-	// webhook
-	URL    string        `json:"url"`
-	Secret secret.Secret `json:"secret"`
+	// Settings are the type's own fields (a webhook's url and secret).
+	Settings Settings `json:"-"`
 }
 
 // Filter narrows the users a target receives; empty fields match all.
@@ -67,7 +66,8 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// ParseConfig reads and checks one targets-file entry.
+// ParseConfig reads and checks one targets-file entry: the common fields
+// here, the type's own by its Decode.
 func ParseConfig(raw json.RawMessage) (Config, error) {
 	var c Config
 	if err := json.Unmarshal(raw, &c); err != nil {
@@ -100,30 +100,23 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	if c.Timeout.Duration == 0 {
 		c.Timeout.Duration = 5 * time.Second
 	}
-	switch c.Type {
-	case TypeWebhook:
-		u, err := url.Parse(c.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("url %q: want http(s)://host/path", RedactURL(c.URL))
-		}
-		if c.Secret.IsZero() {
-			return bad("secret is required (pushes are signed with it)")
-		}
-	case TypeZoomContactCenter:
-	default:
-		return bad("type %q: want %s or %s", c.Type, TypeWebhook, TypeZoomContactCenter)
+	t, ok := lookup(c.Type)
+	if !ok {
+		return bad("type %q: want %s", c.Type, typeNames())
 	}
+	s, err := t.Decode(raw)
+	if err != nil {
+		return bad("%v", err)
+	}
+	c.Settings = s
 	return c, nil
 }
 
-// Target types.
-const (
-	TypeWebhook           = "webhook"
-	TypeZoomContactCenter = "zoom_contact_center"
-)
-
-// ReceivesDirectory reports whether a target of this type is sent the
-// user's directory data (Push.Directory): such a target gets the user's
-// current status once more when that data changes (a link appears,
-// changes or goes) without a status change.
-func ReceivesDirectory(targetType string) bool { return targetType == TypeWebhook }
+// Endpoint is where the target's pushes go, redacted ("" when its type
+// has nothing to show).
+func (c Config) Endpoint() string {
+	if c.Settings == nil {
+		return ""
+	}
+	return c.Settings.Endpoint()
+}

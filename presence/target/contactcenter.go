@@ -2,15 +2,33 @@ package target
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/zoomapi"
 )
 
+// TypeZoomContactCenter sets agents' Zoom Contact Center statuses;
+// status_map values are Contact Center status ids ("1" Ready, "2" Not
+// Ready, or a custom status's id).
+const TypeZoomContactCenter = "zoom_contact_center"
+
+func init() {
+	Register(Type{Name: TypeZoomContactCenter, Decode: decodeContactCenter, New: newContactCenter})
+}
+
+// contactCenterSettings: the type has no fields of its own.
+type contactCenterSettings struct{}
+
+func (contactCenterSettings) Endpoint() string { return "" }
+
+func decodeContactCenter(json.RawMessage) (Settings, error) { return contactCenterSettings{}, nil }
+
 // contactCenter sets agents' statuses through Zoom Contact Center
 // (PATCH /contact_center/users/{userId}/status) with the user's own
-// account's client, whose limiter keeps to that API's rate limits.
+// account's client (Deps.Zoom), whose limiter keeps to that API's rate
+// limits.
 //
 // It never fights an agent: when the agent's status changed (webhook
 // contact_center.user_status_changed, by hand or by the queue) after the
@@ -20,11 +38,8 @@ type contactCenter struct {
 	clients map[string]*zoomapi.Client // account id → client
 }
 
-// NewContactCenter returns the zoom_contact_center target; status_map
-// values are Contact Center status ids ("1" Ready, "2" Not Ready, or a
-// custom status's id).
-func NewContactCenter(clients map[string]*zoomapi.Client) Target {
-	return &contactCenter{clients: clients}
+func newContactCenter(_ Config, deps Deps) (Driver, error) {
+	return &contactCenter{clients: deps.Zoom}, nil
 }
 
 func (c *contactCenter) Push(ctx context.Context, p Push) error {

@@ -119,7 +119,7 @@ func FuzzParseConfig(f *testing.F) {
 		slog.New(slog.NewJSONHandler(&logs, nil)).Info("t", "target", c)
 		js, _ := json.Marshal(c)
 		return map[string]string{"%v": fmt.Sprint(c), "%#v": fmt.Sprintf("%#v", c), "slog": logs.String(), "json": string(js),
-			"RedactURL": RedactURL(c.URL)}
+			"Endpoint": c.Endpoint()}
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		c, err := ParseConfig(json.RawMessage(raw))
@@ -143,9 +143,10 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		switch c.Type {
 		case TypeWebhook:
-			u, err := url.Parse(c.URL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || c.Secret.IsZero() {
-				t.Fatalf("accepted webhook url %q (secret set: %v)", RedactURL(c.URL), !c.Secret.IsZero())
+			ws := c.Settings.(*webhookSettings)
+			u, err := url.Parse(ws.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || ws.Secret.IsZero() {
+				t.Fatalf("accepted webhook url %q (secret set: %v)", RedactURL(ws.URL), !ws.Secret.IsZero())
 			}
 		case TypeZoomContactCenter:
 		default:

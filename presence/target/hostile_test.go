@@ -1,9 +1,10 @@
-package target
+package target_test
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/zoomsync/zoomsync/presence/target"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -28,7 +29,7 @@ func TestRedactURL(t *testing.T) {
 		{"mailto:someone@example.com", "[unparseable URL]"},
 		{"", ""},
 	} {
-		if got := RedactURL(tc.in); got != tc.want {
+		if got := target.RedactURL(tc.in); got != tc.want {
 			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
@@ -80,7 +81,7 @@ func TestWebhookPushErrorsRedactTheURL(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			status.Store(int32(tc.status))
 			c := webhookConfig("pbx", secretURL(tc.base))
-			err := NewWebhook(c, nil, time.Now).Push(context.Background(), Push{AccountID: "A", ZoomUserID: "u1", Status: "available"})
+			err := mustBuild(t, c, target.Deps{}).Push(context.Background(), target.Push{AccountID: "A", ZoomUserID: "u1", Status: "available"})
 			if err == nil || errs.KindOf(err) != tc.kind {
 				t.Fatalf("err %v (kind %v), want kind %v", err, errs.KindOf(err), tc.kind)
 			}
@@ -107,7 +108,7 @@ func TestWebhookPushDoesNotFollowRedirects(t *testing.T) {
 			}))
 			defer srv.Close()
 			for _, client := range []*http.Client{nil, {Timeout: 5 * time.Second}} { // its own client, and one given
-				err := NewWebhook(webhookConfig("pbx", secretURL(srv.URL)), client, time.Now).Push(context.Background(), Push{Status: "available"})
+				err := mustBuild(t, webhookConfig("pbx", secretURL(srv.URL)), target.Deps{HTTP: client}).Push(context.Background(), target.Push{Status: "available"})
 				if err == nil || errs.KindOf(err) != errs.Permanent || !strings.Contains(err.Error(), "redirect") {
 					t.Fatalf("err %v (kind %v), want a Permanent redirect error", err, errs.KindOf(err))
 				}
@@ -146,7 +147,7 @@ func TestDeadLettersAndLogsRedactTheURL(t *testing.T) {
 	c := webhookConfig("pbx", secretURL(rcv.srv.URL))
 	c.DeadAfter.Duration = time.Millisecond
 	logs := &lockedBuffer{}
-	r := newRigWith(t, Options{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, c)
+	r := newRigWith(t, target.Options{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, c)
 	r.set(t, "A", "u1", "in_meeting")
 	var reasons []string
 	tk := time.NewTicker(5 * time.Millisecond)
@@ -175,22 +176,22 @@ func TestDeadLettersAndLogsRedactTheURL(t *testing.T) {
 }
 
 // TestConfigNeverPrintsURLSecrets: a target's configuration printed every
-// way (fmt, slog, JSON) and ParseConfig's errors show the URL redacted.
+// way (fmt, slog, JSON) and target.ParseConfig's errors show the URL redacted.
 func TestConfigNeverPrintsURLSecrets(t *testing.T) {
 	c := webhookConfig("pbx", secretURL("https://hooks.example.com"))
 	var logs strings.Builder
-	slog.New(slog.NewJSONHandler(&logs, nil)).Info("t", "target", c, "targets", []Config{c})
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("t", "target", c, "targets", []target.Config{c})
 	slog.New(slog.NewTextHandler(&logs, nil)).Info("t", "target", c)
-	js, err := json.Marshal(struct{ Targets []Config }{[]Config{c}})
+	js, err := json.Marshal(struct{ Targets []target.Config }{[]target.Config{c}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for how, out := range map[string]string{"%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", struct{ T Config }{c}),
-		"%#v": fmt.Sprintf("%#v", c), "%v slice": fmt.Sprintf("%v", []Config{c}), "slog": logs.String(), "json": string(js)} {
+	for how, out := range map[string]string{"%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", struct{ T target.Config }{c}),
+		"%#v": fmt.Sprintf("%#v", c), "%v slice": fmt.Sprintf("%v", []target.Config{c}), "slog": logs.String(), "json": string(js)} {
 		assertNoURLSecrets(t, how, out)
 	}
 	bad := fmt.Sprintf(`{"name":"x","type":"webhook","url":"ftp://%s:%s@h/p?key=%s","secret":"s","status_map":{"available":"A"}}`, urlUser, urlPass, urlQuery)
-	if _, err := ParseConfig(json.RawMessage(bad)); err == nil {
+	if _, err := target.ParseConfig(json.RawMessage(bad)); err == nil {
 		t.Fatal("an ftp:// url was accepted")
 	} else {
 		assertNoURLSecrets(t, "ParseConfig's error", err.Error())
@@ -204,8 +205,18 @@ func TestConfigNeverPrintsURLSecrets(t *testing.T) {
 func TestParseConfigRefusesNegativeAndOverflowingDurations(t *testing.T) {
 	for _, extra := range []string{`"timeout":-1`, `"dead_after":"-5m"`, `"timeout":1e300`, `"dead_after":-1e300`} {
 		raw := `{"name":"x","type":"webhook","url":"https://h/","secret":"s","status_map":{"available":"A"},` + extra + `}`
-		if c, err := ParseConfig(json.RawMessage(raw)); err == nil {
+		if c, err := target.ParseConfig(json.RawMessage(raw)); err == nil {
 			t.Errorf("%s accepted: timeout %v, dead_after %v", extra, c.Timeout.Duration, c.DeadAfter.Duration)
 		}
 	}
+}
+
+// mustBuild builds the driver of c, as the sender does.
+func mustBuild(t *testing.T, c target.Config, deps target.Deps) target.Driver {
+	t.Helper()
+	d, err := target.Build(c, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -55,9 +55,10 @@ func redactErr(method, rawURL string, err error) error {
 	return fmt.Errorf("%s %s: %w", method, RedactURL(rawURL), err)
 }
 
-// String prints the target without its secret and with its URL redacted.
+// String prints the target without its secrets and with its endpoint
+// redacted.
 func (c Config) String() string {
-	return fmt.Sprintf("target %q (%s %s)", c.Name, c.Type, RedactURL(c.URL))
+	return fmt.Sprintf("target %q (%s %s)", c.Name, c.Type, c.Endpoint())
 }
 
 // GoString covers %#v.
@@ -66,19 +67,18 @@ func (c Config) GoString() string { return c.String() }
 // LogValue implements slog.LogValuer.
 func (c Config) LogValue() slog.Value {
 	attrs := []slog.Attr{slog.String("name", c.Name), slog.String("type", c.Type)}
-	if c.URL != "" {
-		attrs = append(attrs, slog.String("url", RedactURL(c.URL)))
+	if e := c.Endpoint(); e != "" {
+		attrs = append(attrs, slog.String("endpoint", e))
 	}
 	return slog.GroupValue(attrs...)
 }
 
-// MarshalJSON writes the configuration with its URL redacted (the secret
-// never marshals).
+// MarshalJSON writes the common configuration and the redacted endpoint
+// (a type's settings, secrets among them, never marshal).
 func (c Config) MarshalJSON() ([]byte, error) {
 	type plain Config
-	p := plain(c)
-	if p.URL != "" {
-		p.URL = RedactURL(p.URL)
-	}
-	return json.Marshal(p)
+	return json.Marshal(struct {
+		plain
+		Endpoint string `json:"endpoint,omitempty"`
+	}{plain(c), c.Endpoint()})
 }

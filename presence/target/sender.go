@@ -5,18 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
 	"github.com/sourcegraph/conc"
-	"golang.org/x/time/rate"
 
+	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/presence"
 	zsync "github.com/zoomsync/zoomsync/sync"
@@ -28,7 +26,7 @@ const (
 	ResultDelivered = "delivered"
 	ResultSkipped   = "skipped" // not in the status map, filtered, or the target declined
 	ResultFailed    = "failed"  // will be retried
-	ResultDead      = "dead"    // given up after dead_after
+	ResultDead      = "dead"    // given up: a failure asking again cannot fix, or one that lasted dead_after
 )
 
 // Options configure a Sender.
@@ -42,13 +40,16 @@ type Options struct {
 	// the status change to the target's answer.
 	OnResult func(target, result string, latency time.Duration)
 	// OnAnswer, if set, is told how long the target took to answer each
-	// push, whatever it answered (metrics: a slow target, not a late
-	// sender).
+	// push request (a batch is one), whatever it answered (metrics: a slow
+	// target, not a late sender).
 	OnAnswer func(target string, took time.Duration)
 	// HTTPClient for webhook targets (default: one per target with its timeout).
 	HTTPClient *http.Client
 	// Zoom clients by account, for zoom_contact_center targets.
 	Zoom map[string]*zoomapi.Client
+	// Members is the live set the outbox partitions are shared by (run by
+	// the caller); nil: the sender keeps its own membership while it runs.
+	Members *coord.Members
 }
 
 // Sender pushes the outbox of every partition this replica owns.
@@ -57,24 +58,15 @@ type Sender struct {
 	store    *zsync.Store
 	outbox   *zsync.Outbox
 	targets  []*configured
-	limiters map[string]*rate.Limiter
 	accounts []string
 	opts     Options
-	mu       sync.Mutex
-	jitter   *rand.Rand
-
-	// Partitions are shared among live replicas: each holds at most
-	// share of them (ceil of partitions ÷ replicas), owned counts its own.
-	share atomic.Int64
-	owned atomic.Int64
-	// kick is closed (and replaced) by the heartbeat when this replica has
-	// room for more partitions: loops waiting for room look again at once
-	// instead of at their next timer.
-	kickMu sync.Mutex
-	kick   chan struct{}
+	// share bounds the partitions this replica sends for: its fair share
+	// among the live replicas.
+	share *coord.FairShare
 }
 
-// New builds the sender of configs for the accounts.
+// New builds the sender of configs for the accounts: each target's
+// driver is built by its type (Build) with what the options provide.
 func New(rdb redis.UniversalClient, store *zsync.Store, configs []Config, accounts []string, opts Options) (*Sender, error) {
 	if opts.Clock == nil {
 		opts.Clock = clockwork.NewRealClock()
@@ -88,30 +80,23 @@ func New(rdb redis.UniversalClient, store *zsync.Store, configs []Config, accoun
 	if opts.Batch <= 0 {
 		opts.Batch = 200
 	}
-	s := &Sender{rdb: rdb, store: store, outbox: store.Outbox(), accounts: accounts, opts: opts,
-		limiters: map[string]*rate.Limiter{}, jitter: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+	s := &Sender{rdb: rdb, store: store, outbox: store.Outbox(), accounts: accounts, opts: opts}
+	deps := Deps{HTTP: opts.HTTPClient, Zoom: opts.Zoom, Redis: rdb, Logger: opts.Logger, Clock: opts.Clock}
 	for _, c := range configs {
-		var t Target
-		switch c.Type {
-		case TypeWebhook:
-			t = NewWebhook(c, opts.HTTPClient, opts.Clock.Now)
-		case TypeZoomContactCenter:
-			t = NewContactCenter(opts.Zoom)
-		default:
-			return nil, errs.Errorf("target.New", errs.Invalid, "target %q: unknown type %q", c.Name, c.Type)
+		d, err := Build(c, deps)
+		if err != nil {
+			return nil, errs.E("target.New", errs.Invalid, err)
 		}
-		s.add(c, t)
+		s.add(c, d)
 	}
-	s.kick = make(chan struct{})
+	s.share = coord.NewFairShare(len(accounts) * s.outbox.Partitions())
 	return s, nil
 }
 
-// add registers a target (tests add their own types this way).
-func (s *Sender) add(c Config, t Target) {
-	s.targets = append(s.targets, &configured{Config: c, Target: t})
-	if c.RateLimit > 0 {
-		s.limiters[c.Name] = rate.NewLimiter(rate.Limit(c.RateLimit), max(1, int(c.RateLimit)))
-	}
+// add sends to a target through d (tests add drivers of their own this
+// way).
+func (s *Sender) add(c Config, d Driver) {
+	s.targets = append(s.targets, newConfigured(c, TraitsOf(c.Type), d))
 }
 
 // Names lists the targets.
@@ -123,161 +108,55 @@ func (s *Sender) Names() []string {
 	return out
 }
 
-// Run sends until ctx ends: one loop per partition of every account,
-// active while this replica holds the partition's lease.
+// Run sends until ctx ends: the partitions of every account are dealt
+// over the live replicas (coord.Dealer), and each one this replica holds
+// is sent by rounds (step) while its lease holds.
 func (s *Sender) Run(ctx context.Context) {
 	if len(s.targets) == 0 {
 		return
 	}
-	total := int64(len(s.accounts) * s.outbox.Partitions())
-	s.share.Store(total)
+	members := s.opts.Members
 	var wg conc.WaitGroup
-	wg.Go(func() { s.heartbeat(ctx, total) })
-	for _, a := range s.accounts {
-		for p := range s.outbox.Partitions() {
-			wg.Go(func() { s.runPartition(ctx, a, p) })
-		}
+	mctx, stopMembers := context.WithCancel(context.WithoutCancel(ctx))
+	if members == nil {
+		members = coord.NewMembers(s.rdb, s.opts.Owner, coord.MembersOptions{TTL: s.opts.LeaseTTL, Clock: s.opts.Clock, Logger: s.opts.Logger})
+		wg.Go(func() { members.Run(mctx) })
 	}
+	parts := s.outbox.Partitions()
+	d := &coord.Dealer{Pieces: len(s.accounts) * parts, Members: members, Share: s.share, Clock: s.opts.Clock, Logger: s.opts.Logger,
+		Lease: func(i int) *coord.Lease {
+			return s.outbox.Lease(s.accounts[i/parts], i%parts, coord.LeaseOptions{Owner: s.opts.Owner, TTL: s.opts.LeaseTTL, Clock: s.opts.Clock, Logger: s.opts.Logger})
+		}}
+	d.Run(ctx, func(ctx context.Context, i int) { s.step(ctx, s.accounts[i/parts], i%parts) })
+	stopMembers() // leave the live set only once every partition is released
 	wg.Wait()
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	_ = s.outbox.Leave(lctx, s.opts.Owner)
-	cancel()
-}
-
-// heartbeat keeps this replica in the live set and its fair share of the
-// partitions current, so work spreads over replicas and moves within a
-// lease period when one stops or dies.
-func (s *Sender) heartbeat(ctx context.Context, total int64) {
-	for ctx.Err() == nil {
-		if live, err := s.outbox.Heartbeat(ctx, s.opts.Owner, s.opts.LeaseTTL); err == nil && live > 0 {
-			s.share.Store((total + int64(live) - 1) / int64(live))
-		}
-		if s.owned.Load() < s.share.Load() {
-			s.kickAll() // room for more: partitions nobody sends get taken now
-		}
-		select {
-		case <-ctx.Done():
-		case <-s.opts.Clock.After(s.opts.LeaseTTL / 3):
-		}
-	}
-}
-
-// kicked returns the channel the next kick closes.
-func (s *Sender) kicked() <-chan struct{} {
-	s.kickMu.Lock()
-	defer s.kickMu.Unlock()
-	return s.kick
-}
-
-func (s *Sender) kickAll() {
-	s.kickMu.Lock()
-	close(s.kick)
-	s.kick = make(chan struct{})
-	s.kickMu.Unlock()
 }
 
 // Partitions reports how many outbox partitions this replica sends for
 // now and how many it may hold (its share of the live replicas').
-func (s *Sender) Partitions() (owned, share int64) { return s.owned.Load(), s.share.Load() }
+func (s *Sender) Partitions() (owned, share int64) { return s.share.Counts() }
 
-// reserve takes one of this replica's share of partitions (false: the
-// share is full); unreserve gives it back.
-func (s *Sender) reserve() bool {
-	for {
-		n := s.owned.Load()
-		if n >= s.share.Load() {
-			return false
-		}
-		if s.owned.CompareAndSwap(n, n+1) {
-			return true
-		}
+// step is one round of a partition this replica holds: it pushes what is
+// due, then waits for the doorbell until the next retry or damped change
+// is due, at most a third of the lease TTL (so the partition can be
+// handed over between rounds).
+func (s *Sender) step(ctx context.Context, account string, p int) {
+	clock := s.opts.Clock
+	next := s.round(ctx, account, p)
+	wait := s.opts.LeaseTTL / 3
+	if !next.IsZero() {
+		wait = min(wait, next.Sub(clock.Now()))
 	}
-}
-
-// overShare reports, at most once per excess partition, that this replica
-// holds more than its share and should let one go.
-func (s *Sender) overShare() bool {
-	for {
-		n := s.owned.Load()
-		if n <= s.share.Load() {
-			return false
-		}
-		if s.owned.CompareAndSwap(n, n-1) {
-			return true
-		}
+	if wait <= 0 || ctx.Err() != nil {
+		return
 	}
-}
-
-func (s *Sender) runPartition(ctx context.Context, account string, p int) {
-	clock, log := s.opts.Clock, s.opts.Logger.With(slog.String("account_id", account), slog.Int("partition", p))
-	owned := false
-	var renewAt time.Time
-	defer func() {
-		if owned {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			_ = s.outbox.Release(rctx, account, p, s.opts.Owner)
-			cancel()
-			s.owned.Add(-1)
-		}
-	}()
-	for ctx.Err() == nil {
-		if owned && s.overShare() {
-			// Another replica joined: hand this partition over.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			_ = s.outbox.Release(rctx, account, p, s.opts.Owner)
-			cancel()
-			owned = false
-		}
-		if now := clock.Now(); !owned || !now.Before(renewAt) {
-			wasOwned := owned
-			kick := s.kicked()
-			if !wasOwned {
-				// Only a partition nobody holds competes for this replica's
-				// room: a reservation for one another replica holds would
-				// fail at Own, and loops that woke a moment after it would
-				// find the room taken — the same ones, every round, while a
-				// free partition went unsent.
-				holder, err := s.outbox.Holder(ctx, account, p)
-				if (err == nil && holder != "" && holder != s.opts.Owner) || !s.reserve() {
-					select { // held elsewhere, or our share is full: look again later, or when there is room
-					case <-ctx.Done():
-					case <-clock.After(s.opts.LeaseTTL / 3):
-					case <-kick:
-					}
-					continue
-				}
-			}
-			ok, err := s.outbox.Own(ctx, account, p, s.opts.Owner, s.opts.LeaseTTL)
-			if err != nil {
-				log.Warn("outbox lease: Redis unavailable", slog.String("error", err.Error()))
-			}
-			owned, renewAt = ok && err == nil, now.Add(s.opts.LeaseTTL/3)
-			if !owned {
-				s.owned.Add(-1) // the reservation (or the lease we held) is gone
-				select {
-				case <-ctx.Done():
-				case <-clock.After(s.opts.LeaseTTL / 3):
-				case <-kick:
-				}
-				continue
-			}
-		}
-		next := s.round(ctx, account, p)
-		wait := renewAt.Sub(clock.Now())
-		if !next.IsZero() {
-			wait = min(wait, next.Sub(clock.Now()))
-		}
-		if wait <= 0 {
-			continue
-		}
-		// The doorbell rings when a change is queued; BLPOP's timeout is
-		// whole seconds, so waits are at least 1 s unless it rings.
-		if err := s.outbox.Wait(ctx, account, p, max(wait, time.Second)); err != nil && ctx.Err() == nil {
-			log.Warn("outbox: Redis unavailable", slog.String("error", err.Error()))
-			select {
-			case <-ctx.Done():
-			case <-clock.After(time.Second):
-			}
+	// The doorbell rings when a change is queued; BLPOP's timeout is
+	// whole seconds, so waits are at least 1 s unless it rings.
+	if err := s.outbox.Wait(ctx, account, p, max(wait, time.Second)); err != nil && ctx.Err() == nil {
+		s.opts.Logger.Warn("outbox: Redis unavailable", slog.String("account_id", account), slog.Int("partition", p), slog.String("error", err.Error()))
+		select {
+		case <-ctx.Done():
+		case <-clock.After(time.Second):
 		}
 	}
 }
@@ -328,10 +207,18 @@ func (s *Sender) drain(ctx context.Context, account string, p int, t *configured
 				}
 			}
 		}
+		var due []duePush
 		for _, pd := range pend {
-			if err := s.one(ctx, account, p, t, pd); err != nil {
+			push, send, err := s.prepare(ctx, account, p, t, pd)
+			if err != nil {
 				return time.Time{}, err
 			}
+			if send {
+				due = append(due, duePush{pd, push})
+			}
+		}
+		if err := s.send(ctx, account, p, t, due); err != nil {
+			return time.Time{}, err
 		}
 		if len(users) < s.opts.Batch {
 			break
@@ -340,47 +227,96 @@ func (s *Sender) drain(ctx context.Context, account string, p int, t *configured
 	return s.outbox.NextDue(ctx, account, p, t.Name)
 }
 
-// one pushes one user's pending change to one target. Errors returned are
-// Redis errors (the round stops); push failures are scheduled retries.
-func (s *Sender) one(ctx context.Context, account string, p int, t *configured, pd zsync.Pending) error {
-	now := s.opts.Clock.Now()
-	if pd.Change.Seq <= pd.Sent && t.KeepAlive.Duration == 0 {
-		return s.outbox.Settle(ctx, account, p, t.Name, pd.User, pd.Change.Seq)
+// duePush is a change to push now.
+type duePush struct {
+	pd   zsync.Pending
+	push Push
+}
+
+// prepare decides what to do with one user's pending change: settle it
+// (nothing owed, or not for this target), defer it (damping), or push it
+// (send). Errors returned are Redis errors (the round stops).
+func (s *Sender) prepare(ctx context.Context, account string, p int, t *configured, pd zsync.Pending) (Push, bool, error) {
+	if pd.Change.Seq <= pd.Sent && t.keepAlive == 0 {
+		return Push{}, false, s.outbox.Settle(ctx, account, p, t.Name, pd.User, pd.Change.Seq)
 	}
 	// (With a keep-alive, a due user whose change was delivered is due for
 	// its re-push: the current status goes out again.)
 	push, err := s.build(ctx, account, t.Name, pd)
 	if err != nil {
-		return err
+		return push, false, err
 	}
-	tv, ok := t.decide(&push)
-	if !ok {
+	if !t.decide(&push) {
 		s.result(t.Name, ResultSkipped, push.Since)
-		return s.outbox.Settle(ctx, account, p, t.Name, pd.User, pd.Change.Seq)
+		return push, false, s.outbox.Settle(ctx, account, p, t.Name, pd.User, pd.Change.Seq)
 	}
-	push.TargetStatus = tv
 	if t.DampingMS > 0 && push.Status != presence.OnCall {
-		if hold := push.Since.Add(time.Duration(t.DampingMS) * time.Millisecond); now.Before(hold) {
-			return s.outbox.Defer(ctx, account, p, t.Name, pd.User, hold)
+		if hold := push.Since.Add(time.Duration(t.DampingMS) * time.Millisecond); s.opts.Clock.Now().Before(hold) {
+			return push, false, s.outbox.Defer(ctx, account, p, t.Name, pd.User, hold)
 		}
 	}
-	if l := s.limiters[t.Name]; l != nil {
-		if err := l.Wait(ctx); err != nil {
-			return err
+	return push, true, nil
+}
+
+// send pushes the ready changes, in batches when the driver takes them,
+// and records each outcome.
+func (s *Sender) send(ctx context.Context, account string, p int, t *configured, rs []duePush) error {
+	bd, batches := t.driver.(BatchDriver)
+	size := 1
+	if batches {
+		size = max(1, bd.MaxBatch())
+	}
+	for chunk := range slices.Chunk(rs, size) {
+		if t.limiter != nil {
+			for range chunk {
+				if err := t.limiter.Wait(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		pctx, cancel := context.WithTimeout(ctx, t.Timeout.Duration)
+		asked := s.opts.Clock.Now()
+		var results []error
+		if len(chunk) > 1 {
+			pushes := make([]Push, len(chunk))
+			for i, r := range chunk {
+				pushes[i] = r.push
+			}
+			results = bd.PushBatch(pctx, pushes)
+		} else {
+			results = []error{t.driver.Push(pctx, chunk[0].push)}
+		}
+		cancel()
+		if s.opts.OnAnswer != nil {
+			s.opts.OnAnswer(t.Name, s.opts.Clock.Since(asked))
+		}
+		for i, r := range chunk {
+			var err error
+			if i < len(results) {
+				err = results[i]
+			} else {
+				err = errs.Errorf("target.PushBatch", errs.Transient, "the driver answered %d results for %d pushes", len(results), len(chunk))
+			}
+			if err := s.finish(ctx, account, p, t, r.pd, r.push, err); err != nil {
+				return err
+			}
 		}
 	}
-	pctx, cancel := context.WithTimeout(ctx, t.Timeout.Duration)
-	pushed := s.opts.Clock.Now()
-	err = t.Push(pctx, push)
-	cancel()
-	if s.opts.OnAnswer != nil {
-		s.opts.OnAnswer(t.Name, s.opts.Clock.Since(pushed))
-	}
+	return nil
+}
+
+// finish records one push's outcome: settled (delivered, or skipped by
+// the driver), scheduled again (a retryable failure, with backoff or at
+// its RetryAt), or dead-lettered with the reason (a failure asking again
+// cannot fix, or one that lasted dead_after). Errors returned are Redis
+// errors (the round stops).
+func (s *Sender) finish(ctx context.Context, account string, p int, t *configured, pd zsync.Pending, push Push, err error) error {
+	now := s.opts.Clock.Now()
 	switch {
 	case err == nil:
 		s.result(t.Name, ResultDelivered, push.Since)
-		if t.KeepAlive.Duration > 0 {
-			return s.outbox.SettleAndRepeat(ctx, account, p, t.Name, pd.User, pd.Change.Seq, now.Add(t.KeepAlive.Duration))
+		if t.keepAlive > 0 && !push.Clear {
+			return s.outbox.SettleAndRepeat(ctx, account, p, t.Name, pd.User, pd.Change.Seq, now.Add(t.keepAlive))
 		}
 		return s.outbox.Settle(ctx, account, p, t.Name, pd.User, pd.Change.Seq)
 	case errors.Is(err, ErrSkip):
@@ -394,18 +330,15 @@ func (s *Sender) one(ctx context.Context, account string, p int, t *configured, 
 	if first.IsZero() {
 		first = now
 	}
-	if now.Sub(first) >= t.DeadAfter.Duration {
+	if t.deadNow(err) || now.Sub(first) >= t.DeadAfter.Duration {
 		s.result(t.Name, ResultDead, push.Since)
 		s.opts.Logger.Error("push given up: dead-lettered", slog.String("target", t.Name), slog.String("user", pd.User),
-			slog.Int("attempts", pd.Attempts+1), slog.String("error", err.Error()))
+			slog.Int("attempts", pd.Attempts+1), slog.String("kind", errs.KindOf(err).String()), slog.String("error", err.Error()))
 		pd.Attempts++
 		return s.outbox.Dead(ctx, account, p, t.Name, pd, err.Error())
 	}
 	s.result(t.Name, ResultFailed, push.Since)
-	s.mu.Lock()
-	next := retryAt(now, pd.Attempts, err, func(d time.Duration) time.Duration { return time.Duration(s.jitter.Int64N(int64(d))) })
-	s.mu.Unlock()
-	return s.outbox.Retry(ctx, account, p, t.Name, pd.User, next, first, pd.Attempts+1)
+	return s.outbox.Retry(ctx, account, p, t.Name, pd.User, retryAt(now, pd.Attempts, err), first, pd.Attempts+1)
 }
 
 func (s *Sender) result(target, result string, since time.Time) {

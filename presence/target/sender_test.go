@@ -1,13 +1,15 @@
-package target
+package target_test
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/zoomsync/zoomsync/presence/target"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,7 +33,7 @@ type receiver struct {
 	down atomic.Int32 // status to answer instead of 200 (0: up)
 
 	mu     sync.Mutex
-	got    []WebhookBody
+	got    []target.WebhookBody
 	bad    []string
 	notify chan struct{}
 }
@@ -42,7 +44,7 @@ func newReceiver(t *testing.T) *receiver {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if Verify(receiverSecret, req.Header, body, time.Now(), time.Minute) != nil {
+		if target.Verify(receiverSecret, req.Header, body, time.Now(), time.Minute) != nil {
 			r.bad = append(r.bad, string(body))
 			w.WriteHeader(401)
 			return
@@ -51,7 +53,7 @@ func newReceiver(t *testing.T) *receiver {
 			w.WriteHeader(int(s))
 			return
 		}
-		var b WebhookBody
+		var b target.WebhookBody
 		if err := json.Unmarshal(body, &b); err != nil {
 			r.bad = append(r.bad, string(body))
 		}
@@ -65,14 +67,14 @@ func newReceiver(t *testing.T) *receiver {
 	return r
 }
 
-func (r *receiver) bodies() []WebhookBody {
+func (r *receiver) bodies() []target.WebhookBody {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.got)
 }
 
 // waitFor waits (on the receiver's own notifications) until cond holds.
-func (r *receiver) waitFor(t *testing.T, what string, cond func([]WebhookBody) bool) []WebhookBody {
+func (r *receiver) waitFor(t *testing.T, what string, cond func([]target.WebhookBody) bool) []target.WebhookBody {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for {
@@ -90,14 +92,28 @@ func (r *receiver) waitFor(t *testing.T, what string, cond func([]WebhookBody) b
 type rig struct {
 	rdb    redis.UniversalClient
 	store  *zsync.Store
-	sender *Sender
+	sender *target.Sender
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func newRig(t *testing.T, configs ...Config) *rig { return newRigWith(t, Options{}, configs...) }
+func newRig(t *testing.T, configs ...target.Config) *rig {
+	return newRigWith(t, target.Options{}, configs...)
+}
 
-func newRigWith(t *testing.T, opts Options, configs ...Config) *rig {
+func newRigWith(t *testing.T, opts target.Options, configs ...target.Config) *rig {
+	t.Helper()
+	r := newRigStoppedWith(t, opts, configs...)
+	r.start(t)
+	return r
+}
+
+// newRigStopped builds a rig whose sender is not running yet (start).
+func newRigStopped(t *testing.T, configs ...target.Config) *rig {
+	return newRigStoppedWith(t, target.Options{}, configs...)
+}
+
+func newRigStoppedWith(t *testing.T, opts target.Options, configs ...target.Config) *rig {
 	t.Helper()
 	m := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
@@ -108,15 +124,44 @@ func newRigWith(t *testing.T, opts Options, configs ...Config) *rig {
 	}
 	store := zsync.NewStore(rdb, 4, time.Hour).WithPresence(names, time.Hour)
 	opts.Owner, opts.LeaseTTL = "test", 3*time.Second
-	s, err := New(rdb, store, configs, []string{"A", "B"}, opts)
+	s, err := target.New(rdb, store, configs, []string{"A", "B"}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &rig{rdb: rdb, store: store, sender: s, done: make(chan struct{})}
+}
+
+// start runs the rig's sender until the test ends.
+func (r *rig) start(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &rig{rdb: rdb, store: store, sender: s, cancel: cancel, done: make(chan struct{})}
-	go func() { defer close(r.done); s.Run(ctx) }()
+	r.cancel = cancel
+	go func() { defer close(r.done); r.sender.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-r.done })
-	return r
+}
+
+// deadLetters waits for a target's first dead letters and returns their
+// reasons.
+func (r *rig) deadLetters(t *testing.T, name string) []string {
+	t.Helper()
+	tk := time.NewTicker(5 * time.Millisecond)
+	defer tk.Stop()
+	deadline := time.After(20 * time.Second)
+	for {
+		var reasons []string
+		for _, k := range r.rdb.Keys(context.Background(), "*:outdead:"+name).Val() {
+			for _, m := range r.rdb.XRange(context.Background(), k, "-", "+").Val() {
+				reasons = append(reasons, fmt.Sprint(m.Values["reason"]))
+			}
+		}
+		if len(reasons) > 0 {
+			return reasons
+		}
+		select {
+		case <-tk.C:
+		case <-deadline:
+			t.Fatalf("no dead letter at %s within 20s", name)
+		}
+	}
 }
 
 // waitSettled polls Redis (another process's state) until the target has
@@ -157,8 +202,8 @@ func (r *rig) set(t *testing.T, account, user, status string, extra ...zsync.Fie
 	}
 }
 
-func webhookConfig(name, url string) Config {
-	c, err := ParseConfig(json.RawMessage(fmt.Sprintf(`{"name":%q,"type":"webhook","url":%q,"secret":%q,
+func webhookConfig(name, url string) target.Config {
+	c, err := target.ParseConfig(json.RawMessage(fmt.Sprintf(`{"name":%q,"type":"webhook","url":%q,"secret":%q,
 		"status_map":{"available":"Available","in_meeting":"Busy","on_call":"OnCall","dnd":"DND"}}`, name, url, receiverSecret)))
 	if err != nil {
 		panic(err)
@@ -172,11 +217,11 @@ func TestWebhookTargetBodySignatureAndMap(t *testing.T) {
 	rcv := newReceiver(t)
 	r := newRig(t, webhookConfig("pbx", rcv.srv.URL))
 	r.set(t, "A", "u1", "in_meeting")
-	rcv.waitFor(t, "in_meeting", func(b []WebhookBody) bool { return len(b) == 1 })
+	rcv.waitFor(t, "in_meeting", func(b []target.WebhookBody) bool { return len(b) == 1 })
 	r.set(t, "A", "u1", "away") // not in the map: settled without a push, the target keeps Busy
 	r.waitSettled(t, "A", "pbx", "u1", 2)
 	r.set(t, "A", "u1", "available")
-	got := rcv.waitFor(t, "available", func(b []WebhookBody) bool { return len(b) >= 2 })
+	got := rcv.waitFor(t, "available", func(b []target.WebhookBody) bool { return len(b) >= 2 })
 	for _, b := range got {
 		if b.Status == "away" {
 			t.Fatalf("an unmapped status was pushed: %+v", b)
@@ -198,7 +243,7 @@ func TestWebhookTargetBodySignatureAndMap(t *testing.T) {
 func TestFilters(t *testing.T) {
 	rcv := newReceiver(t)
 	c := webhookConfig("f", rcv.srv.URL)
-	c.Filter = Filter{Accounts: []string{"A"}, Groups: []string{"sales"}, MatchedOnly: true}
+	c.Filter = target.Filter{Accounts: []string{"A"}, Groups: []string{"sales"}, MatchedOnly: true}
 	r := newRig(t, c)
 	v := zsync.WebhookVersion(1)
 	group := func(g string) zsync.FieldWrite {
@@ -209,7 +254,7 @@ func TestFilters(t *testing.T) {
 	r.set(t, "A", "other-group", "in_meeting", group("support"), link)
 	r.set(t, "A", "unlinked", "in_meeting", group("sales"))
 	r.set(t, "A", "wanted", "in_meeting", group("sales"), link)
-	rcv.waitFor(t, "the one user the filters let through", func(b []WebhookBody) bool { return len(b) >= 1 })
+	rcv.waitFor(t, "the one user the filters let through", func(b []target.WebhookBody) bool { return len(b) >= 1 })
 	for _, u := range []struct{ account, user string }{{"B", "other-account"}, {"A", "other-group"}, {"A", "unlinked"}} {
 		r.waitSettled(t, u.account, "f", u.user, 1) // settled without a push
 	}
@@ -234,7 +279,7 @@ func TestOrderCoalescingAndRecovery(t *testing.T) {
 		}
 	}
 	rcv.down.Store(0)
-	got := rcv.waitFor(t, "every user's latest status", func(b []WebhookBody) bool {
+	got := rcv.waitFor(t, "every user's latest status", func(b []target.WebhookBody) bool {
 		latest := map[string]string{}
 		for _, x := range b {
 			latest[x.ZoomUserID] = x.Status
@@ -267,11 +312,11 @@ func TestContactCenterTargetWithRateLimits(t *testing.T) {
 	limits := zoomfake.BusinessLimits()
 	limits.PerSecond[zoomfake.FamilyCC][zoomfake.Light] = 5
 	fake, client, acct := startFakeCC(t, limits, 150)
-	c, err := ParseConfig(json.RawMessage(`{"name":"cc","type":"zoom_contact_center","status_map":{"in_meeting":"2","available":"1"},"damping_ms":300}`))
+	c, err := target.ParseConfig(json.RawMessage(`{"name":"cc","type":"zoom_contact_center","status_map":{"in_meeting":"2","available":"1"},"damping_ms":300}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRigWith(t, Options{Zoom: map[string]*zoomapi.Client{"A": client}}, c)
+	r := newRigWith(t, target.Options{Zoom: map[string]*zoomapi.Client{"A": client}}, c)
 	var agents []string
 	for _, u := range acct.Users() {
 		if u.Agent != nil && u.Status == "active" {
@@ -319,7 +364,7 @@ func TestKeepAliveRepushesTheCurrentStatus(t *testing.T) {
 	c.KeepAlive.Duration = time.Second
 	r := newRig(t, c)
 	r.set(t, "A", "u1", "in_meeting")
-	got := rcv.waitFor(t, "a push and its keep-alive", func(b []WebhookBody) bool { return len(b) >= 2 })
+	got := rcv.waitFor(t, "a push and its keep-alive", func(b []target.WebhookBody) bool { return len(b) >= 2 })
 	if got[0].Seq != 1 || got[1].Seq != 1 || got[1].Status != "in_meeting" {
 		t.Fatalf("pushes %+v", got)
 	}
@@ -334,7 +379,7 @@ func TestPartitionsSpreadOverReplicas(t *testing.T) {
 	store := zsync.NewStore(rdb, 8, time.Hour).WithPresence([]string{"pbx"}, time.Hour)
 	cfg := webhookConfig("pbx", "http://127.0.0.1:1/")
 	start := func(owner string) context.CancelFunc {
-		s, err := New(rdb, store, []Config{cfg}, []string{"A"}, Options{Owner: owner, LeaseTTL: 600 * time.Millisecond})
+		s, err := target.New(rdb, store, []target.Config{cfg}, []string{"A"}, target.Options{Owner: owner, LeaseTTL: 600 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -347,7 +392,10 @@ func TestPartitionsSpreadOverReplicas(t *testing.T) {
 	held := func() map[string]int {
 		out := map[string]int{}
 		for _, k := range rdb.Keys(context.Background(), "zs:{a:A:p:*}:outlease").Val() {
-			out[rdb.Get(context.Background(), k).Val()]++
+			holder := rdb.Get(context.Background(), k).Val() // "owner:token"; "" when released meanwhile
+			if i := strings.LastIndexByte(holder, ':'); i >= 0 {
+				out[holder[:i]]++
+			}
 		}
 		return out
 	}

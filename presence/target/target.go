@@ -1,16 +1,18 @@
 package target
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"golang.org/x/time/rate"
 
 	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/presence"
 )
 
-// Push is one status change for one user, as a target receives it.
+// Push is one status change for one user, as a driver receives it.
 type Push struct {
 	Target       string
 	AccountID    string
@@ -19,9 +21,12 @@ type Push struct {
 	Directory    *Directory // nil when the user is not linked
 	Status       presence.Status
 	Previous     presence.Status
-	TargetStatus string // the status_map value
-	Since        time.Time
-	Seq          int64
+	TargetStatus string // the status_map value ("" when Clear)
+	// Clear: the status left the map after a mapped one; the far end is
+	// to drop what it was given (types with Traits.ClearUnmapped only).
+	Clear bool
+	Since time.Time
+	Seq   int64
 
 	GroupIDs []string
 	// AgentStatusAt is when the user's contact-center status last changed
@@ -37,50 +42,78 @@ type Directory struct {
 	EmployeeNumber string `json:"employee_number"`
 }
 
-// Target receives pushes. Push returns nil once the target accepted the
-// change, ErrSkip when the target decides not to take it (it is settled
-// without a push), or an error whose kind decides the retry (a
-// RateLimited error's RetryAt is honoured).
-type Target interface {
-	Push(ctx context.Context, p Push) error
-}
-
 // ErrSkip settles a change without pushing it.
 var ErrSkip = errors.New("target: change skipped")
 
-// configured is a Target with the common settings of its Config.
+// configured is a target ready to send: its config, its type's traits,
+// its driver and its limiter.
 type configured struct {
 	Config
-	Target
+	traits    Traits
+	driver    Driver
+	limiter   *rate.Limiter // nil: unlimited
+	keepAlive time.Duration // 0: off
 }
 
-// decide applies the status map and the filters: the target status, or
-// false when the change is not for this target.
-func (c *configured) decide(p *Push) (string, bool) {
-	v, ok := c.StatusMap[string(p.Status)]
-	if !ok {
-		return "", false // "no sync": the target keeps what it had
+func newConfigured(c Config, traits Traits, d Driver) *configured {
+	t := &configured{Config: c, traits: traits, driver: d, keepAlive: c.KeepAlive.Duration}
+	if t.keepAlive == 0 && traits.Expiry > 0 {
+		t.keepAlive = traits.Expiry * 3 / 4
 	}
+	if r := c.RateLimit; r > 0 || traits.RateLimit > 0 {
+		if r == 0 {
+			r = traits.RateLimit
+		}
+		t.limiter = rate.NewLimiter(rate.Limit(r), max(1, int(r)))
+	}
+	return t
+}
+
+// decide applies the status map and the filters: it sets the push's
+// target status (or Clear), or reports that the change is not for this
+// target.
+func (c *configured) decide(p *Push) bool {
 	f := c.Filter
 	if len(f.Accounts) > 0 && !slices.Contains(f.Accounts, p.AccountID) {
-		return "", false
+		return false
 	}
 	if f.MatchedOnly && p.Directory == nil {
-		return "", false
+		return false
 	}
 	if len(f.Groups) > 0 && !slices.ContainsFunc(p.GroupIDs, func(g string) bool { return slices.Contains(f.Groups, g) }) {
-		return "", false
+		return false
 	}
-	return v, true
+	v, ok := c.StatusMap[string(p.Status)]
+	if ok {
+		p.TargetStatus = v
+		return true
+	}
+	if _, was := c.StatusMap[string(p.Previous)]; was && c.traits.ClearUnmapped {
+		p.Clear = true
+		return true
+	}
+	return false // "no sync": the target keeps what it had
 }
 
-// retryAt is when to try a failed push again.
-func retryAt(now time.Time, attempts int, err error, jitter func(time.Duration) time.Duration) time.Time {
+// deadNow reports whether a failed push is given up at once: an error
+// that asking again cannot fix (permanent, auth, invalid, not found,
+// unclassified), unless the type retries every failure.
+func (c *configured) deadNow(err error) bool {
+	return !c.traits.RetryEveryFailure && !errs.Retryable(err)
+}
+
+// retryAt is when to try a failed push again: a rate-limited error's
+// RetryAt, else an exponential backoff by attempt — 0.2 s doubling to a
+// 5 s cap, ±50 % jitter — so a target back from an outage gets every
+// user's latest status within seconds.
+func retryAt(now time.Time, attempts int, err error) time.Time {
 	if t := errs.RetryAt(err); !t.IsZero() && t.After(now) {
 		return t
 	}
-	// 0.2 s doubling to a 5 s cap, jittered over its upper half: a target
-	// back from an outage gets every user's latest status within seconds.
-	backoff := min(200*time.Millisecond<<min(attempts, 5), 5*time.Second)
-	return now.Add(backoff/2 + jitter(backoff/2))
+	b := &backoff.ExponentialBackOff{InitialInterval: 200 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: 5 * time.Second}
+	var d time.Duration
+	for range min(attempts, 6) + 1 { // the cap is reached by the sixth
+		d = b.NextBackOff()
+	}
+	return now.Add(d)
 }

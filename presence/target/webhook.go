@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -24,7 +25,41 @@ const (
 	HeaderSignature = "X-Zoomsync-Signature"
 )
 
-// webhook POSTs signed JSON (SPEC §5).
+// TypeWebhook POSTs signed JSON (SPEC §5).
+const TypeWebhook = "webhook"
+
+func init() {
+	Register(Type{Name: TypeWebhook, Decode: decodeWebhook, New: newWebhook,
+		// The body carries the directory entry; every failure is retried
+		// until dead_after (SPEC §5: "anything else is retried").
+		Traits: Traits{ReceivesDirectory: true, RetryEveryFailure: true}})
+}
+
+// webhookSettings are a webhook target's own fields.
+type webhookSettings struct {
+	URL    string        `json:"url"`
+	Secret secret.Secret `json:"secret"`
+}
+
+// Endpoint is the URL, redacted.
+func (s *webhookSettings) Endpoint() string { return RedactURL(s.URL) }
+
+func decodeWebhook(raw json.RawMessage) (Settings, error) {
+	var s webhookSettings
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(s.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("url %q: want http(s)://host/path", RedactURL(s.URL))
+	}
+	if s.Secret.IsZero() {
+		return nil, errors.New("secret is required (pushes are signed with it)")
+	}
+	return &s, nil
+}
+
+// webhook is the driver of one webhook target.
 type webhook struct {
 	name   string
 	url    string
@@ -33,16 +68,21 @@ type webhook struct {
 	now    func() time.Time
 }
 
-// NewWebhook returns the webhook target of c. Redirects are never
-// followed, whatever client is given: a 3xx would make the client POST the
-// signed body again to wherever the answer points.
-func NewWebhook(c Config, client *http.Client, now func() time.Time) Target {
+// newWebhook builds the driver. Redirects are never followed, whatever
+// client is given: a 3xx would make the client POST the signed body again
+// to wherever the answer points.
+func newWebhook(c Config, deps Deps) (Driver, error) {
+	s, ok := c.Settings.(*webhookSettings)
+	if !ok {
+		return nil, fmt.Errorf("target %q: not a checked webhook configuration", c.Name)
+	}
+	client := deps.HTTP
 	if client == nil {
 		client = &http.Client{Timeout: c.Timeout.Duration}
 	}
 	noRedirects := *client
 	noRedirects.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &webhook{name: c.Name, url: c.URL, secret: c.Secret, client: &noRedirects, now: now}
+	return &webhook{name: c.Name, url: s.URL, secret: s.Secret, client: &noRedirects, now: deps.Clock.Now}, nil
 }
 
 // WebhookBody is the JSON a webhook target receives.
@@ -125,8 +165,9 @@ func (w *webhook) Push(ctx context.Context, p Push) error {
 	case resp.StatusCode/100 == 3:
 		// Not followed: the push is not delivered. Permanent: asking the
 		// same URL again gets the same answer until the receiver or the
-		// target's url changes. Like every failure it is retried until
-		// dead_after (SPEC §5), so fixing either in time loses nothing.
+		// target's url changes. Like every webhook failure it is retried
+		// until dead_after (Traits.RetryEveryFailure, SPEC §5), so fixing
+		// either in time loses nothing.
 		return errs.E(op, errs.Permanent, fmt.Errorf("%s: %s: redirect to %s not followed (a redirect would re-send the signed push elsewhere); set the target's url to the final address",
 			where, resp.Status, locationOf(resp)))
 	default:

@@ -1,4 +1,4 @@
-package zsync
+package coord
 
 import (
 	"context"
@@ -37,7 +37,7 @@ func TestLeaseOneHolderAndFencing(t *testing.T) {
 		if expire != nil {
 			expire(time.Second)
 		} else {
-			rdb.Del(ctx, "zs:{lease:resync}") // redis-server: what the TTL would do
+			rdb.Del(ctx, LeaseKey("resync")) // redis-server: what the TTL would do
 		}
 		fb, ok, err := b.TryAcquire(ctx)
 		if err != nil || !ok || fb.Token <= fa.Token {
@@ -71,7 +71,7 @@ func TestLeaseHoldStopsWorkWhenLost(t *testing.T) {
 		}()
 		f := <-started
 		// Another replica steals the lease (as after an expiry).
-		rdb.Set(ctx, "zs:{lease:resync}", "b:999", 0)
+		rdb.Set(ctx, LeaseKey("resync"), "b:999", 0)
 		if err := clock.BlockUntilContext(ctx, 1); err != nil {
 			t.Fatal(err)
 		}
@@ -100,6 +100,49 @@ func TestLeaseHoldReleasesWhenDone(t *testing.T) {
 		}
 		if h, _ := l.Holder(ctx); h.Owner != "" {
 			t.Fatalf("still held by %+v", h)
+		}
+	})
+}
+
+// TestAcquireRenewsSignalsLossAndReleases: an acquisition is renewed in
+// the background (it outlives its TTL on the fake clock), Lost closes once
+// a renewal finds another holder, and Release gives up only our own.
+func TestAcquireRenewsSignalsLossAndReleases(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		clock := clockwork.NewFakeClock()
+		l := NewLeaseAt(rdb, "zs:{a:A:p:00}:outlease", LeaseOptions{Owner: "a", TTL: 30 * time.Second, Clock: clock})
+		other := NewLeaseAt(rdb, "zs:{a:A:p:00}:outlease", LeaseOptions{Owner: "b", TTL: 30 * time.Second, Clock: clock})
+		h, err := l.Acquire(ctx)
+		if err != nil || h == nil {
+			t.Fatalf("acquire: %v %v", h, err)
+		}
+		if h2, err := other.Acquire(ctx); h2 != nil || err != nil {
+			t.Fatalf("a second holder: %v %v", h2, err)
+		}
+		for range 3 { // renewals: the lease stays ours
+			if err := clock.BlockUntilContext(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(10 * time.Second)
+		}
+		if got, _ := l.Holder(ctx); got != h.Fence() || h.Err() != nil {
+			t.Fatalf("holder %+v, ours %+v, err %v", got, h.Fence(), h.Err())
+		}
+		rdb.Set(ctx, "zs:{a:A:p:00}:outlease", "b:999", 0)
+		if err := clock.BlockUntilContext(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(10 * time.Second)
+		<-h.Lost()
+		if !errors.Is(h.Err(), ErrLeaseLost) {
+			t.Fatalf("Err after the loss: %v", h.Err())
+		}
+		if err := h.Release(); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := l.Holder(ctx); got.Owner != "b" {
+			t.Fatalf("release took another's lease: %+v", got)
 		}
 	})
 }
