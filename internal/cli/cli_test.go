@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/sethvargo/go-envconfig"
 )
 
@@ -76,10 +81,47 @@ func TestCommandLine(t *testing.T) {
 // TestDemoRunsThePipeline: the demo serves, pulls both accounts, maps
 // them to the directory, answers its own curl line with a real presence,
 // and zoomsync acknowledges every simulated webhook.
+//
+// While it runs, its /metrics is read once 20 webhooks were acknowledged:
+// no label carries a Redis key, and the inbox lag is what is really
+// waiting (the embedded Redis reported every entry as lag).
 func TestDemoRunsThePipeline(t *testing.T) {
-	code, stdout, stderr := run(t, nil, "demo", "--duration", "6s", "--addr", "127.0.0.1:0", "--users", "60", "--rate", "10")
+	var out, errb bytes.Buffer
+	watch := &metricsWatcher{w: &out, after: 20, got: make(chan string, 1)}
+	code := Main(context.Background(), []string{"demo", "--duration", "6s", "--addr", "127.0.0.1:0", "--users", "60", "--rate", "10"},
+		IO{Stdout: watch, Stderr: &errb, Env: envconfig.MapLookuper(nil)})
+	stdout, stderr := out.String(), errb.String()
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var metrics string
+	select {
+	case metrics = <-watch.got:
+	default:
+		t.Fatalf("no /metrics read during the demo:\n%s", stdout)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(metrics))
+	if err != nil {
+		t.Fatalf("/metrics: %v", err)
+	}
+	sum := func(name string) (total float64) {
+		for _, m := range families[name].GetMetric() {
+			total += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+		return total
+	}
+	for name, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if strings.Contains(l.GetValue(), "zs:") || strings.Contains(l.GetValue(), "{a:") {
+					t.Errorf("%s{%s=%q}: a Redis key as a label", name, l.GetName(), l.GetValue())
+				}
+			}
+		}
+	}
+	if applied, lag := sum("zoomsync_inbox_entries_applied_total"), sum("zoomsync_inbox_lag_entries"); applied < 10 || lag > 3 {
+		t.Errorf("%v entries applied, inbox lag %v: want the lag to be the few entries in flight at most", applied, lag)
 	}
 	for _, want := range []string{
 		"zoomsync serving at http://127.0.0.1:",
@@ -163,4 +205,42 @@ func TestBatchGCPercent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// metricsWatcher passes the demo's output on and, once it has shown
+// `after` acknowledged webhooks, reads the demo's /metrics once.
+type metricsWatcher struct {
+	w     io.Writer
+	after int
+	got   chan string
+	mu    sync.Mutex
+	base  string
+	acked int
+	asked bool
+}
+
+func (m *metricsWatcher) Write(p []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, line := range strings.Split(string(p), "\n") {
+		if rest, ok := strings.CutPrefix(line, "zoomsync serving at "); ok {
+			m.base, _, _ = strings.Cut(rest, " ")
+		}
+		if strings.Contains(line, "/webhooks") || !strings.HasSuffix(line, "→ 200") {
+			continue
+		}
+		if m.acked++; m.acked >= m.after && !m.asked && m.base != "" {
+			m.asked = true
+			go func(url string) {
+				resp, err := http.Get(url)
+				if err != nil {
+					return
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				m.got <- string(b)
+			}(m.base + "/metrics")
+		}
+	}
+	return m.w.Write(p)
 }
