@@ -17,7 +17,7 @@ RUN CGO_ENABLED=0 go build -trimpath -buildvcs=auto \
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/zoomsync /usr/local/bin/zoomsync
 USER nonroot:nonroot
-EXPOSE 8080 9090
+EXPOSE 8080 8081
 # No HEALTHCHECK: Kubernetes probes /healthz and /readyz (deploy/helm).
 ENTRYPOINT ["/usr/local/bin/zoomsync"]
 CMD ["serve"]
