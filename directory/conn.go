@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/go-ldap/ldap/v3"
 	"github.com/jonboulle/clockwork"
 
@@ -231,13 +231,14 @@ func classify(op string, err error) error {
 // sleeping a jittered exponential backoff on the directory's clock between
 // attempts.
 func (d *Directory) retry(ctx context.Context, what string, f func(context.Context) error) error {
-	backoff := 200 * time.Millisecond
+	// 0.2 s doubling to 10 s, jittered over [0.5, 1.5) of it.
+	retry := &backoff.ExponentialBackOff{InitialInterval: 200 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: 10 * time.Second}
 	var err error
 	for attempt := 1; ; attempt++ {
 		if err = f(ctx); err == nil || !errs.Retryable(err) || attempt >= d.opts.Attempts || ctx.Err() != nil {
 			return err
 		}
-		wait := backoff/2 + rand.N(backoff) // jitter: [0.5, 1.5) × backoff
+		wait := retry.NextBackOff()
 		d.opts.Logger.Warn("directory: retrying", slog.String("what", what), slog.Int("attempt", attempt),
 			slog.Duration("backoff", wait), slog.String("error", err.Error()))
 		select {
@@ -245,7 +246,6 @@ func (d *Directory) retry(ctx context.Context, what string, f func(context.Conte
 			return ctx.Err()
 		case <-d.opts.Clock.After(wait):
 		}
-		backoff = min(2*backoff, 10*time.Second)
 	}
 }
 

@@ -37,7 +37,12 @@ Cluster master or a frozen Redis, from the kill or SIGCONT until webhooks
 are acknowledged again and every acknowledged one is applied; for a
 resync through Zoom's errors, the whole run until the state matches Zoom;
 for a target outage, from the target's return until every user's latest
-status arrived; for slapd, from its restart until a complete read.
+status arrived; for slapd, from its restart until a complete read. For the
+WebSocket rows, "acknowledged" is the events written to an open socket
+(the others were lost at Zoom, as Zoom loses them, and repaired); recovery
+is the slowest gap's time from the reconnection until every user's state
+equals the fake Zoom's, or from the holder's SIGKILL until another replica
+is connected (the fake counts that never two are).
 
 The default test run (`.ci/run`) runs every scenario in its short form
 (a 5 s freeze, a 30 s target outage); `task reliability` sets

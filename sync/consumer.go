@@ -9,9 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/internal/redisconn"
 	"github.com/zoomsync/zoomsync/zoomapi/webhook"
 )
 
@@ -118,7 +121,9 @@ func (c *Consumer) stream(account string, partition int) stream {
 func (c *Consumer) Run(ctx context.Context, account string, partition int) error {
 	s := c.stream(account, partition)
 	log := c.opts.Logger.With(slog.String("stream", s.key))
-	backoff := 100 * time.Millisecond
+	// 0.1 s doubling to 5 s, without jitter: one consumer per partition,
+	// each on its own stream.
+	retry := &backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second}
 	lastClaim := time.Time{}
 	haveGroup := false
 	for ctx.Err() == nil {
@@ -145,25 +150,25 @@ func (c *Consumer) Run(ctx context.Context, account string, partition int) error
 			}
 		}
 		if err == nil || ctx.Err() != nil {
-			backoff = 100 * time.Millisecond
+			retry.Reset()
 			continue
 		}
-		if strings.Contains(err.Error(), "NOGROUP") {
+		if errs.Is(errs.NotFound, redisconn.Classify("zsync.Consumer", err)) { // NOGROUP
 			haveGroup = false // the stream was deleted (purge, flush): recreate
 		}
-		log.Warn("inbox consumer: Redis unavailable; retrying", slog.String("error", err.Error()), slog.Duration("backoff", backoff))
+		wait := retry.NextBackOff()
+		log.Warn("inbox consumer: Redis unavailable; retrying", slog.String("error", err.Error()), slog.Duration("backoff", wait))
 		select {
 		case <-ctx.Done():
-		case <-c.opts.Clock.After(backoff):
+		case <-c.opts.Clock.After(wait):
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 	return nil
 }
 
 func (c *Consumer) ensureGroup(ctx context.Context, s stream) error {
 	err := c.rdb.XGroupCreateMkStream(ctx, s.key, ConsumerGroup, "0").Err()
-	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+	if err := redisconn.Classify("zsync.Consumer.ensureGroup", err); err != nil && !errs.Is(errs.Exists, err) {
 		return err
 	}
 	return nil
@@ -203,7 +208,7 @@ func (c *Consumer) HandBack(ctx context.Context, account string, partition int) 
 	pending, err := c.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: s.key, Group: ConsumerGroup, Start: "-", End: "+",
 		Count: 10000, Consumer: c.opts.Name}).Result()
 	if err != nil || len(pending) == 0 {
-		if err != nil && strings.Contains(err.Error(), "NOGROUP") {
+		if errs.Is(errs.NotFound, redisconn.Classify("zsync.Consumer.HandBack", err)) { // NOGROUP
 			err = nil
 		}
 		return 0, err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/internal/redisconn"
 	"github.com/zoomsync/zoomsync/zoomapi/webhook"
 )
 
@@ -95,6 +95,7 @@ func (in *Inbox) Enqueue(ctx context.Context, d webhook.Delivery) error {
 			"user":        key,
 			"received_ms": strconv.FormatInt(d.ReceivedAt.UnixMilli(), 10),
 			"request_id":  d.RequestID,
+			"intake":      intake(d.Intake),
 			"body":        d.Event.Raw,
 		},
 		err: make(chan error, 1),
@@ -121,6 +122,14 @@ func (in *Inbox) Enqueue(ctx context.Context, d webhook.Delivery) error {
 		// makes the duplicate harmless.
 		return ctx.Err()
 	}
+}
+
+// intake names how a delivery arrived (an entry field, for incidents).
+func intake(s string) string {
+	if s == "" {
+		return webhook.IntakeWebhook
+	}
+	return s
 }
 
 // Run writes queued appends until ctx ends, then fails what is left.
@@ -273,7 +282,7 @@ func (in *Inbox) Stats(ctx context.Context, account string) ([]StreamStats, erro
 	for i, s := range in.Streams(account) {
 		st := StreamStats{Stream: s, Partition: i}
 		groups, err := in.rdb.XInfoGroups(ctx, s).Result()
-		if err != nil && !isNoSuchKey(err) {
+		if err := redisconn.Classify("zsync.Inbox.Stats", err); err != nil && !errs.Is(errs.NotFound, err) {
 			return nil, unavailable("zsync.Inbox.Stats", err)
 		}
 		for _, g := range groups {
@@ -317,8 +326,4 @@ func (in *Inbox) groupLag(ctx context.Context, stream string, g redis.XInfoGroup
 		n = max(n, g.Lag)
 	}
 	return n, nil
-}
-
-func isNoSuchKey(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "no such key") || strings.Contains(err.Error(), "ERR no such key"))
 }

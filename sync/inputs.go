@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/sourcegraph/conc/pool"
 
 	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/internal/luascript"
 )
 
 // The mapping inputs of a partition are one hash, user key → what a
@@ -43,34 +43,12 @@ const inputsComplete = ""
 // mappingInputs is the hash of a partition's mapping inputs.
 func (k keyspace) mappingInputs(account string, p int) string { return k.tag(account, p) + ":mapin" }
 
-// inputsLua packs a user's inputs (a table by field name) as the hash
-// holds them: a JSON array of the values, in inputPos order (cjson, in
-// C, packs one in a third of the time Lua string building takes). Shared
-// by the apply and rebuild scripts.
-const inputsLua = `
-local inputPos = {user_status = 1, email = 2, employee_unique_id = 3, extension = 4, dir_id = 5, dir_rule = 6, dir_sum = 7}
-local function packInputs(a) -- a: the values by position; missing ones are nil or false
-  for i = 1, 7 do a[i] = a[i] or '' end
-  return cjson.encode(a)
-end
-`
-
 // rebuildInputsScript rewrites the entries of some users of a partition
-// from their records.
-//
-// KEYS: 1 mapping inputs hash, then the users' records. ARGV: the users'
-// keys, in the same order.
-var rebuildInputsScript = redis.NewScript(inputsLua + `
-for i = 2, #KEYS do
-  local v = redis.call('HMGET', KEYS[i], 'vmax', 'user_status', 'email', 'employee_unique_id', 'extension', 'dir_id', 'dir_rule', 'dir_sum')
-  if v[1] and v[2] ~= 'deleted' then
-    redis.call('HSET', KEYS[1], ARGV[i-1], packInputs({v[2], v[3], v[4], v[5], v[6], v[7], v[8]}))
-  else
-    redis.call('HDEL', KEYS[1], ARGV[i-1])
-  end
-end
-return #KEYS - 1
-`)
+// from their records (rebuild_inputs.lua, after inputs.lua: packInputs
+// writes an entry as a JSON array of the values, in inputPos order —
+// cjson, in C, packs one in a third of the time Lua string building
+// takes).
+var rebuildInputsScript = luascript.New[rebuildInputsKeys, rebuildInputsArgs](scripts, nil, "inputs.lua", "rebuild_inputs.lua")
 
 // MappingInput is what a mapping run needs of a live user (existing, not
 // deleted).
@@ -157,14 +135,12 @@ func (s *Store) rebuildInputs(ctx context.Context, account string, p int) error 
 		return unavailable(op, err)
 	}
 	for chunk := range slices.Chunk(members, 1000) {
-		keys := make([]string, 1, len(chunk)+1)
-		keys[0] = key
-		args := make([]any, len(chunk))
+		keys := rebuildInputsKeys{MappingInputs: key, Records: make([]string, len(chunk))}
+		args := rebuildInputsArgs{Users: make([]any, len(chunk))}
 		for i, u := range chunk {
-			keys = append(keys, s.keys.user(account, u))
-			args[i] = u
+			keys.Records[i], args.Users[i] = s.keys.user(account, u), u
 		}
-		if err := rebuildInputsScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+		if err := rebuildInputsScript.Run(ctx, s.rdb, keys, args).Err(); err != nil {
 			return unavailable(op, err)
 		}
 	}

@@ -2,8 +2,9 @@ package zsync
 
 import (
 	"fmt"
-	"hash/fnv"
 	"strings"
+
+	"github.com/zoomsync/zoomsync/internal/fnv1a"
 )
 
 // DefaultPartitions is how many slots an account's users spread over.
@@ -19,9 +20,7 @@ type keyspace struct {
 // partition of a user key (a Zoom user id, or "e:"+email for a pending
 // user without one).
 func (k keyspace) partition(userKey string) int {
-	h := fnv.New32a()
-	h.Write([]byte(userKey))
-	return int(h.Sum32() % uint32(k.partitions))
+	return int(fnv1a.Sum32(userKey) % uint32(k.partitions))
 }
 
 func (k keyspace) tag(account string, p int) string {

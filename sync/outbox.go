@@ -11,6 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zoomsync/zoomsync/internal/coord"
+	"github.com/zoomsync/zoomsync/internal/luascript"
+	"github.com/zoomsync/zoomsync/internal/redisconn"
 )
 
 // Change is a user's latest status change, as queued by the apply script.
@@ -117,20 +119,8 @@ func (o *Outbox) Load(ctx context.Context, account string, p int, target string,
 
 // settleScript records that a change was delivered (or skipped, or
 // dead-lettered) and takes the user off the schedule unless a newer
-// change arrived meanwhile.
-// KEYS: 1 outbox, 2 sent, 3 failing, 4 due. ARGV: user, seq.
-var settleScript = redis.NewScript(`
-local seq = tonumber(ARGV[2])
-if seq > tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
-redis.call('HDEL', KEYS[3], ARGV[1])
-local out = redis.call('HGET', KEYS[1], ARGV[1])
-local latest = out and tonumber(string.match(out, '^(%d+)|')) or 0
-if latest <= seq then
-  redis.call('ZREM', KEYS[4], ARGV[1])
-  return 1
-end
-return 0
-`)
+// change arrived meanwhile (outbox_settle.lua).
+var settleScript = luascript.New[settleKeys, settleArgs](scripts, nil, "outbox_settle.lua")
 
 // Settle records that target has (or needs) nothing more for user up to
 // seq: delivered, or skipped by the target's map or filters.
@@ -141,8 +131,8 @@ func (o *Outbox) Settle(ctx context.Context, account string, p int, target, user
 
 func (o *Outbox) settle(ctx context.Context, account string, p int, target, user string, seq int64) (bool, error) {
 	k := o.keys
-	n, err := settleScript.Run(ctx, o.rdb, []string{k.outbox(account, p), k.sent(account, p, target), k.failing(account, p, target), k.due(account, p, target)},
-		user, seq).Int()
+	n, err := settleScript.Run(ctx, o.rdb, settleKeys{Outbox: k.outbox(account, p), Sent: k.sent(account, p, target),
+		Failing: k.failing(account, p, target), Due: k.due(account, p, target)}, settleArgs{User: user, Seq: seq}).Int()
 	if err != nil {
 		return false, unavailable("zsync.Outbox.Settle", err)
 	}
@@ -347,4 +337,4 @@ func (o *Outbox) Defer(ctx context.Context, account string, p int, target, user 
 
 // PresenceChannel is where the apply script announces every effective
 // status change ("account\tuser").
-const PresenceChannel = "zs:presence"
+const PresenceChannel = redisconn.PresenceChannel

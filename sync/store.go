@@ -3,7 +3,6 @@ package zsync
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/internal/luascript"
+	"github.com/zoomsync/zoomsync/internal/redisconn"
 )
 
 // Field names with a meaning to the store itself; every other field is
@@ -136,238 +137,10 @@ func NewStore(rdb redis.UniversalClient, partitions int, tombstoneTTL time.Durat
 // whenever a write creates the record or applies one of the inputs, and
 // removed while the user is deleted.
 //
-// KEYS: 1 email index, 2 extension index, 3 members set, 4 inbox stream,
-// 5 outbox hash, 6 freshness zset, 7 open-calls zset, 8 doorbell list,
-// 9 mapping inputs hash, 10..9+T the targets' due zsets (those receiving
-// directory data first), then per user:
-// record hash, history stream — all sharing the partition's hash tag, so
-// one Cluster slot.
-// ARGV: 1 account id, 2 tombstone TTL (ms), 3 consumer group, 4 history
-// window (ms), 5 T, 6 D = how many of the targets receive directory data,
-// 7 n = entries to acknowledge, 8..7+n their ids, then
-// per user: user key, field count, and (field, version, value) triples.
-// Returns, per user, the number of facts written: 0 means every fact was
-// stale.
-var applyScript = redis.NewScript(inputsLua + callsLua + `
-local account, ttl, group = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local historyMS, ntargets, ndir, nack = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local function reindex(index, user, old, new)
-  if old and old ~= '' and old ~= new and redis.call('HGET', index, old) == user then
-    redis.call('HDEL', index, old)
-  end
-  if new ~= '' then redis.call('HSET', index, new, user) end
-end
-local function derived(f) return f == 'mapping' or string.sub(f, 1, 4) == 'dir_' end
--- The directory fields a push carries (target.Directory).
-local pushedDir = {dir_id = true, dir_dn = true, dir_uid = true, dir_employee_number = true}
--- presence.Effective, in Lua.
-local function effective(userStatus, callState, presence)
-  if userStatus == 'inactive' or userStatus == 'deleted' or userStatus == 'pending' then return 'offline' end
-  if callState == 'on_call' then return 'on_call' end
-  if presence and presence ~= '' then return presence end
-  return 'unknown'
-end
-local result = {}
-local first = 10 + ntargets
-local a = 8 + nack
-for u = first, #KEYS, 2 do
-  local rec, hist = KEYS[u], KEYS[u+1]
-  local user, nfields = ARGV[a], tonumber(ARGV[a+1])
-  a = a + 2
-  -- One read of everything the comparisons need, one write of the result:
-  -- each redis.call costs about a microsecond, a user has a dozen fields.
-  local ask = {'vmax', 'email', 'extension', 'user_status', 'presence', 'call_state', 'status', 'status_seq',
-    'employee_unique_id', 'dir_id', 'dir_rule', 'dir_sum'}
-  local derivedOnly, hasCall = true, false
-  -- Per field: where its version (and a pushed directory field's value) is in cur.
-  local vpos, dpos, asked = {}, {}, {}
-  for j = 0, nfields - 1 do
-    local f = ARGV[a + 3*j]
-    if string.sub(f, 1, 5) == 'call:' then
-      hasCall = true
-      derivedOnly = false
-    elseif asked[f] then -- a duplicate compares with the same slots
-      vpos[j], dpos[j] = asked[f][1], asked[f][2]
-    else
-      if not derived(f) then derivedOnly = false end
-      ask[#ask+1] = 'v:' .. f
-      vpos[j] = #ask
-      if f == 'dir_id' then
-        dpos[j] = 10
-      elseif pushedDir[f] then
-        ask[#ask+1] = f
-        dpos[j] = #ask
-      end
-      asked[f] = {vpos[j], dpos[j]}
-    end
-  end
-  local cpos = #ask + 1
-  if hasCall then
-    ask[#ask+1] = 'calls'; ask[#ask+1] = 'call_id'; ask[#ask+1] = 'v:call_state'
-  end
-  local cur = redis.call('HMGET', rec, unpack(ask))
-  local vmax, email, ext, status = tonumber(cur[1] or '0'), cur[2], cur[3], cur[4]
-  local presence, callState = cur[5], cur[6]
-  local inputs = nil -- the mapping inputs (inputPos order), once one is applied
-  local count = nfields
-  if derivedOnly and not cur[1] then count = 0 end
-  local set = {}
-  local newest = 0
-  local presenceAt = nil
-  local calls, floor, callsApplied, callVersion, openBefore = nil, 0, 0, 0, nil
-  local dirAt = nil -- version of a change of the directory data a push carries
-  for j = 0, count - 1 do
-    local i = a + 3*j
-    local field, version, value = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2]
-    if not vpos[j] then -- one call's state
-      if not calls then
-        calls, floor = readCalls(cur[cpos], callState, cur[cpos+1], cur[cpos+2])
-        openBefore = oldestOpen(calls)
-      end
-      local kind = 'o'
-      if value == 'ended' then kind = 'e' end
-      if callFact(calls, floor, string.sub(field, 6), version, kind) then
-        callsApplied = callsApplied + 1
-        if version > callVersion then callVersion = version end
-        if version > vmax then vmax = version end
-        if version > newest then newest = version end
-      end
-    else
-      local current = cur[vpos[j]]
-      if not current or version > tonumber(current) then
-        cur[vpos[j]] = ARGV[i+1] -- a later duplicate of the field compares with this one
-        if field == 'email' then
-          reindex(KEYS[1], user, email and string.lower(email), string.lower(value))
-          email = value
-        elseif field == 'extension' then
-          reindex(KEYS[2], user, ext, value)
-          ext = value
-        elseif field == 'user_status' then
-          status = value
-        elseif field == 'presence' then
-          presence, presenceAt = value, math.floor(version / 2)
-        end
-        if dpos[j] and (cur[dpos[j]] or '') ~= value then
-          cur[dpos[j]] = value
-          dirAt = version
-        end
-        local ip = inputPos[field]
-        if ip then
-          inputs = inputs or {status, email, cur[9], ext, cur[10], cur[11], cur[12]}
-          inputs[ip] = value
-        end
-        set[#set+1] = field
-        set[#set+1] = value
-        set[#set+1] = 'v:' .. field
-        set[#set+1] = ARGV[i+1]
-        if not derived(field) then
-          if version > vmax then vmax = version end
-          if version > newest then newest = version end
-        end
-      end
-    end
-  end
-  a = a + 3*nfields
-  local applied = #set / 4 + callsApplied
-  local oldestCall = nil
-  if callsApplied > 0 then
-    calls, floor, oldestCall = trimCalls(calls, floor)
-    if oldestCall then callState = 'on_call' else callState = 'idle' end
-    set[#set+1] = 'calls'; set[#set+1] = writeCalls(calls, floor)
-    set[#set+1] = 'call_state'; set[#set+1] = callState
-    set[#set+1] = 'v:call_state'; set[#set+1] = string.format('%d', callVersion)
-    if cur[cpos] == false and cur[cpos+1] then
-      redis.call('HDEL', rec, 'call_id', 'v:call_id') -- the form before calls were tracked
-    end
-  end
-  if applied > 0 then
-    local eff = effective(status, callState, presence)
-    local prev = cur[7] or ''
-    local changed = false
-    if newest > 0 and eff ~= prev then
-      local at = math.floor(newest / 2)
-      local seq = tonumber(cur[8] or '0') + 1
-      set[#set+1] = 'status'; set[#set+1] = eff
-      set[#set+1] = 'status_since'; set[#set+1] = tostring(at)
-      set[#set+1] = 'status_seq'; set[#set+1] = tostring(seq)
-      -- A new user of whom nothing is known yet ("" to unknown) is not news:
-      -- no history entry, nothing to push.
-      if prev ~= '' or eff ~= 'unknown' then
-        changed = true
-        redis.call('XADD', hist, 'MINID', '~', tostring(math.max(at - historyMS, 0)), '*', 'status', eff, 'previous', prev, 'at', tostring(at), 'seq', tostring(seq))
-        redis.call('PEXPIRE', hist, historyMS)
-        redis.call('HSET', KEYS[5], user, seq .. '|' .. eff .. '|' .. prev .. '|' .. at)
-        for t = 10, 9 + ntargets do redis.call('ZADD', KEYS[t], at, user) end
-        -- Live views (the board's stream) of every replica hear of it.
-        redis.call('PUBLISH', 'zs:presence', account .. '\t' .. user)
-        if ntargets > 0 then
-          redis.call('LPUSH', KEYS[8], '1')
-          redis.call('LTRIM', KEYS[8], 0, 0)
-        end
-      end
-    end
-    -- The directory data a push carries changed (a link appeared, changed
-    -- or went) and the status did not: the targets that receive directory
-    -- data (the first ndir) get the queued change once more, with a new
-    -- seq and the same status, previous status and since. Not a status
-    -- change: no history entry, status_since stays, live views are not told.
-    if dirAt and not changed and ndir > 0 then
-      local out = redis.call('HGET', KEYS[5], user)
-      local rest = out and string.match(out, '^%d+(|.*)$')
-      if rest then
-        local seq = tonumber(cur[8] or '0') + 1
-        set[#set+1] = 'status_seq'; set[#set+1] = tostring(seq)
-        redis.call('HSET', KEYS[5], user, seq .. rest)
-        local at = math.floor(dirAt / 2)
-        for t = 10, 9 + ndir do redis.call('ZADD', KEYS[t], at, user) end
-        redis.call('LPUSH', KEYS[8], '1')
-        redis.call('LTRIM', KEYS[8], 0, 0)
-      end
-    end
-    set[#set+1] = 'key'; set[#set+1] = user
-    set[#set+1] = 'account'; set[#set+1] = account
-    set[#set+1] = 'vmax'; set[#set+1] = string.format('%d', vmax)
-    redis.call('HSET', rec, unpack(set))
-    redis.call('SADD', KEYS[3], user)
-    if inputs or not cur[1] then
-      if status == 'deleted' then
-        redis.call('HDEL', KEYS[9], user)
-      else
-        redis.call('HSET', KEYS[9], user, packInputs(inputs or {status, email, cur[9], ext, cur[10], cur[11], cur[12]}))
-      end
-    end
-    if status == 'deleted' then
-      redis.call('PEXPIRE', rec, ttl)
-      redis.call('ZREM', KEYS[6], user)
-      redis.call('ZREM', KEYS[7], user)
-    else
-      redis.call('PERSIST', rec)
-      if presenceAt then
-        redis.call('HSET', rec, 'confirmed_at', tostring(presenceAt))
-      end
-      -- Only active users' presence is worth re-reading.
-      if status ~= 'active' then
-        redis.call('ZREM', KEYS[6], user)
-      elseif presenceAt then
-        redis.call('ZADD', KEYS[6], presenceAt, user)
-      else
-        redis.call('ZADD', KEYS[6], 'NX', 0, user) -- never confirmed: read it soon
-      end
-      -- The open-calls index: when the user's oldest open call began (a
-      -- ring missed while on another call, the commonest event of a
-      -- queue, leaves it as it was).
-      if callsApplied > 0 and oldestCall ~= openBefore then
-        if oldestCall then redis.call('ZADD', KEYS[7], math.floor(oldestCall / 2), user) else redis.call('ZREM', KEYS[7], user) end
-      end
-    end
-  end
-  result[#result+1] = applied
-end
-if nack > 0 then
-  redis.call('XACK', KEYS[4], group, unpack(ARGV, 8, 7 + nack))
-end
-return result
-`)
+// Its slots are applyKeys and applyArgs (scripts.go); its source is
+// inputs.lua, calls.lua and apply.lua. It returns, per user, the number
+// of facts written: 0 means every fact was stale.
+var applyScript = luascript.New[applyKeys, applyArgs](scripts, applyConsts, "inputs.lua", "calls.lua", "apply.lua")
 
 // scriptOwned fields are written by the apply script itself.
 var scriptOwned = map[string]bool{"key": true, "account": true, "vmax": true, FieldStatus: true,
@@ -400,31 +173,31 @@ type partitionCall struct {
 	ack       []string
 }
 
-func (s *Store) scriptArgs(c *partitionCall) ([]string, []any) {
+func (s *Store) scriptArgs(c *partitionCall) (applyKeys, applyArgs) {
 	k := s.keys
 	targets, ndir := s.order, s.ndir
-	keys := make([]string, 0, 9+len(targets)+2*len(c.writes))
-	keys = append(keys, k.emailIndex(c.account, c.partition), k.extensionIndex(c.account, c.partition),
-		k.members(c.account, c.partition), k.inbox(c.account, c.partition), k.outbox(c.account, c.partition),
-		k.freshness(c.account, c.partition), k.openCalls(c.account, c.partition), k.doorbell(c.account, c.partition),
-		k.mappingInputs(c.account, c.partition))
+	keys := applyKeys{EmailIndex: k.emailIndex(c.account, c.partition), ExtensionIndex: k.extensionIndex(c.account, c.partition),
+		Members: k.members(c.account, c.partition), Inbox: k.inbox(c.account, c.partition), Outbox: k.outbox(c.account, c.partition),
+		Freshness: k.freshness(c.account, c.partition), OpenCalls: k.openCalls(c.account, c.partition), Doorbell: k.doorbell(c.account, c.partition),
+		MappingInputs: k.mappingInputs(c.account, c.partition),
+		Due:           make([]string, 0, len(targets)+2*len(c.writes))}
 	for _, t := range targets {
-		keys = append(keys, k.due(c.account, c.partition, t))
+		keys.Due = append(keys.Due, k.due(c.account, c.partition, t))
 	}
-	n := 7 + len(c.ack)
+	n := len(c.ack)
 	for _, w := range c.writes {
 		n += 2 + 3*len(w.Fields)
 	}
-	args := make([]any, 0, n)
-	args = append(args, c.account, s.tombstoneTTL.Milliseconds(), ConsumerGroup, s.history.Milliseconds(), len(targets), ndir, len(c.ack))
+	args := applyArgs{Account: c.account, TombstoneMS: s.tombstoneTTL.Milliseconds(), Group: ConsumerGroup, HistoryMS: s.history.Milliseconds(),
+		Targets: len(targets), DirTargets: ndir, Acks: len(c.ack), AckIDs: make([]any, 0, n)}
 	for _, id := range c.ack {
-		args = append(args, id)
+		args.AckIDs = append(args.AckIDs, id)
 	}
 	for _, w := range c.writes {
-		keys = append(keys, k.user(c.account, w.UserKey), k.history(c.account, w.UserKey))
-		args = append(args, w.UserKey, len(w.Fields))
+		keys.Due = append(keys.Due, k.user(c.account, w.UserKey), k.history(c.account, w.UserKey))
+		args.AckIDs = append(args.AckIDs, w.UserKey, len(w.Fields))
 		for _, f := range w.Fields {
-			args = append(args, f.Name, int64(f.Version), f.Value)
+			args.AckIDs = append(args.AckIDs, f.Name, int64(f.Version), f.Value)
 		}
 	}
 	return keys, args
@@ -501,7 +274,7 @@ func (s *Store) run(ctx context.Context, calls []*partitionCall, out []int) erro
 	// Only the calls whose node lacked the script run again: the others
 	// were applied, and applying them twice would report their fields as
 	// stale (0 written) to the caller's counts.
-	if lerr := applyScript.Load(ctx, s.rdb).Err(); lerr != nil {
+	if lerr := applyScript.Load(ctx, s.rdb); lerr != nil {
 		return unavailable("zsync.Store.Apply", lerr)
 	}
 	if retry, err = s.runOnce(ctx, retry, out); err == nil && len(retry) > 0 {
@@ -517,14 +290,14 @@ func (s *Store) runOnce(ctx context.Context, calls []*partitionCall, out []int) 
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, c := range calls {
 			keys, args := s.scriptArgs(c)
-			cmds[i] = applyScript.EvalSha(ctx, p, keys, args...)
+			cmds[i] = applyScript.EvalSha(ctx, p, keys, args)
 		}
 		return nil
 	})
 	var noScript []*partitionCall
 	for i, c := range calls {
 		counts, err := cmds[i].Int64Slice()
-		if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
+		if errs.Is(errs.NotFound, redisconn.Classify("zsync.Store.Apply", err)) { // NOSCRIPT
 			noScript = append(noScript, c)
 			continue
 		}
@@ -623,10 +396,6 @@ func (s *Store) indexProbes(ctx context.Context, p redis.Pipeliner, account, val
 	return cmds
 }
 
-// unavailable classifies a Redis failure.
-func unavailable(op string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return errs.E(op, errs.Unavailable, fmt.Errorf("redis: %w", err))
-}
+// unavailable classifies a Redis failure (redisconn.Classify: all but a
+// few answers are errs.Unavailable).
+func unavailable(op string, err error) error { return redisconn.Classify(op, err) }

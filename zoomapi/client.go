@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jonboulle/clockwork"
 
 	"github.com/zoomsync/zoomsync/internal/errs"
@@ -387,13 +388,15 @@ func (c *Client) send(ctx context.Context, ep endpoint, method, u, tok string, b
 	return resp, respBody, nil
 }
 
-// backoff is full-jitter exponential: uniform in [0, min(max, base·2^n)].
+// backoff is full-jitter exponential: uniform in [0, min(max, base·2^(n-1))]
+// (an interval of half that, randomized by a factor of 1).
 func (c *Client) backoff(n int) time.Duration {
-	d := c.retry.BaseDelay << (n - 1)
-	if d > c.retry.MaxDelay || d <= 0 {
-		d = c.retry.MaxDelay
+	b := &backoff.ExponentialBackOff{InitialInterval: c.retry.BaseDelay / 2, RandomizationFactor: 1, Multiplier: 2, MaxInterval: c.retry.MaxDelay / 2}
+	var d time.Duration
+	for range min(max(n, 1), 63) {
+		d = b.NextBackOff()
 	}
-	return rand.N(d + 1)
+	return d
 }
 
 // parseRetryAfter reads Retry-After as delta seconds, RFC 3339 (Zoom's

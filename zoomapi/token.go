@@ -71,21 +71,31 @@ func newTokenSource(creds Credentials, tokenURL string, hc *http.Client, clock c
 
 // token returns a valid access token, fetching one if needed.
 func (ts *tokenSource) token(ctx context.Context) (string, error) {
-	select {
-	case ts.sem <- struct{}{}:
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-	defer func() { <-ts.sem }()
-	if ts.cur != nil && ts.clock.Now().Before(ts.cur.expiry.Add(-ts.margin)) {
-		return ts.cur.value, nil
-	}
-	tok, err := ts.fetch(ctx)
+	tok, err := ts.current(ctx)
 	if err != nil {
 		return "", err
 	}
-	ts.cur = tok
 	return tok.value, nil
+}
+
+// current is the cached token, fetched first when missing or within
+// margin of its expiry.
+func (ts *tokenSource) current(ctx context.Context) (*accessToken, error) {
+	select {
+	case ts.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-ts.sem }()
+	if ts.cur != nil && ts.clock.Now().Before(ts.cur.expiry.Add(-ts.margin)) {
+		return ts.cur, nil
+	}
+	tok, err := ts.fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ts.cur = tok
+	return tok, nil
 }
 
 // invalidate forgets value if it is still the cached token; a newer token
@@ -154,6 +164,11 @@ func decodeTokenAnswer(status int, trackingID string, body []byte) (*tokenAnswer
 const maxTokenLifetime = 24 * 60 * 60
 
 func (ts *tokenSource) fetch(ctx context.Context) (tok *accessToken, err error) {
+	return ts.fetchGrant(ctx, url.Values{"grant_type": {"account_credentials"}, "account_id": {ts.creds.AccountID}})
+}
+
+// fetchGrant asks the token endpoint for a token of the given grant.
+func (ts *tokenSource) fetchGrant(ctx context.Context, form url.Values) (tok *accessToken, err error) {
 	start := ts.clock.Now()
 	defer func() {
 		if ts.onFetch != nil {
@@ -161,7 +176,6 @@ func (ts *tokenSource) fetch(ctx context.Context) (tok *accessToken, err error) 
 		}
 	}()
 	const op = "zoomapi.token"
-	form := url.Values{"grant_type": {"account_credentials"}, "account_id": {ts.creds.AccountID}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ts.tokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, errs.E(op, errs.Invalid, err)

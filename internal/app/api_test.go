@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/zoomsync/zoomsync/directory/dirfake"
+	"github.com/zoomsync/zoomsync/helpdesk"
 	"github.com/zoomsync/zoomsync/internal/people"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
 )
@@ -68,13 +69,13 @@ func TestHelpdeskAPI(t *testing.T) {
 	p6 := people.At(6)
 	t.Run("every key type", func(t *testing.T) {
 		for _, key := range []string{u6.ID, u6.Email, strings.ToUpper(u6.Email), p6.UID, p6.EmployeeNumber} {
-			var got presenceView
+			var got helpdesk.Presence
 			if code := getJSON(t, base+"/v1/presence/"+url.PathEscape(key), &got); code != 200 || got.ZoomUserID != u6.ID || got.Directory == nil {
 				t.Fatalf("key %q: %d %+v", key, code, got)
 			}
 		}
 		u11, _ := acct.User(zoomfake.UserIDFor(acctID, 11)) // 11 has a phone
-		var got presenceView
+		var got helpdesk.Presence
 		if code := getJSON(t, base+"/v1/presence/"+fmt.Sprint(zoomfake.Extension(11)), &got); code != 200 || got.ZoomUserID != u11.ID {
 			t.Fatalf("by extension: %d %+v", code, got)
 		}
@@ -82,8 +83,8 @@ func TestHelpdeskAPI(t *testing.T) {
 	t.Run("errors", func(t *testing.T) {
 		var e struct {
 			Error struct {
-				Code       string      `json:"code"`
-				Candidates []candidate `json:"candidates"`
+				Code       string               `json:"code"`
+				Candidates []helpdesk.Candidate `json:"candidates"`
 			} `json:"error"`
 		}
 		cases := []struct {

@@ -2,14 +2,13 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -18,11 +17,14 @@ import (
 	"github.com/sourcegraph/conc"
 
 	"github.com/zoomsync/zoomsync/directory"
+	"github.com/zoomsync/zoomsync/helpdesk"
 	"github.com/zoomsync/zoomsync/internal/config"
 	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/mapping"
+	"github.com/zoomsync/zoomsync/mapping/mapper"
 	"github.com/zoomsync/zoomsync/presence/target"
 	zsync "github.com/zoomsync/zoomsync/sync"
+	"github.com/zoomsync/zoomsync/sync/runs"
 	"github.com/zoomsync/zoomsync/zoomapi"
 	"github.com/zoomsync/zoomsync/zoomapi/webhook"
 )
@@ -42,7 +44,10 @@ type Options struct {
 	Reload <-chan struct{}
 
 	// limits overrides the HTTP server's limits (tests); nil: the defaults.
-	limits *httpLimits
+	limits *helpdesk.Limits
+	// webSocketLeaseTTL overrides the WebSocket subscriptions' lease TTL
+	// (tests); 0: webSocketLeaseTTL.
+	webSocketLeaseTTL time.Duration
 }
 
 // account is one configured Zoom account at run time.
@@ -70,6 +75,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	defer closeRedis()
 	m := newMetrics()
+	wsm := m.ws // also counts webhooks by intake
 
 	accounts := map[string]*account{}
 	for _, a := range cfg.Zoom.Accounts {
@@ -97,17 +103,17 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		Applied: func(b zsync.AppliedBatch) { m.inboxApplied(b, clock.Now()) },
 	})
 	ready := newReadiness(rdb, accounts, cfg.LDAP.Enabled())
-	ids := make([]string, 0, len(accounts))
-	for id := range accounts {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	ids := slices.Sorted(maps.Keys(accounts))
 	m.inbox.attach(inbox, ids)
 
 	mp, err := newMapper(cfg, rdb, store, ids, replica, clock, log, m)
 	if err != nil {
 		return asConfigError(err)
 	}
+
+	// Workers stop after the HTTP server has drained.
+	workCtx, stopWork := context.WithCancel(context.Background())
+	defer stopWork()
 
 	mux := http.NewServeMux()
 	secrets := newLiveAccounts(cfg.Zoom.Accounts) // what a reload of the accounts file changes
@@ -116,49 +122,42 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		OnRefused: func(reason string) { m.webhookRefused.WithLabelValues(reason).Inc() },
 		OnOutcome: func(event, outcome string) {
 			m.webhooks.WithLabelValues(webhookEventLabel(event), outcome).Inc()
+			wsm.events.WithLabelValues(webhook.IntakeWebhook, webhookEventLabel(event), outcome).Inc()
 			if mp != nil && outcome == webhook.OutcomeAccepted && profileEvents[event] {
-				mp.markDirty()
+				mp.MarkDirty()
 			}
 		},
 	}).Register(mux)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		helpdesk.WriteJSON(w, 200, map[string]string{"status": "ok"})
+	})
 	mux.HandleFunc("GET /readyz", ready.serve)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
-	resyncs := &resyncer{rdb: rdb, store: store, accounts: accounts, cfg: cfg, replica: replica, clock: clock, log: log, m: m,
-		lease: coord.NewLease(rdb, "resync", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log})}
-	defer resyncs.wg.Wait()
-	if mp != nil {
-		resyncs.afterRun = mp.refreshNow
-	}
-	lookups := &lookup{rdb: rdb, store: store, accounts: ids, clock: clock}
-	guard := newAPIGuard(cfg.API.Tokens, cfg.API.RateLimit)
-	auth := func(h http.HandlerFunc) http.Handler { return guard.wrap(h) }
-	mux.Handle("GET /v1/presence", auth(lookups.bulk))
-	mux.Handle("GET /v1/people", auth(lookups.people))
-	limits := defaultHTTPLimits()
-	if opts.limits != nil {
-		limits = *opts.limits
-	}
-	slots := newStreamSlots(cfg.API.StreamMax, cfg.API.StreamMaxPerToken, m.streamsChanged)
-	live := newHub(rdb, lookups, log, clock, slots, limits)
-	mux.Handle("GET /v1/presence/stream", auth(live.stream))
-	mux.HandleFunc("GET /board", serveBoard)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/board", http.StatusFound) })
-	mux.HandleFunc("GET /v1/openapi.json", serveOpenAPI)
-	mux.Handle("GET /v1/presence/{key}", auth(lookups.presence))
-	mux.Handle("GET /v1/users/{key}", auth(lookups.user))
-	mux.Handle("GET /v1/mapping/report", auth(lookups.report(mp != nil)))
-	mux.Handle("GET /v1/presence/{key}/history", auth(lookups.history))
-	targetsView := &targetsAPI{rdb: rdb, store: store, configs: cfg.Targets.Configs, accounts: ids, clock: clock}
-	mux.Handle("GET /v1/targets", auth(targetsView.serve))
 	zoomClients := map[string]*zoomapi.Client{}
 	for id, a := range accounts {
 		zoomClients[id] = a.client
 	}
+	var afterResync func()
+	if mp != nil {
+		afterResync = mp.RefreshNow // a resync's users are linked against a fresh read
+	}
+	resyncs := runs.New(rdb, store, runs.Options{Accounts: zoomClients, MaxDeleteFraction: cfg.Resync.MaxDeleteFraction,
+		Lease: coord.NewLease(rdb, "resync", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}), Replica: replica,
+		RunContext: workCtx, // API-started runs stop (and release the lease) with serve
+		AfterRun:   afterResync, Clock: clock, Logger: log, Observer: m})
+	defer resyncs.Wait()
+	limits := helpdesk.DefaultLimits()
+	if opts.limits != nil {
+		limits = *opts.limits
+	}
+	api := helpdesk.New(rdb, store, helpdesk.Options{Accounts: ids, Tokens: cfg.API.Tokens, RateLimit: cfg.API.RateLimit,
+		StreamMax: cfg.API.StreamMax, StreamMaxPerToken: cfg.API.StreamMaxPerToken, Limits: limits, Targets: cfg.Targets.Configs,
+		Mapping: mp != nil, Resyncs: resyncs, Clock: clock, Logger: log, Observer: m})
+	api.Register(mux)
 	sender, err := target.New(rdb, store, cfg.Targets.Configs, ids, target.Options{Owner: replica, Clock: clock, Logger: log, Zoom: zoomClients, Members: members,
 		OnResult: func(t, result string, delay time.Duration) {
 			m.pushed(t, result, delay)
-			countPush(context.Background(), rdb, t, result)
+			helpdesk.CountPush(context.Background(), rdb, t, result)
 		},
 		OnAnswer: func(t string, took time.Duration) { m.pushDuration.WithLabelValues(t).Observe(took.Seconds()) }})
 	if err != nil {
@@ -166,23 +165,29 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	m.watchOutbox(sender.Partitions)
 	sweep := newSweeper(store, rdb, accounts, cfg.Presence, replica, clock, log, m)
-	mux.Handle("POST /v1/resync", auth(resyncs.postResync))
-	mux.Handle("GET /v1/resync/{run_id}", auth(resyncs.getResync))
+	sockets, err := newWebSockets(webSocketOptions{cfg: cfg, rdb: rdb, store: store, sink: inbox, accounts: accounts, replica: replica,
+		clock: clock, log: log, wm: wsm, leaseTTL: opts.webSocketLeaseTTL, accepted: func(event string) {
+			if mp != nil && profileEvents[event] {
+				mp.MarkDirty()
+			}
+		}})
+	if err != nil {
+		return err
+	}
+	if sockets != nil {
+		ready.sockets = sockets.status
+	}
 
 	l, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("ZOOMSYNC_HTTP_ADDR %s: %w", cfg.HTTP.Addr, err)
 	}
-	srv := newHTTPServer(m.instrument(jsonErrors(mux)), limits)
+	srv := newHTTPServer(m.instrument(helpdesk.JSONErrors(mux)), limits)
 	log.Info("zoomsync serving", slog.String("addr", l.Addr().String()), slog.Any("config", cfg))
 	if opts.Listening != nil {
 		opts.Listening(l.Addr().String())
 	}
 
-	// Workers stop after the HTTP server has drained.
-	workCtx, stopWork := context.WithCancel(context.Background())
-	defer stopWork()
-	resyncs.runCtx = workCtx // API-started runs stop (and release the lease) with serve
 	var workers conc.WaitGroup
 	workers.Go(func() { _ = inbox.Run(workCtx) })
 	workers.Go(func() { members.Run(workCtx) })
@@ -195,21 +200,24 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		workers.Go(func() {
 			ready.firstPull(workCtx, rdb, store, a, clock, log, m)
 			if mp != nil {
-				mp.markDirty() // link the users the pull brought
+				mp.MarkDirty() // link the users the pull brought
 			}
 		})
 	}
 	if mp != nil {
-		workers.Go(func() { mp.run(workCtx) })
+		workers.Go(func() { mp.Run(workCtx) })
 	}
 	workers.Go(func() { sender.Run(workCtx) })
-	workers.Go(func() { live.run(workCtx) })
+	workers.Go(func() { api.Run(workCtx) })
 	workers.Go(func() { sweep.run(workCtx) })
+	if sockets != nil {
+		workers.Go(func() { sockets.run(workCtx) })
+	}
 	reload := &reloader{path: cfg.Zoom.AccountsFile, read: cfg.Zoom.ReloadAccounts, live: secrets, clients: zoomClients,
 		clock: clock, log: log, every: accountsPoll}
 	workers.Go(func() { reload.run(workCtx, opts.Reload) })
 	if cfg.Resync.Enabled() {
-		sched := &scheduler{schedule: cfg.Resync.Schedule, clock: clock, logger: log, start: resyncs.scheduled}
+		sched := &scheduler{schedule: cfg.Resync.Schedule, clock: clock, logger: log, start: resyncs.Scheduled}
 		workers.Go(func() { sched.run(workCtx) })
 	}
 
@@ -256,7 +264,7 @@ var profileEvents = map[string]bool{"user.created": true, "user.updated": true, 
 // newMapper builds the mapper when a directory is configured (nil
 // otherwise).
 func newMapper(cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store, accounts []string, replica string,
-	clock clockwork.Clock, log *slog.Logger, m *metrics) (*mapper, error) {
+	clock clockwork.Clock, log *slog.Logger, m *metrics) (*mapper.Mapper, error) {
 	if !cfg.LDAP.Enabled() {
 		return nil, nil
 	}
@@ -271,102 +279,13 @@ func newMapper(cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store
 	for i, r := range cfg.Mapping.Rules {
 		rules[i] = mapping.Rule{ZoomField: r.ZoomField, Attribute: r.LDAPAttribute}
 	}
-	return &mapper{rdb: rdb, store: store, dir: dir, rules: rules, accounts: accounts, clock: clock, log: log, m: m,
-		lease:   coord.NewLease(rdb, "mapping", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}),
-		maxDrop: cfg.Resync.MaxDeleteFraction, every: l.Refresh, debounce: 2 * time.Second,
-		dirty: make(chan struct{}, 1), refresh: make(chan struct{}, 1)}, nil
+	return mapper.New(rdb, store, dir, mapper.Options{Rules: rules, Accounts: accounts, MaxDrop: cfg.Resync.MaxDeleteFraction,
+		Every: l.Refresh, Lease: coord.NewLease(rdb, "mapping", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}),
+		Clock: clock, Logger: log, Observer: m}), nil
 }
 
-// readiness tracks what /readyz reports.
-type readiness struct {
-	rdb      redis.UniversalClient
-	accounts map[string]*account
-	mapping  bool // a directory is configured: wait for the first complete mapping too
-	mu       sync.Mutex
-	pulled   map[string]bool
-	mapped   bool
-}
-
-func newReadiness(rdb redis.UniversalClient, accounts map[string]*account, mapping bool) *readiness {
-	return &readiness{rdb: rdb, accounts: accounts, mapping: mapping, pulled: map[string]bool{}}
-}
-
-// firstPull makes sure the account has a complete pull: one recorded in
-// Redis by any replica counts; otherwise it pulls, retrying with backoff.
-func (r *readiness) firstPull(ctx context.Context, rdb redis.UniversalClient, store *zsync.Store, a *account,
-	clock clockwork.Clock, log *slog.Logger, m *metrics) {
-	backoff := time.Second
-	for ctx.Err() == nil {
-		if last, err := zsync.LastCompletePull(ctx, rdb, a.cfg.ID); err == nil && !last.IsZero() {
-			r.mu.Lock()
-			r.pulled[a.cfg.ID] = true
-			r.mu.Unlock()
-			return
-		}
-		sum, err := zsync.NewPuller(rdb, store, a.client, clock, log).Pull(ctx)
-		m.pullSeconds.WithLabelValues(a.cfg.ID).Observe(sum.Duration.Seconds())
-		if err == nil {
-			m.pulls.WithLabelValues(a.cfg.ID, "complete").Inc()
-			continue // recorded: the next round marks it ready
-		}
-		m.pulls.WithLabelValues(a.cfg.ID, "failed").Inc()
-		log.Error("first full pull failed; retrying", slog.String("account_id", a.cfg.ID),
-			slog.String("error", err.Error()), slog.Duration("backoff", backoff))
-		select {
-		case <-ctx.Done():
-		case <-clock.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Minute)
-	}
-}
-
-func (r *readiness) serve(w http.ResponseWriter, req *http.Request) {
-	ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
-	defer cancel()
-	if err := r.rdb.Ping(ctx).Err(); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": "redis does not answer"})
-		return
-	}
-	r.mu.Lock()
-	var waiting []string
-	for id := range r.accounts {
-		if !r.pulled[id] {
-			waiting = append(waiting, id)
-		}
-	}
-	r.mu.Unlock()
-	if len(waiting) > 0 {
-		slices.Sort(waiting)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not_ready",
-			"reason": "first full pull not complete", "accounts": waiting})
-		return
-	}
-	if r.mapping && !r.isMapped() {
-		// Any replica's complete mapping counts (the mapping runs on one).
-		done, err := zsync.MappingComplete(ctx, r.rdb)
-		if err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": "redis does not answer"})
-			return
-		}
-		if !done {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": "first directory mapping not complete"})
-			return
-		}
-		r.mu.Lock()
-		r.mapped = true
-		r.mu.Unlock()
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-func (r *readiness) isMapped() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.mapped
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+// newHTTPServer is serve's HTTP server with the limits applied.
+func newHTTPServer(h http.Handler, l helpdesk.Limits) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: l.ReadHeaderTimeout, ReadTimeout: l.ReadTimeout,
+		WriteTimeout: l.WriteTimeout, IdleTimeout: l.IdleTimeout, MaxHeaderBytes: l.MaxHeaderBytes}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zoomsync/zoomsync/internal/testserver"
+	"github.com/zoomsync/zoomsync/mapping/mapstore"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
 )
@@ -78,7 +79,7 @@ func BenchmarkDirectoryMapAD(b *testing.B) {
 		return secs, rss
 	}
 	// What zoomsync asks an AD server for.
-	attrs := append(slices.Clone(profileAttributes), "objectGUID", "userAccountControl", "accountExpires")
+	attrs := append(mapstore.ProfileAttributes(), "objectGUID", "userAccountControl", "accountExpires")
 	ldapsearch := func() float64 {
 		args := append([]string{"-ZZ", "-x", "-H", dc.URL, "-D", testserver.ADServiceUPN, "-w", testserver.ADServicePassword,
 			"-b", testserver.ADBaseDN, "-LLL", "-E", "pr=1000/noprompt", filter}, attrs...)

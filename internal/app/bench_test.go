@@ -27,6 +27,7 @@ import (
 
 	"github.com/zoomsync/zoomsync/internal/secret"
 	"github.com/zoomsync/zoomsync/internal/testserver"
+	"github.com/zoomsync/zoomsync/mapping/mapstore"
 	"github.com/zoomsync/zoomsync/presence/target"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi"
@@ -447,7 +448,7 @@ func BenchmarkDirectoryMap100k(b *testing.B) {
 		redisCPU = append(redisCPU, redisCPUSeconds(r.Client())-redis0)
 		return secs, rss
 	}
-	attrs := append(slices.Clone(profileAttributes), "entryUUID")
+	attrs := append(mapstore.ProfileAttributes(), "entryUUID")
 	ldapsearch := func() float64 {
 		args := append([]string{"-x", "-H", slapd.URL, "-D", testserver.ServiceBindDN, "-w", testserver.ServicePassword,
 			"-b", testserver.UsersDN, "-LLL", "-E", "pr=1000/noprompt", "(objectClass=inetOrgPerson)"}, attrs...)

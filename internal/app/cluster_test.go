@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zoomsync/zoomsync/helpdesk"
 	"github.com/zoomsync/zoomsync/internal/testserver"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
 )
@@ -53,7 +54,7 @@ func TestServeOnRedisCluster(t *testing.T) {
 	if code, err := acct.Deliver(ctx, base+"/webhooks/zoom/"+acctID, ev); err != nil || code != 200 {
 		t.Fatalf("webhook: %d %v", code, err)
 	}
-	var p presenceView
+	var p helpdesk.Presence
 	eventually(t, "the webhook applied", func() bool {
 		return getJSON(t, base+"/v1/presence/"+u.Email, &p) == 200 && p.Status == "presenting"
 	})

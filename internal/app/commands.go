@@ -14,13 +14,18 @@ import (
 
 	"github.com/zoomsync/zoomsync/internal/config"
 	"github.com/zoomsync/zoomsync/internal/coord"
+	"github.com/zoomsync/zoomsync/mapping/mapper"
 	zsync "github.com/zoomsync/zoomsync/sync"
+	"github.com/zoomsync/zoomsync/sync/runs"
 	"github.com/zoomsync/zoomsync/zoomapi"
 )
 
 // errEmbeddedRedis refuses one-shot commands that would work on a Redis
 // thrown away at exit.
 var errEmbeddedRedis = errors.New("needs ZOOMSYNC_REDIS_URL (or ZOOMSYNC_REDIS_ADDRS): an embedded Redis would be thrown away when the command exits")
+
+// RunningError says that another resync holds the lease (runs).
+type RunningError = runs.RunningError
 
 // ResyncOptions are the resync command's flags.
 type ResyncOptions struct {
@@ -87,23 +92,24 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 	}
 	defer closeRedis()
 	store := newStore(rdb, cfg)
-	accounts := map[string]*account{}
+	clients := map[string]*zoomapi.Client{}
 	for _, a := range selected {
 		c, err := zoomapi.NewClient(a.Credentials(), zoomapi.WithBaseURL(cfg.Zoom.APIBaseURLFor(a)), zoomapi.WithTokenURL(cfg.Zoom.TokenURL),
 			zoomapi.WithRateLimits(cfg.Zoom.RateLimits), zoomapi.WithLogger(log))
 		if err != nil {
 			return asConfigError(err)
 		}
-		accounts[a.ID] = &account{cfg: a, client: c}
+		clients[a.ID] = c
 	}
-	r := &resyncer{rdb: rdb, store: store, accounts: accounts, cfg: cfg, replica: replica, clock: clock, log: log, m: newMetrics(),
-		lease: coord.NewLease(rdb, "resync", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log})}
+	r := runs.New(rdb, store, runs.Options{Accounts: clients, MaxDeleteFraction: cfg.Resync.MaxDeleteFraction,
+		Lease: coord.NewLease(rdb, "resync", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}), Replica: replica,
+		Clock: clock, Logger: log, Observer: newMetrics()})
 
 	var failed []string
 	var reports []zsync.ResyncReport
-	var mapped *mapSummary // this run's mapping, when it refreshed the links
+	var mapped *mapper.Summary // this run's mapping, when it refreshed the links
 	started := clock.Now()
-	o := runOptions{dryRun: opts.DryRun, progress: opts.Progress, report: func(rep zsync.ResyncReport, err error) {
+	o := runs.RunOptions{Progress: opts.Progress, Report: func(rep zsync.ResyncReport, err error) {
 		reports = append(reports, rep)
 		line := rep.Summary()
 		if opts.DryRun {
@@ -119,16 +125,16 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 	}}
 	if opts.DryRun {
 		// Reads and decides only: no lease, no record.
-		_ = r.all(ctx, &runRecord{Accounts: []accountResult{}}, o)
+		_ = r.DryRun(ctx, o)
 	} else {
-		run, err := r.beginWaiting(ctx, triggerCLI, opts.Wait)
+		run, err := r.BeginWaiting(ctx, runs.TriggerCLI, opts.Wait)
 		if err != nil {
 			return fmt.Errorf("zoomsync resync: %w", err)
 		}
-		fmt.Fprintf(opts.Stdout, "resync run %s (GET /v1/resync/%s)\n", run.rec.RunID, run.rec.RunID)
+		fmt.Fprintf(opts.Stdout, "resync run %s (GET /v1/resync/%s)\n", run.Record.RunID, run.Record.RunID)
 		if cfg.LDAP.Enabled() && opts.Account == "" {
 			// The nightly run also refreshes the directory and every link.
-			o.then = func(ctx context.Context) error {
+			o.Then = func(ctx context.Context) error {
 				sum, err := mapOnce(ctx, cfg, rdb, store, opts.Stdout, log)
 				if sum.Result != nil {
 					mapped = &sum
@@ -140,7 +146,7 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 				return nil
 			}
 		}
-		if err := r.execute(ctx, run, o); err != nil && len(failed) == 0 {
+		if err := r.Execute(ctx, run, o); err != nil && len(failed) == 0 {
 			failed = append(failed, err.Error()) // the lease lost, or the process stopping, between accounts
 		}
 	}
@@ -172,7 +178,7 @@ func Map(ctx context.Context, cfg *config.Config, stdout io.Writer, logger *slog
 	return nil
 }
 
-func mapOnce(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store, stdout io.Writer, logger *slog.Logger) (mapSummary, error) {
+func mapOnce(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store, stdout io.Writer, logger *slog.Logger) (mapper.Summary, error) {
 	if logger == nil {
 		logger = discard()
 	}
@@ -183,9 +189,9 @@ func mapOnce(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient,
 	hostname, _ := os.Hostname()
 	mp, err := newMapper(cfg, rdb, store, ids, fmt.Sprintf("%s-%d", hostname, os.Getpid()), clockwork.NewRealClock(), logger, newMetrics())
 	if err != nil {
-		return mapSummary{}, asConfigError(err)
+		return mapper.Summary{}, asConfigError(err)
 	}
-	sum, err := mp.once(ctx)
+	sum, err := mp.Once(ctx)
 	fmt.Fprintln(stdout, sum)
 	return sum, err
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zoomsync/zoomsync/internal/testserver"
+	"github.com/zoomsync/zoomsync/sync/runs"
 )
 
 func TestResyncAndPurgeCommands(t *testing.T) {
@@ -115,24 +116,24 @@ func TestPurgeKeepsOtherAccountsInRunRecords(t *testing.T) {
 	rdb := r.Client()
 	rec := `{"run_id":"r1","trigger":"cli","status":"failed","error":"account gone: HTTP 401\naccount kept: HTTP 500","future_field":7,` +
 		`"accounts":[{"account_id":"gone","seen":3,"summary":"account gone: seen 3"},{"account_id":"kept","seen":5,"summary":"account kept: seen 5"}]}`
-	rdb.Set(ctx, runKey("r1"), rec, time.Hour)
-	rdb.Set(ctx, runKey("r2"), `{"run_id":"r2","accounts":[{"account_id":"gone"}]}`, time.Hour)
-	rdb.Set(ctx, runKey("r3"), `{"run_id":"r3","accounts":[{"account_id":"kept"}]}`, time.Hour)
-	if n, err := purgeRuns(ctx, rdb, "gone", true); err != nil || n != 2 || rdb.Get(ctx, runKey("r1")).Val() != rec {
+	rdb.Set(ctx, runs.Key("r1"), rec, time.Hour)
+	rdb.Set(ctx, runs.Key("r2"), `{"run_id":"r2","accounts":[{"account_id":"gone"}]}`, time.Hour)
+	rdb.Set(ctx, runs.Key("r3"), `{"run_id":"r3","accounts":[{"account_id":"kept"}]}`, time.Hour)
+	if n, err := purgeRuns(ctx, rdb, "gone", true); err != nil || n != 2 || rdb.Get(ctx, runs.Key("r1")).Val() != rec {
 		t.Fatalf("dry run: %d %v", n, err)
 	}
 	if n, err := purgeRuns(ctx, rdb, "gone", false); err != nil || n != 2 {
 		t.Fatalf("purge: %d %v", n, err)
 	}
-	got := rdb.Get(ctx, runKey("r1")).Val()
+	got := rdb.Get(ctx, runs.Key("r1")).Val()
 	if strings.Contains(got, "gone") || !strings.Contains(got, `"account_id":"kept"`) || !strings.Contains(got, `"future_field":7`) ||
 		!strings.Contains(got, `"error":"account kept: HTTP 500"`) {
 		t.Fatalf("r1 after the purge: %s", got)
 	}
-	if ttl := rdb.TTL(ctx, runKey("r1")).Val(); ttl <= 0 {
+	if ttl := rdb.TTL(ctx, runs.Key("r1")).Val(); ttl <= 0 {
 		t.Fatalf("r1 lost its expiry: %v", ttl)
 	}
-	if rdb.Exists(ctx, runKey("r2")).Val() != 0 || rdb.Exists(ctx, runKey("r3")).Val() != 1 {
+	if rdb.Exists(ctx, runs.Key("r2")).Val() != 0 || rdb.Exists(ctx, runs.Key("r3")).Val() != 1 {
 		t.Fatal("want r2 (only the purged account) removed and r3 (another's) kept")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zoomsync/zoomsync/directory/dirfake"
+	"github.com/zoomsync/zoomsync/helpdesk"
 	"github.com/zoomsync/zoomsync/internal/people"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
 )
@@ -184,7 +185,7 @@ func TestDirectoryDataReachesTargets(t *testing.T) {
 		t.Fatalf("push after the mapping %+v, first %+v: want the same status, previous status and since, a newer seq", again, first)
 	}
 	// The helpdesk sees no change: same status and since, no history entry.
-	var view presenceView
+	var view helpdesk.Presence
 	if getJSON(t, base+"/v1/presence/"+user.ID, &view) != http.StatusOK || view.Status != "available" || view.Since == nil || view.Directory == nil {
 		t.Fatalf("presence %+v", view)
 	}

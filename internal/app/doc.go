@@ -1,7 +1,9 @@
-// Package app assembles `zoomsync serve` from the packages that do the
-// work: Redis (or an embedded miniredis), one Zoom client per account, the
-// webhook handler feeding the durable inbox, inbox consumers applying to
-// the versioned store, full pulls, and the operations endpoints.
+// Package app is wiring: it assembles `zoomsync serve`, `resync`, `map`
+// and `purge` from the packages that do the work (Redis or an embedded
+// miniredis, one Zoom client per account, the webhook handler feeding the
+// durable inbox, the consumers, the mapper, the presence sender and
+// sweeper, the helpdesk API), and owns the process's metrics (metrics.go;
+// observe.go feeds the packages' observers into them) and /readyz.
 //
 // Invariants:
 //   - A webhook is answered 200 only after its inbox append (see

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoomsync/zoomsync/helpdesk"
 	"github.com/zoomsync/zoomsync/zoomapi/webhook"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
 )
@@ -34,7 +35,7 @@ const thirdToken = "third-token-0123456789abcdef"
 // users users, the API tokens apiToken, otherToken, pollToken and
 // thirdToken, extra variables, and limits (nil: the defaults); it returns
 // once serve is ready.
-func hostileServe(t *testing.T, users int, extra map[string]string, limits *httpLimits, log *slog.Logger) (string, *zoomfake.Account) {
+func hostileServe(t *testing.T, users int, extra map[string]string, limits *helpdesk.Limits, log *slog.Logger) (string, *zoomfake.Account) {
 	t.Helper()
 	fake, acct := startFake(t, users)
 	env := serveEnv(fake, "", "127.0.0.1:0")
@@ -199,7 +200,7 @@ func TestWebhookMetricSeriesStayAFixedSet(t *testing.T) {
 // bytes answer 400 key_too_long on every lookup; the Bearer scheme is
 // matched in any case; idle and slow-header connections are closed.
 func TestHTTPLimits(t *testing.T) {
-	limits := defaultHTTPLimits()
+	limits := helpdesk.DefaultLimits()
 	limits.IdleTimeout = 300 * time.Millisecond
 	limits.ReadHeaderTimeout = 300 * time.Millisecond
 	base, acct := hostileServe(t, 5, nil, &limits, nil)
@@ -218,8 +219,8 @@ func TestHTTPLimits(t *testing.T) {
 		}
 	})
 	t.Run("lookup keys", func(t *testing.T) {
-		long := url.PathEscape(strings.Repeat("k", maxKeyBytes+1))
-		atLimit := url.PathEscape(strings.Repeat("k", maxKeyBytes))
+		long := url.PathEscape(strings.Repeat("k", helpdesk.MaxKeyBytes+1))
+		atLimit := url.PathEscape(strings.Repeat("k", helpdesk.MaxKeyBytes))
 		for _, tc := range []struct {
 			path string
 			code int
@@ -290,7 +291,7 @@ func TestHTTPLimits(t *testing.T) {
 }
 
 func TestHTTPServerHasEveryLimit(t *testing.T) {
-	srv := newHTTPServer(http.NotFoundHandler(), defaultHTTPLimits())
+	srv := newHTTPServer(http.NotFoundHandler(), helpdesk.DefaultLimits())
 	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 ||
 		srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 64<<10 {
 		t.Fatalf("limits: read header %v, read %v, write %v, idle %v, header bytes %d",
@@ -393,7 +394,7 @@ func TestStreamCaps(t *testing.T) {
 // before a slow-header connection is cut (which takes longer than both)
 // still delivers the next presence change.
 func TestStreamOutlivesTheServerTimeouts(t *testing.T) {
-	limits := defaultHTTPLimits()
+	limits := helpdesk.DefaultLimits()
 	limits.ReadTimeout, limits.WriteTimeout, limits.ReadHeaderTimeout = time.Second, time.Second, 2*time.Second
 	base, acct := hostileServe(t, 3, nil, &limits, nil)
 	addr := strings.TrimPrefix(base, "http://")

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoomsync/zoomsync/helpdesk"
 	"github.com/zoomsync/zoomsync/internal/testserver"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
 )
@@ -148,7 +149,7 @@ func TestServeMapsADPeople(t *testing.T) {
 	// Helpdesk lookups by AD's keys: sAMAccountName and employeeID.
 	p := testserver.ADPersonAt(42)
 	for _, key := range []string{p.SAM, p.EmployeeNumber} {
-		var pv presenceView
+		var pv helpdesk.Presence
 		if code := getJSON(t, base+"/v1/presence/"+key, &pv); code != 200 || pv.Directory == nil || pv.Directory.DN != p.DN {
 			t.Errorf("lookup by %s: %d %+v", key, code, pv)
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoomsync/zoomsync/helpdesk"
 	"github.com/zoomsync/zoomsync/internal/testserver"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
 )
@@ -110,7 +111,7 @@ employeeNumber: 900005
 		}
 		for _, tc := range cases {
 			t.Run(tc.key, func(t *testing.T) {
-				var got presenceView
+				var got helpdesk.Presence
 				if code := getJSON(t, base+"/v1/presence/"+tc.key, &got); code != tc.code {
 					t.Fatalf("%d, want %d", code, tc.code)
 				}
@@ -132,7 +133,7 @@ employeeNumber: 900005
 		if code, err := acct.Deliver(ctx, base+"/webhooks/zoom/"+acctID, ev); err != nil || code != 200 {
 			t.Fatalf("webhook: %d %v", code, err)
 		}
-		var got presenceView
+		var got helpdesk.Presence
 		eventually(t, "new email resolves", func() bool { return getJSON(t, base+"/v1/presence/"+newMail, &got) == 200 })
 		// The relink runs after the event (debounced): wait for a run that
 		// started after the new email was stored.
@@ -170,7 +171,7 @@ employeeNumber: 900005
 		if getJSON(t, base+"/v1/mapping/report", &rep); rep.Counts["matched"] != 299 || rep.Counts["entries"] != 321 {
 			t.Fatalf("after a failed read: %v", rep.Counts)
 		}
-		var got presenceView
+		var got helpdesk.Presence
 		if code := getJSON(t, base+"/v1/presence/"+p42.UID, &got); code != 200 || got.Directory == nil {
 			t.Fatalf("link lost while the directory is down: %d %+v", code, got)
 		}

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/zoomsync/zoomsync/internal/buildinfo"
-	"github.com/zoomsync/zoomsync/mapping"
 	"github.com/zoomsync/zoomsync/presence/target"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi"
@@ -72,6 +71,8 @@ type metrics struct {
 	// outboxPartitions, once set (serve's sender), says how many outbox
 	// partitions this replica owns and may hold.
 	outboxPartitions atomic.Pointer[func() (owned, share int64)]
+
+	ws *webSocketMetrics
 
 	httpRequests   *prometheus.HistogramVec
 	streamsOpen    prometheus.Gauge
@@ -153,6 +154,9 @@ func newMetrics() *metrics {
 		httpBuckets, "method", "route", "code")
 	m.streamsOpen = m.gauge("zoomsync_live_streams", "Live presence streams (GET /v1/presence/stream) open on this replica.")
 	m.streamsRefused = m.counterVec("zoomsync_live_streams_refused_total", "Live streams refused with 503 by the cap reached: process or token.", "limit")
+
+	// WebSocket subscriptions and gap repairs (websocket.go).
+	m.ws = newWebSocketMetrics(m)
 
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	slices.SortFunc(m.catalog, func(a, b MetricInfo) int { return strings.Compare(a.Name, b.Name) })
@@ -259,18 +263,6 @@ func (m *metrics) inboxApplied(b zsync.AppliedBatch, now time.Time) {
 	for _, r := range b.Received {
 		lag.Observe(max(now.Sub(r), 0).Seconds())
 	}
-}
-
-// mappedResult records a mapping run's result.
-func (m *metrics) mappedResult(res *mapping.Result) {
-	var byState [4]int
-	for _, o := range res.Of {
-		if int(o.State) < len(byState) {
-			byState[o.State]++
-		}
-	}
-	m.mapped(byState[mapping.Matched], byState[mapping.Unmatched], byState[mapping.Conflicted],
-		len(res.UnmatchedEntries), len(res.Conflicts), len(res.DisabledActive))
 }
 
 // Attempt implements zoomapi.Observer. Labels come from configuration and

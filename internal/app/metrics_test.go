@@ -17,13 +17,14 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/zoomsync/zoomsync/helpdesk"
 	zsync "github.com/zoomsync/zoomsync/sync"
 )
 
 // TestMetricCatalog lists every metric serve exports with its help text.
-// A metric added, renamed or explained differently changes this table
-// (and docs/OPERATIONS.md, whose table TestOperationsListsEveryMetric
-// keeps equal to it).
+// A metric added, renamed or explained differently changes this table;
+// deploy's tests check the chart's alerts and the Grafana dashboard
+// against the catalogue.
 func TestMetricCatalog(t *testing.T) {
 	want := map[string]string{
 		"zoomsync_build_info":                    "Always 1: the labels say which zoomsync build this process runs.",
@@ -57,6 +58,14 @@ func TestMetricCatalog(t *testing.T) {
 		"zoomsync_zoom_api_rate_limited_total":   "Zoom API 429 answers by account and X-RateLimit-Type.",
 		"zoomsync_zoom_api_requests_total":       "Zoom API HTTP attempts by account, endpoint and status.",
 		"zoomsync_zoom_token_fetches_total":      "OAuth token fetches by account and result.",
+		"zoomsync_intake_events_total":           "Events received by intake (webhook, websocket), event family and outcome.",
+		"zoomsync_websocket_state":               "1 for the state each WebSocket subscription is in on this replica: connected, standby (another replica holds it), connecting, backoff, stopped.",
+		"zoomsync_websocket_reconnects_total":    "WebSocket connections ended, by why: closed, silent, token_expiring, invalid_token, refused, dial_failed, no_token.",
+		"zoomsync_websocket_frames_total":        "Frames received from Zoom by module: message, heartbeat, build_connection, other, malformed.",
+		"zoomsync_websocket_gap_seconds":         "How long each WebSocket gap lasted (from the last stored event or heartbeat to the new connection).",
+		"zoomsync_websocket_repairs_total":       "Gap repairs by result: complete, failed (run again), stopped.",
+		"zoomsync_websocket_repair_users":        "Presence re-reads the current (or last) gap repair has to do.",
+		"zoomsync_websocket_repair_done_users":   "Presence re-reads the current (or last) gap repair has done.",
 	}
 	got := map[string]string{}
 	for _, mi := range MetricCatalog() {
@@ -170,6 +179,22 @@ func touch(t *testing.T, m *metrics, mi MetricInfo) {
 		c = m.httpRequests
 	case "zoomsync_live_streams_refused_total":
 		c = m.streamsRefused
+	case "zoomsync_intake_events_total":
+		c = m.ws.events
+	case "zoomsync_websocket_state":
+		c = m.ws.state
+	case "zoomsync_websocket_reconnects_total":
+		c = m.ws.reconnects
+	case "zoomsync_websocket_frames_total":
+		c = m.ws.frames
+	case "zoomsync_websocket_gap_seconds":
+		c = m.ws.gapSeconds
+	case "zoomsync_websocket_repairs_total":
+		c = m.ws.repairs
+	case "zoomsync_websocket_repair_users":
+		c = m.ws.repairUsers
+	case "zoomsync_websocket_repair_done_users":
+		c = m.ws.repairDone
 	case "zoomsync_build_info", "zoomsync_inbox_lag_entries", "zoomsync_inbox_pending_entries", "zoomsync_inbox_dead_letters":
 		return // set at start, or collected from Redis
 	default:
@@ -200,7 +225,7 @@ func TestInstrumentLabelsRoutes(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-release
 	})
-	srv := httptest.NewServer(m.instrument(jsonErrors(mux)))
+	srv := httptest.NewServer(m.instrument(helpdesk.JSONErrors(mux)))
 	defer srv.Close()
 	defer func() {
 		select {

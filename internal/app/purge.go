@@ -15,6 +15,7 @@ import (
 
 	"github.com/zoomsync/zoomsync/internal/config"
 	zsync "github.com/zoomsync/zoomsync/sync"
+	"github.com/zoomsync/zoomsync/sync/runs"
 )
 
 // PurgeOptions are the purge command's flags.
@@ -104,7 +105,7 @@ func describePurge(r zsync.PurgeReport) string {
 // returns how many records named the account. A record keeps its expiry,
 // and whatever else it holds.
 func purgeRuns(ctx context.Context, rdb redis.UniversalClient, account string, dryRun bool) (int, error) {
-	keys, err := scanKeys(ctx, rdb, runKey("*"))
+	keys, err := scanKeys(ctx, rdb, runs.Key("*"))
 	if err != nil {
 		return 0, err
 	}
@@ -123,7 +124,7 @@ func purgeRuns(ctx context.Context, rdb redis.UniversalClient, account string, d
 			continue
 		}
 		kept := slices.DeleteFunc(slices.Clone(results), func(r json.RawMessage) bool {
-			var res accountResult
+			var res runs.AccountResult
 			return json.Unmarshal(r, &res) == nil && res.AccountID == account
 		})
 		if len(kept) == len(results) {

@@ -24,6 +24,7 @@ import (
 	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/internal/testserver"
 	zsync "github.com/zoomsync/zoomsync/sync"
+	"github.com/zoomsync/zoomsync/sync/runs"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
 )
 
@@ -630,14 +631,14 @@ func TestResyncThroughZoomErrorStorm(t *testing.T) {
 		}
 	}()
 
-	resync := func() (status string, res accountResult) {
+	resync := func() (status string, res runs.AccountResult) {
 		var run struct {
 			RunID string `json:"run_id"`
 		}
 		if code := postJSON(t, base+"/v1/resync", &run); code != http.StatusAccepted {
 			t.Fatalf("POST /v1/resync: %d", code)
 		}
-		var rec runRecord
+		var rec runs.Record
 		eventually(t, "the run finishes", func() bool {
 			return getJSON(t, base+"/v1/resync/"+run.RunID, &rec) == 200 && (rec.Status == "succeeded" || rec.Status == "failed")
 		})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zoomsync/zoomsync/internal/testserver"
+	"github.com/zoomsync/zoomsync/sync/runs"
 	"github.com/zoomsync/zoomsync/zoomapi/zoomfake"
 )
 
@@ -37,7 +38,7 @@ func TestResyncThroughZoomMisbehaving(t *testing.T) {
 	load := startWebhookLoad(t, acct, webhookUsers, []string{base}, 4)
 	eventually(t, "webhooks flowing", func() bool { return load.acknowledged() > 200 })
 
-	resync := func() runRecord {
+	resync := func() runs.Record {
 		t.Helper()
 		var run struct {
 			RunID string `json:"run_id"`
@@ -45,7 +46,7 @@ func TestResyncThroughZoomMisbehaving(t *testing.T) {
 		if code := postJSON(t, base+"/v1/resync", &run); code != http.StatusAccepted {
 			t.Fatalf("POST /v1/resync: %d", code)
 		}
-		var rec runRecord
+		var rec runs.Record
 		eventually(t, "the run finishes", func() bool {
 			return getJSON(t, base+"/v1/resync/"+run.RunID, &rec) == 200 && (rec.Status == "succeeded" || rec.Status == "failed")
 		})

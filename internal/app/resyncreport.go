@@ -14,6 +14,8 @@ import (
 	"github.com/zoomsync/zoomsync/internal/config"
 	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/mapping"
+	"github.com/zoomsync/zoomsync/mapping/mapper"
+	"github.com/zoomsync/zoomsync/mapping/mapstore"
 	zsync "github.com/zoomsync/zoomsync/sync"
 )
 
@@ -78,7 +80,7 @@ func accountList(cfg *config.Config) string {
 // users that no directory entry matched: after this run's mapping when it
 // refreshed the links, else as the last published mapping has them.
 func resyncTotals(ctx context.Context, rdb redis.UniversalClient, cfg *config.Config, reports []zsync.ResyncReport,
-	mapped *mapSummary, dryRun bool, took time.Duration) string {
+	mapped *mapper.Summary, dryRun bool, took time.Duration) string {
 	var seen, created, updated, deactivated, deleted int
 	accounts := map[string]bool{}
 	for _, r := range reports {
@@ -120,11 +122,11 @@ func countUnmatched(users []mapping.Ref, accounts map[string]bool) int {
 // publishedUnmatched counts the accounts' users in the published mapping
 // report's unmatched_users; false when no mapping was published.
 func publishedUnmatched(ctx context.Context, rdb redis.UniversalClient, accounts map[string]bool) (int, bool) {
-	done, err := zsync.MappingComplete(ctx, rdb)
+	done, err := mapstore.Complete(ctx, rdb)
 	if err != nil || !done {
 		return 0, false
 	}
-	items, err := rdb.LRange(ctx, zsync.MapReportKey("unmatched_users"), 0, -1).Result()
+	items, err := rdb.LRange(ctx, mapstore.ReportKey("unmatched_users"), 0, -1).Result()
 	if err != nil {
 		return 0, false
 	}

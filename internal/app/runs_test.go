@@ -17,23 +17,24 @@ import (
 	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/internal/testserver"
+	"github.com/zoomsync/zoomsync/sync/runs"
 	"github.com/zoomsync/zoomsync/zoomapi"
 )
 
 // newTestResyncer builds the resyncer serve builds, for one replica.
-func newTestResyncer(t *testing.T, rdb redis.UniversalClient, cfg *config.Config, replica string, clock clockwork.Clock) *resyncer {
+func newTestResyncer(t *testing.T, rdb redis.UniversalClient, cfg *config.Config, replica string, clock clockwork.Clock) *runs.Resyncer {
 	t.Helper()
-	accounts := map[string]*account{}
+	clients := map[string]*zoomapi.Client{}
 	for _, a := range cfg.Zoom.Accounts {
 		c, err := zoomapi.NewClient(a.Credentials(), zoomapi.WithBaseURL(cfg.Zoom.APIBaseURL), zoomapi.WithTokenURL(cfg.Zoom.TokenURL),
 			zoomapi.WithRateLimits(cfg.Zoom.RateLimits))
 		if err != nil {
 			t.Fatal(err)
 		}
-		accounts[a.ID] = &account{cfg: a, client: c}
+		clients[a.ID] = c
 	}
-	return &resyncer{rdb: rdb, store: newStore(rdb, cfg), accounts: accounts, cfg: cfg, replica: replica, clock: clock, log: discard(),
-		m: newMetrics(), lease: coord.NewLease(rdb, "resync", coord.LeaseOptions{Owner: replica, Clock: clock})}
+	return runs.New(rdb, newStore(rdb, cfg), runs.Options{Accounts: clients, MaxDeleteFraction: cfg.Resync.MaxDeleteFraction,
+		Lease: coord.NewLease(rdb, "resync", coord.LeaseOptions{Owner: replica, Clock: clock}), Replica: replica, Clock: clock, Observer: newMetrics()})
 }
 
 // holder is the run holding the resync lease ("" for none).
@@ -43,7 +44,7 @@ func holder(t *testing.T, rdb redis.UniversalClient) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, _ := parseRunOwner(h.Owner)
+	id, _ := runs.ParseOwner(h.Owner)
 	return id
 }
 
@@ -65,7 +66,7 @@ func TestResyncCommandAndScheduleOneAtATime(t *testing.T) {
 
 	z.close()
 	schedDone := make(chan error, 1)
-	go func() { schedDone <- sched.scheduled(ctx) }()
+	go func() { schedDone <- sched.Scheduled(ctx) }()
 	<-z.arrived
 	schedRun := holder(t, r.Client())
 	if schedRun == "" {
@@ -77,7 +78,7 @@ func TestResyncCommandAndScheduleOneAtATime(t *testing.T) {
 	var out bytes.Buffer
 	err := Resync(ctx, cfg, ResyncOptions{Stdout: &out, Replica: "job-1"})
 	var held *RunningError
-	if !errors.As(err, &held) || held.RunID != schedRun || held.Trigger != triggerSchedule || held.Replica != "replica-a" ||
+	if !errors.As(err, &held) || held.RunID != schedRun || held.Trigger != runs.TriggerSchedule || held.Replica != "replica-a" ||
 		!strings.Contains(err.Error(), "run "+schedRun+" (started by schedule on replica-a at ") || strings.Contains(err.Error(), "\n") ||
 		errs.KindOf(err) != errs.Transient {
 		t.Fatalf("resync beside a scheduled run: %v (%+v)", err, held)
@@ -100,7 +101,7 @@ func TestResyncCommandAndScheduleOneAtATime(t *testing.T) {
 	if err := <-schedDone; err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(leasePoll)
+	clock.Advance(runs.LeasePoll)
 	if err := <-cliDone; err != nil || !strings.Contains(out.String(), "account acct-1: seen 50") {
 		t.Fatalf("the waiting resync: %v\n%s", err, out.String())
 	}
@@ -115,7 +116,7 @@ func TestResyncCommandAndScheduleOneAtATime(t *testing.T) {
 	go func() { cliDone <- Resync(ctx, cfg, ResyncOptions{Stdout: &out, Replica: "job-3"}) }()
 	<-z.arrived
 	before := runKeys(t, r.Client())
-	if err := sched.scheduled(ctx); err != nil {
+	if err := sched.Scheduled(ctx); err != nil {
 		t.Fatalf("a skipped tick is not a failure: %v", err)
 	}
 	if after := runKeys(t, r.Client()); after != before {
@@ -145,20 +146,20 @@ func TestResyncCommandAndAPIOneAtATime(t *testing.T) {
 	// The API's run holds the lease: the command names it.
 	z.close()
 	code, m := resyncCall(t, base, http.MethodPost, "", token)
-	if code != http.StatusAccepted || m["status"] != runRunning {
+	if code != http.StatusAccepted || m["status"] != runs.StatusRunning {
 		t.Fatalf("POST: %d %v", code, m)
 	}
 	apiRun := m["run_id"].(string)
 	<-z.arrived
 	err := Resync(ctx, cfg, ResyncOptions{Stdout: &bytes.Buffer{}, Replica: "job-1"})
 	var held *RunningError
-	if !errors.As(err, &held) || held.RunID != apiRun || held.Trigger != triggerAPI {
+	if !errors.As(err, &held) || held.RunID != apiRun || held.Trigger != runs.TriggerAPI {
 		t.Fatalf("resync beside an API run: %v", err)
 	}
 	z.open()
 	eventually(t, "the API run succeeds", func() bool {
 		_, m := resyncCall(t, base, http.MethodGet, apiRun, token)
-		return m["status"] == runSucceeded
+		return m["status"] == runs.StatusSucceeded
 	})
 
 	// The command holds the lease: the API answers 409 naming its run.
@@ -173,14 +174,14 @@ func TestResyncCommandAndAPIOneAtATime(t *testing.T) {
 	if code != http.StatusConflict || e["code"] != "resync_running" || cliRun == "" || !strings.Contains(e["message"].(string), "started by cli on job-2") {
 		t.Fatalf("POST while the command runs: %d %v", code, m)
 	}
-	if code, m = resyncCall(t, base, http.MethodGet, cliRun, token); code != 200 || m["trigger"] != triggerCLI || m["status"] != runRunning || m["replica"] != "job-2" {
+	if code, m = resyncCall(t, base, http.MethodGet, cliRun, token); code != 200 || m["trigger"] != runs.TriggerCLI || m["status"] != runs.StatusRunning || m["replica"] != "job-2" {
 		t.Fatalf("GET the command's run: %d %v", code, m)
 	}
 	z.open()
 	if err := <-cliDone; err != nil || !strings.Contains(out.String(), "resync run "+cliRun) {
 		t.Fatalf("the command: %v\n%s", err, out.String())
 	}
-	if _, m = resyncCall(t, base, http.MethodGet, cliRun, token); m["status"] != runSucceeded || len(m["accounts"].([]any)) != 1 {
+	if _, m = resyncCall(t, base, http.MethodGet, cliRun, token); m["status"] != runs.StatusSucceeded || len(m["accounts"].([]any)) != 1 {
 		t.Fatalf("the command's run after it ended: %v", m)
 	}
 }
@@ -224,9 +225,9 @@ func TestResyncCommandReleasesTheLease(t *testing.T) {
 	if h := holder(t, rdb); h != "" {
 		t.Fatalf("lease still held by %s after the command stopped", h)
 	}
-	var rec runRecord
-	if err := json.Unmarshal([]byte(rdb.Get(context.Background(), runKey(run)).Val()), &rec); err != nil ||
-		rec.Status != runFailed || !strings.Contains(rec.Error, "interrupted") || rec.Trigger != triggerCLI {
+	var rec runs.Record
+	if err := json.Unmarshal([]byte(rdb.Get(context.Background(), runs.Key(run)).Val()), &rec); err != nil ||
+		rec.Status != runs.StatusFailed || !strings.Contains(rec.Error, "interrupted") || rec.Trigger != runs.TriggerCLI {
 		t.Fatalf("record of the stopped run: %+v (%v)", rec, err)
 	}
 }

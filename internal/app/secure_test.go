@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zoomsync/zoomsync/helpdesk"
 	"github.com/zoomsync/zoomsync/internal/config"
 	"github.com/zoomsync/zoomsync/internal/redisconn"
 	"github.com/zoomsync/zoomsync/internal/secret"
@@ -74,7 +75,7 @@ func TestServeOnSecuredRedis(t *testing.T) {
 			if code, err := acct.Deliver(ctx, base+"/webhooks/zoom/"+acctID, ev); err != nil || code != 200 {
 				t.Fatalf("webhook: %d %v", code, err)
 			}
-			var p presenceView
+			var p helpdesk.Presence
 			eventually(t, "the webhook applied and looked up", func() bool {
 				return getJSON(t, base+"/v1/presence/"+u.Email, &p) == 200 && p.Status == "presenting"
 			})

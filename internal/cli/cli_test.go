@@ -67,6 +67,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "purge asks, or needs --yes", args: []string{"purge", "--account", "A"}, code: 2, stderr: "not on a terminal, so nothing can be confirmed: add --yes"},
 		{name: "purge help", args: []string{"purge", "--help"}, code: 0, stdout: "-dry-run"},
 		{name: "demo rejects bad flags", args: []string{"demo", "--users", "0"}, code: 2, stderr: "--users must be"},
+		{name: "demo rejects an unknown intake", args: []string{"demo", "--intake", "carrier-pigeon"}, code: 2, stderr: "--intake must be"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -243,4 +244,22 @@ func (m *metricsWatcher) Write(p []byte) (int, error) {
 		}
 	}
 	return m.w.Write(p)
+}
+
+// TestDemoOverWebSocket: with --intake websocket the simulated Zoom
+// delivers over WebSocket subscriptions that zoomsync connects to, and
+// the pushes follow as with webhooks.
+func TestDemoOverWebSocket(t *testing.T) {
+	code, stdout, stderr := run(t, nil, "demo", "--intake", "websocket", "--duration", "6s", "--addr", "127.0.0.1:0", "--users", "60", "--rate", "10")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"simulated WebSocket event subscriptions: ws://127.0.0.1:", "user.presence_status_updated", "→ 200\n",
+		"demo-pbx   ⇠ pushed", "events sent over the WebSocket, 0 lost",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, stdout)
+		}
+	}
 }

@@ -37,6 +37,7 @@ func demoFlags(fs *flag.FlagSet) {
 	fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
 	fs.Int("users", 150, "generated users per simulated Zoom account")
 	fs.Float64("rate", 2, "simulated webhook events per second per account")
+	fs.String("intake", "webhook", "how the simulated Zoom delivers events: webhook, websocket (an event subscription over an outbound WebSocket, no public endpoint) or both")
 }
 
 // demoAccounts are the simulated Zoom accounts.
@@ -53,8 +54,12 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	duration := fs.Lookup("duration").Value.(flag.Getter).Get().(time.Duration)
 	users := fs.Lookup("users").Value.(flag.Getter).Get().(int)
 	rate := fs.Lookup("rate").Value.(flag.Getter).Get().(float64)
+	intake := fs.Lookup("intake").Value.(flag.Getter).Get().(string)
 	if users < 1 || users > 100_000 || rate <= 0 || duration < 0 {
 		return &usageError{"demo: --users must be 1..100000, --rate > 0, --duration ≥ 0"}
+	}
+	if intake != "webhook" && intake != "websocket" && intake != "both" {
+		return &usageError{"demo: --intake must be webhook, websocket or both"}
 	}
 	if duration > 0 {
 		var cancel context.CancelFunc
@@ -87,13 +92,22 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	var accountsJSON []map[string]string
 	webhookSecrets := map[string]string{}
 	fakes := map[string]*zoomfake.Account{}
+	subs := map[string]*zoomfake.WSSubscription{}
 	for i, id := range demoAccounts {
 		clientSecret, whSecret := randomToken(), randomToken()
 		fakes[id] = fake.AddAccount(zoomfake.AccountSpec{ID: id, ClientID: id + "-client", ClientSecret: clientSecret,
 			WebhookSecret: whSecret, Users: users, FirstUser: i * users})
 		webhookSecrets[id] = whSecret
-		accountsJSON = append(accountsJSON, map[string]string{"account_id": id, "client_id": id + "-client",
-			"client_secret": clientSecret, "webhook_secret_token": whSecret})
+		entry := map[string]string{"account_id": id, "client_id": id + "-client",
+			"client_secret": clientSecret, "webhook_secret_token": whSecret}
+		if intake != "webhook" {
+			subs[id] = fakes[id].WebSocketSubscription(id + "-ws")
+			entry["websocket_url"] = subs[id].URL()
+		}
+		accountsJSON = append(accountsJSON, entry)
+	}
+	if intake != "webhook" {
+		fmt.Fprintf(out, "simulated WebSocket event subscriptions: %s (zoomsync connects out; no public endpoint needed)\n", subs[demoAccounts[0]].URL())
 	}
 	accountsFile := filepath.Join(tmp, "accounts.json")
 	b, _ := json.Marshal(accountsJSON)
@@ -173,7 +187,18 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	var accepted, refused atomic.Int64
 	var wg conc.WaitGroup
 	for i, id := range demoAccounts {
-		sim := fakes[id].Simulator(zoomfake.SimOptions{URL: base + "/webhooks/zoom/" + id, Rate: rate, Seed: uint64(i + 1),
+		var send func(ctx context.Context, ev zoomfake.Event) (int, error)
+		switch intake {
+		case "websocket":
+			send = subs[id].SendStatus
+		case "both": // Zoom delivers each event both ways; zoomsync applies it once
+			url, sub, acct := base+"/webhooks/zoom/"+id, subs[id], fakes[id]
+			send = func(ctx context.Context, ev zoomfake.Event) (int, error) {
+				sub.Send(ev)
+				return acct.Deliver(ctx, url, ev)
+			}
+		}
+		sim := fakes[id].Simulator(zoomfake.SimOptions{URL: base + "/webhooks/zoom/" + id, Rate: rate, Seed: uint64(i + 1), Send: send,
 			OnDeliver: func(ev zoomfake.Event, status int, err error) {
 				if err == nil && status/100 == 2 {
 					accepted.Add(1)
@@ -187,7 +212,11 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	wg.Go(func() { api.watch(ctx, out, sample) })
 	<-ctx.Done()
 	wg.Wait()
-	fmt.Fprintf(out, "\ndemo stopped: %d webhooks acknowledged by zoomsync, %d refused.\n", accepted.Load(), refused.Load())
+	if intake == "websocket" {
+		fmt.Fprintf(out, "\ndemo stopped: %d events sent over the WebSocket, %d lost (no connection open).\n", accepted.Load(), refused.Load())
+	} else {
+		fmt.Fprintf(out, "\ndemo stopped: %d webhooks acknowledged by zoomsync, %d refused.\n", accepted.Load(), refused.Load())
+	}
 	stopServe()
 	if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
 		return err

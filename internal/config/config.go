@@ -59,6 +59,12 @@ type raw struct {
 	ZoomPlan          string `env:"ZOOMSYNC_ZOOM_PLAN, default=business"`
 	ZoomRateLimits    string `env:"ZOOMSYNC_ZOOM_RATE_LIMITS"`
 
+	ZoomWebSocketURL          string `env:"ZOOM_WEBSOCKET_URL"`
+	ZoomWebSocketSubscription string `env:"ZOOM_WEBSOCKET_SUBSCRIPTION_ID"`
+	WebSocketHeartbeat        string `env:"ZOOMSYNC_WEBSOCKET_HEARTBEAT, default=30s"`
+	WebSocketReadTimeout      string `env:"ZOOMSYNC_WEBSOCKET_READ_TIMEOUT, default=60s"`
+	WebSocketRepairRate       string `env:"ZOOMSYNC_WEBSOCKET_REPAIR_READS_PER_SECOND, default=10"`
+
 	LDAPURL                string `env:"LDAP_URL"`
 	LDAPStartTLS           string `env:"LDAP_START_TLS, default=false"`
 	LDAPCAFile             string `env:"LDAP_CA_FILE"`
@@ -103,6 +109,8 @@ type Config struct {
 	Presence Presence
 	Resync   Resync
 	Log      Log
+	// WebSocket tunes the WebSocket event subscriptions (websocket.go).
+	WebSocket WebSocket
 }
 
 // HTTP is the listener.
@@ -129,6 +137,11 @@ type Account struct {
 	// APIBaseURL is this account's REST base URL (api_base_url in the
 	// accounts file); empty: see Zoom.APIBaseURLFor.
 	APIBaseURL string `json:"api_base_url,omitempty"`
+	// WebSocketSubscriptionID or WebSocketURL name the account's
+	// WebSocket event subscription (websocket.go); both empty: webhooks
+	// only.
+	WebSocketSubscriptionID string `json:"websocket_subscription_id,omitempty"`
+	WebSocketURL            string `json:"websocket_url,omitempty"`
 }
 
 // Credentials returns the account's OAuth credentials for zoomapi.
@@ -280,7 +293,7 @@ func Load(ctx context.Context, lookuper envconfig.Lookuper) (*Config, error) {
 	}
 	c := &Config{}
 	for _, step := range []func(*raw, *Config) error{
-		parseHTTP, parseRedis, parseZoom, parseLDAP, parseMapping, parseAPI, parseTargets, parsePresence, parseResync, parseLog,
+		parseHTTP, parseRedis, parseZoom, parseLDAP, parseMapping, parseAPI, parseTargets, parsePresence, parseResync, parseLog, parseWebSocket,
 	} {
 		if err := step(&r, c); err != nil {
 			return nil, err
@@ -483,7 +496,13 @@ func parseZoom(r *raw, c *Config) error {
 			return bad("ZOOM_WEBHOOK_SECRET_TOKEN_NEXT", "needs ZOOM_WEBHOOK_SECRET_TOKEN (the secret in use; the next one is added beside it during a rotation)")
 		}
 		c.Zoom.envAccount = &Account{ID: r.ZoomAccountID, ClientID: r.ZoomClientID, ClientSecret: secret.New(r.ZoomClientSecret),
-			WebhookSecret: secret.New(r.ZoomWebhookSecret), WebhookNext: secret.New(r.ZoomWebhookNext)}
+			WebhookSecret: secret.New(r.ZoomWebhookSecret), WebhookNext: secret.New(r.ZoomWebhookNext),
+			WebSocketSubscriptionID: strings.TrimSpace(r.ZoomWebSocketSubscription), WebSocketURL: strings.TrimSpace(r.ZoomWebSocketURL)}
+		if err := checkWebSocket(c.Zoom.envAccount); err != nil {
+			return bad("ZOOM_WEBSOCKET_URL", "%v", err)
+		}
+	} else if r.ZoomWebSocketURL != "" || r.ZoomWebSocketSubscription != "" {
+		return bad("ZOOM_WEBSOCKET_SUBSCRIPTION_ID", "needs ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET (the subscription belongs to that account's app)")
 	}
 	c.Zoom.AccountsFile = r.AccountsFile
 	accounts, err := loadAccounts(r.AccountsFile, c.Zoom.envAccount)
@@ -518,6 +537,9 @@ func loadAccounts(file string, env *Account) ([]Account, error) {
 		}
 		seen[a.ID] = true
 	}
+	if err := uniqueSubscriptions(accounts); err != nil {
+		return nil, err
+	}
 	return accounts, nil
 }
 
@@ -531,7 +553,7 @@ func readAccountsFile(path string) ([]Account, error) {
 	var accounts []Account
 	if err := dec.Decode(&accounts); err != nil {
 		err = redactJSONError(err)
-		return nil, fmt.Errorf("%s: want a JSON array of {account_id, client_id, client_secret, webhook_secret_token, webhook_secret_token_next?, name?, api_base_url?}: %v", path, err)
+		return nil, fmt.Errorf("%s: want a JSON array of {account_id, client_id, client_secret, webhook_secret_token, webhook_secret_token_next?, name?, api_base_url?, websocket_subscription_id?, websocket_url?}: %v", path, err)
 	}
 	if len(accounts) == 0 {
 		return nil, fmt.Errorf("%s: no accounts", path)
@@ -548,6 +570,9 @@ func readAccountsFile(path string) ([]Account, error) {
 			return nil, fmt.Errorf("entry %d (%s): api_base_url must be an absolute http(s) URL such as https://api-eu.zoom.us/v2, got %q", i+1, a.ID, a.APIBaseURL)
 		case !a.WebhookNext.IsZero() && a.WebhookSecret.IsZero():
 			return nil, fmt.Errorf("entry %d (%s): webhook_secret_token_next needs webhook_secret_token (the secret in use; the next one is added beside it during a rotation)", i+1, a.ID)
+		}
+		if err := checkWebSocket(&accounts[i]); err != nil {
+			return nil, fmt.Errorf("entry %d (%s): %v", i+1, a.ID, err)
 		}
 	}
 	return accounts, nil

@@ -7,6 +7,9 @@
 //     and logs by name, but tests and dashboards rely on them being stable).
 //   - KindOf walks the whole wrap chain, so wrapping an error with fmt.Errorf
 //     and %w never loses its kind.
-//   - Only Transient and RateLimited are Retryable. A RateLimited error may
-//     carry the earliest time a retry can succeed (RetryAt).
+//   - Only Transient, RateLimited and Unavailable are Retryable. A
+//     RateLimited error may carry the earliest time a retry can succeed
+//     (RetryAt).
+//   - Redis's answers get their kinds in one place, redisconn.Classify
+//     (NOSCRIPT and NOGROUP are NotFound, BUSYGROUP is Exists).
 package errs

@@ -24,7 +24,7 @@ func TestRetryableKinds(t *testing.T) {
 		kind Kind
 		want bool
 	}{{Transient, true}, {RateLimited, true}, {Unavailable, true}, {NotFound, false}, {Auth, false},
-		{Permanent, false}, {Invalid, false}, {Stale, false}, {Other, false}} {
+		{Permanent, false}, {Invalid, false}, {Stale, false}, {Other, false}, {Exists, false}} {
 		t.Run(tt.kind.String(), func(t *testing.T) {
 			if got := Retryable(E("op", tt.kind, nil)); got != tt.want {
 				t.Fatalf("Retryable(%v) = %v", tt.kind, got)

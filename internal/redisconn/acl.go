@@ -13,6 +13,10 @@ const (
 	ChannelPattern = "zs:*"
 )
 
+// PresenceChannel is the Pub/Sub channel the apply script announces every
+// effective status change on ("account\tuser"); live views subscribe.
+const PresenceChannel = "zs:presence"
+
 // Command is one Redis command zoomsync sends, directly or from its Lua
 // scripts (whose calls the server checks against the same ACL).
 type Command struct {
@@ -103,8 +107,8 @@ var Commands = []Command{
 	// Replication: acknowledging a webhook once replicas have it.
 	{ACL: "wait", Probe: []any{"WAIT", 0, 1}},
 	// Pub/Sub: live presence for the board and stream.
-	{ACL: "publish", Probe: []any{"PUBLISH", "zs:presence", "probe"}},
-	{ACL: "subscribe", Probe: []any{"SUBSCRIBE", "zs:presence"}},
+	{ACL: "publish", Probe: []any{"PUBLISH", PresenceChannel, "probe"}},
+	{ACL: "subscribe", Probe: []any{"SUBSCRIBE", PresenceChannel}},
 }
 
 // ACLRules are the rules of an ACL user that may do exactly what zoomsync

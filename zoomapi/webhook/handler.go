@@ -46,7 +46,17 @@ type Delivery struct {
 	ReceivedAt time.Time
 	RequestID  string // x-zm-request-id
 	TrackingID string // x-zm-trackingid
+	// Intake says how the event arrived: IntakeWebhook (also when empty)
+	// or IntakeWebSocket.
+	Intake string
 }
+
+// Intakes: how an event reached zoomsync (a metrics label and a field of
+// the inbox entry).
+const (
+	IntakeWebhook   = "webhook"
+	IntakeWebSocket = "websocket"
+)
 
 // Outcomes reported to HandlerOptions.OnOutcome (a metrics label).
 const (
@@ -232,6 +242,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ReceivedAt: h.opts.Clock.Now(),
 		RequestID:  r.Header.Get(HeaderRequestID),
 		TrackingID: r.Header.Get(HeaderTrackingID),
+		Intake:     IntakeWebhook,
 	}
 	ctx, cancel := clockwork.WithTimeout(r.Context(), h.opts.Clock, h.opts.EnqueueTimeout)
 	defer cancel()

@@ -39,7 +39,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, 503, "Service unavailable")
 		return
 	}
-	if gt := r.Form.Get("grant_type"); gt != "account_credentials" {
+	gt := r.Form.Get("grant_type")
+	if gt != "account_credentials" && gt != "client_credentials" {
 		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "unsupported grant type")
 		return
 	}
@@ -50,6 +51,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	accountID := r.Form.Get("account_id")
 	s.mu.Lock()
+	if gt == "client_credentials" {
+		// The app's own token (what Zoom's WebSocket documentation
+		// shows): the account is the one whose app the client id is.
+		for id, acct := range s.accounts {
+			if acct.spec.ClientID == clientID {
+				accountID = id
+			}
+		}
+	}
 	a := s.accounts[accountID]
 	s.mu.Unlock()
 	switch {
@@ -65,7 +75,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := "fake." + randomHex(24)
 	s.mu.Lock()
-	s.tokens[tok] = issuedToken{account: accountID, expiry: s.clock.Now().Add(s.opts.TokenTTL)}
+	s.tokens[tok] = issuedToken{account: accountID, expiry: s.clock.Now().Add(s.opts.TokenTTL), grant: gt}
 	s.stats.TokenFetches[accountID]++
 	s.mu.Unlock()
 	ans := map[string]any{

@@ -121,7 +121,7 @@ func TestOAuth(t *testing.T) {
 		params    url.Values
 		auth, err string
 	}{
-		{"wrong grant", url.Values{"grant_type": {"client_credentials"}, "account_id": {"A1"}}, basic("cid", "csecret"), "unsupported_grant_type"},
+		{"wrong grant", url.Values{"grant_type": {"password"}, "account_id": {"A1"}}, basic("cid", "csecret"), "unsupported_grant_type"},
 		{"wrong secret", good, basic("cid", "nope"), "invalid_client"},
 		{"url-safe base64 is not standard base64", good, "Basic " + base64.URLEncoding.EncodeToString([]byte("cid:cs?>cret")), "invalid_client"},
 		{"no auth", good, "", "invalid_client"},

@@ -15,6 +15,9 @@ type SimOptions struct {
 	Seed uint64
 	// OnDeliver, if set, sees every delivery (status 0 on transport error).
 	OnDeliver func(ev Event, status int, err error)
+	// Send, if set, delivers each event instead of a webhook POST to URL
+	// (a WebSocket subscription's SendStatus, say).
+	Send func(ctx context.Context, ev Event) (int, error)
 }
 
 // Simulator makes an account's users live: presence changes, phone calls
@@ -56,7 +59,13 @@ func (s *Simulator) Run(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
-		status, derr := s.a.Deliver(ctx, s.opts.URL, ev)
+		var status int
+		var derr error
+		if s.opts.Send != nil {
+			status, derr = s.opts.Send(ctx, ev)
+		} else {
+			status, derr = s.a.Deliver(ctx, s.opts.URL, ev)
+		}
 		if ctx.Err() != nil {
 			return nil // stopped mid-delivery: not the receiver's refusal
 		}
