@@ -176,13 +176,10 @@ func toStrings(v any) []string {
 	return out
 }
 
-// knownVariable: a variable zoomsync reads (SPEC §3), the Go runtime's
-// GOMEMLIMIT, or the admin listener's address, which the chart sets for
-// the listener split (the http listener takes webhooks and health
-// checks, the admin one /metrics, /v1/* and /board) whether or not this
-// build's configuration lists it yet.
+// knownVariable: a variable zoomsync reads (SPEC §3) or the Go runtime's
+// GOMEMLIMIT.
 func knownVariable(name string) bool {
-	return name == "GOMEMLIMIT" || name == "ZOOMSYNC_ADMIN_ADDR" || slices.Contains(config.Variables(), name)
+	return name == "GOMEMLIMIT" || slices.Contains(config.Variables(), name)
 }
 
 // TestChartLintsAndRenders lints and renders the chart for each topology

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -53,20 +52,21 @@ func (h *hub) run(ctx context.Context) {
 			if n == 0 {
 				continue // nobody watches: do not read the record
 			}
-			account, user, _ := strings.Cut(m.Payload, "\t")
-			rec, err := h.lookups.store.User(ctx, account, user)
-			if err != nil {
-				continue
-			}
-			b, _ := json.Marshal(presenceOf(rec))
-			h.mu.Lock()
-			for c := range h.clients {
-				select {
-				case c <- b:
-				default: // a slow viewer misses an update rather than slowing everyone
+			for _, u := range zsync.ParseChanges(m.Payload) { // one message per applied batch
+				rec, err := h.lookups.store.User(ctx, u.Account, u.Key)
+				if err != nil {
+					continue
 				}
+				b, _ := json.Marshal(presenceOf(rec))
+				h.mu.Lock()
+				for c := range h.clients {
+					select {
+					case c <- b:
+					default: // a slow viewer misses an update rather than slowing everyone
+					}
+				}
+				h.mu.Unlock()
 			}
-			h.mu.Unlock()
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -36,6 +35,9 @@ type Options struct {
 	// Listening, if set, receives the bound address once the server accepts
 	// connections (tests and the demo use port 0).
 	Listening func(addr string)
+	// AdminListening, if set, receives ZOOMSYNC_ADMIN_ADDR's bound address
+	// (Listening's when one listener serves everything).
+	AdminListening func(addr string)
 	// Replica names this process among those sharing Redis (consumer name,
 	// lease owner); default host-pid.
 	Replica string
@@ -115,7 +117,8 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
 
-	mux := http.NewServeMux()
+	mux := newRoutes(cfg.HTTP)                    // webhooks public, the rest on the admin listener (listeners.go)
+	mux.instrument = m.instrument                 // request histograms by route pattern and code (httpmetrics.go)
 	secrets := newLiveAccounts(cfg.Zoom.Accounts) // what a reload of the accounts file changes
 	webhook.NewHandler(webhook.HandlerOptions{
 		Accounts: secrets, Sink: inbox, Clock: clock, Logger: log,
@@ -127,12 +130,12 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 				mp.MarkDirty()
 			}
 		},
-	}).Register(mux)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	}).Register(mux.public)
+	mux.health("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		helpdesk.WriteJSON(w, 200, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", ready.serve)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.health("GET /readyz", ready.serve)
+	mux.admin.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	zoomClients := map[string]*zoomapi.Client{}
 	for id, a := range accounts {
 		zoomClients[id] = a.client
@@ -153,7 +156,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	api := helpdesk.New(rdb, store, helpdesk.Options{Accounts: ids, Tokens: cfg.API.Tokens, RateLimit: cfg.API.RateLimit,
 		StreamMax: cfg.API.StreamMax, StreamMaxPerToken: cfg.API.StreamMaxPerToken, Limits: limits, Targets: cfg.Targets.Configs,
 		Mapping: mp != nil, Resyncs: resyncs, Clock: clock, Logger: log, Observer: m})
-	api.Register(mux)
+	api.Register(mux.admin)
 	sender, err := target.New(rdb, store, cfg.Targets.Configs, ids, target.Options{Owner: replica, Clock: clock, Logger: log, Zoom: zoomClients, Members: members,
 		OnResult: func(t, result string, delay time.Duration) {
 			m.pushed(t, result, delay)
@@ -178,14 +181,9 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		ready.sockets = sockets.status
 	}
 
-	l, err := net.Listen("tcp", cfg.HTTP.Addr)
+	srv, err := listen(cfg, mux, limits, log, opts)
 	if err != nil {
-		return fmt.Errorf("ZOOMSYNC_HTTP_ADDR %s: %w", cfg.HTTP.Addr, err)
-	}
-	srv := newHTTPServer(m.instrument(helpdesk.JSONErrors(mux)), limits)
-	log.Info("zoomsync serving", slog.String("addr", l.Addr().String()), slog.Any("config", cfg))
-	if opts.Listening != nil {
-		opts.Listening(l.Addr().String())
+		return err
 	}
 
 	var workers conc.WaitGroup
@@ -222,7 +220,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(l) }()
+	srv.serve(serveErr)
 	select {
 	case err := <-serveErr:
 		stopWork()
@@ -233,7 +231,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	log.Info("shutting down: no new connections; finishing in-flight webhooks")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := srv.shutdown(shutdownCtx); err != nil {
 		log.Warn("in-flight requests did not finish in time", slog.String("error", err.Error()))
 	}
 	stopWork()

@@ -45,6 +45,7 @@ func startFake(t *testing.T, users int) (*zoomfake.Server, *zoomfake.Account) {
 func serveEnv(fake *zoomfake.Server, redisURL, addr string) map[string]string {
 	return map[string]string{
 		"ZOOMSYNC_HTTP_ADDR":        addr,
+		"ZOOMSYNC_ADMIN_ADDR":       addr, // one listener: webhooks and API at one base URL
 		"ZOOMSYNC_REDIS_URL":        redisURL,
 		"ZOOM_ACCOUNT_ID":           acctID,
 		"ZOOM_CLIENT_ID":            "cid",
@@ -90,6 +91,9 @@ func status(url string) int {
 // loadConfig is the configuration serve gets from env.
 func loadConfig(t testing.TB, env map[string]string) *config.Config {
 	t.Helper()
+	if _, ok := env["ZOOMSYNC_ADMIN_ADDR"]; !ok && env["ZOOMSYNC_HTTP_ADDR"] != "" {
+		env["ZOOMSYNC_ADMIN_ADDR"] = env["ZOOMSYNC_HTTP_ADDR"] // one listener: tests reach webhooks and API at one base URL
+	}
 	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(env))
 	if err != nil {
 		t.Fatal(err)
@@ -336,7 +340,7 @@ func startServeBinary(t testing.TB, bin string, env map[string]string) (*exec.Cm
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	env["ZOOMSYNC_HTTP_ADDR"] = addr
+	env["ZOOMSYNC_HTTP_ADDR"], env["ZOOMSYNC_ADMIN_ADDR"] = addr, addr
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = os.Environ()
 	for k, v := range env {

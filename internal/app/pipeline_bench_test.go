@@ -326,7 +326,7 @@ func startPipelineServe(tb testing.TB, bin string, env map[string]string) endpoi
 		tb.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	env["ZOOMSYNC_HTTP_ADDR"] = addr
+	env["ZOOMSYNC_HTTP_ADDR"], env["ZOOMSYNC_ADMIN_ADDR"] = addr, addr
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = os.Environ()
 	for k, v := range env {

@@ -128,7 +128,8 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	}
 	fmt.Fprintf(out, "demo target \"demo-pbx\" (a webhook receiver that checks signatures and logs pushes): %s\n", pbx.URL)
 	cfg, err := config.Load(ctx, envconfig.MapLookuper(map[string]string{
-		"ZOOMSYNC_HTTP_ADDR": addr, "ZOOMSYNC_ACCOUNTS_FILE": accountsFile,
+		// One listener serves webhooks, the API and the board.
+		"ZOOMSYNC_HTTP_ADDR": addr, "ZOOMSYNC_ADMIN_ADDR": addr, "ZOOMSYNC_ACCOUNTS_FILE": accountsFile,
 		"ZOOM_API_BASE_URL": fake.APIBaseURL(), "ZOOM_OAUTH_TOKEN_URL": fake.TokenURL(),
 		"LDAP_URL": dir.URL(), "LDAP_BIND_DN": people.ServiceBindDN, "LDAP_BIND_PASSWORD": people.ServicePassword,
 		"LDAP_BASE_DN": people.UsersDN, "ZOOMSYNC_MATCH_RULES": "email=mail,employee_unique_id=employeeNumber",
@@ -155,7 +156,7 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 			return fmt.Errorf("demo: %w", err)
 		}
 		fmt.Fprintf(out, "(%s: %v; using a free port)\n", addr, err)
-		cfg.HTTP.Addr = "127.0.0.1:0"
+		cfg.HTTP.Addr, cfg.HTTP.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
 		go func() {
 			served <- app.Serve(serveCtx, cfg, app.Options{Logger: env.Logger, Listening: func(a string) { listening <- a }})
 		}()

@@ -28,7 +28,8 @@ import (
 
 // raw is every variable as text, with SPEC §3's defaults.
 type raw struct {
-	HTTPAddr string `env:"ZOOMSYNC_HTTP_ADDR, default=:8080"`
+	HTTPAddr  string `env:"ZOOMSYNC_HTTP_ADDR, default=:8080"`
+	AdminAddr string `env:"ZOOMSYNC_ADMIN_ADDR, default=127.0.0.1:8081"`
 
 	RedisURL        string `env:"ZOOMSYNC_REDIS_URL"`
 	RedisAddrs      string `env:"ZOOMSYNC_REDIS_ADDRS"`
@@ -113,8 +114,14 @@ type Config struct {
 	WebSocket WebSocket
 }
 
-// HTTP is the listener.
-type HTTP struct{ Addr string }
+// HTTP is the listeners: Addr takes Zoom's webhooks (it must be reachable
+// from the internet) and AdminAddr the helpdesk API, board, metrics and
+// OpenAPI document (which must not be); both answer /healthz and /readyz.
+// Equal addresses serve everything on one listener.
+type HTTP struct{ Addr, AdminAddr string }
+
+// Shared reports whether one listener serves everything.
+func (h HTTP) Shared() bool { return h.AdminAddr == h.Addr }
 
 // Redis says where state lives and how to reach it (URL, Addrs,
 // MasterName, credentials, TLS: redisconn.Settings). All empty: embedded,
@@ -318,7 +325,10 @@ func parseHTTP(r *raw, c *Config) error {
 	if _, port, err := net.SplitHostPort(r.HTTPAddr); err != nil || port == "" {
 		return bad("ZOOMSYNC_HTTP_ADDR", "must be host:port or :port, got %q", r.HTTPAddr)
 	}
-	c.HTTP.Addr = r.HTTPAddr
+	if _, port, err := net.SplitHostPort(r.AdminAddr); err != nil || port == "" {
+		return bad("ZOOMSYNC_ADMIN_ADDR", "must be host:port or :port (equal to ZOOMSYNC_HTTP_ADDR for one listener), got %q", r.AdminAddr)
+	}
+	c.HTTP.Addr, c.HTTP.AdminAddr = r.HTTPAddr, r.AdminAddr
 	return nil
 }
 

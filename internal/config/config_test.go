@@ -41,6 +41,8 @@ func TestDefaultsAreSPECs(t *testing.T) {
 		got, want any
 	}{
 		{"ZOOMSYNC_HTTP_ADDR", c.HTTP.Addr, ":8080"},
+		{"ZOOMSYNC_ADMIN_ADDR", c.HTTP.AdminAddr, "127.0.0.1:8081"},
+		{"two listeners", c.HTTP.Shared(), false},
 		{"redis embedded", c.Redis.Embedded(), true},
 		{"ZOOM_API_BASE_URL unset", c.Zoom.APIBaseURL, ""},
 		{"ZOOM_OAUTH_TOKEN_URL", c.Zoom.TokenURL, "https://zoom.us/oauth/token"},
@@ -147,6 +149,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		want string
 	}{
 		{"http addr", map[string]string{"ZOOMSYNC_HTTP_ADDR": "8080"}, "ZOOMSYNC_HTTP_ADDR: must be host:port"},
+		{"admin addr", map[string]string{"ZOOMSYNC_ADMIN_ADDR": "localhost"}, "ZOOMSYNC_ADMIN_ADDR: must be host:port"},
 		{"redis scheme", map[string]string{"ZOOMSYNC_REDIS_URL": "http://h:6379"}, "ZOOMSYNC_REDIS_URL: must start with redis://"},
 		{"redis unparseable", map[string]string{"ZOOMSYNC_REDIS_URL": "redis://h:6379/notadb"}, "ZOOMSYNC_REDIS_URL: is not a valid Redis URL"},
 		{"redis both", map[string]string{"ZOOMSYNC_REDIS_URL": "redis://h:6379", "ZOOMSYNC_REDIS_ADDRS": "h:1"}, "ZOOMSYNC_REDIS_URL: set either"},

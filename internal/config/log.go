@@ -38,6 +38,7 @@ func (c *Config) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.String("http_addr", c.HTTP.Addr),
+		slog.String("admin_addr", c.HTTP.AdminAddr),
 		slog.String("redis", redisMode),
 		slog.Bool("redis_tls", c.Redis.TLS.Enabled),
 		slog.String("redis_user", c.Redis.Username),

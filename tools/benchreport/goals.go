@@ -49,6 +49,8 @@ var Goals = []Goal{
 	{"BenchmarkScaleOut", "x-one", false, 0.9},
 	{"BenchmarkScaleOut", "min-share-%", false, 23.3},
 	{"BenchmarkScaleOut", "max-share-%", true, 43.3},
+	{"BenchmarkWebSocketIntake", "x-webhook", false, 0.9},
+	{"BenchmarkWebSocketIntake", "x-webhook-p50", true, 1.2},
 	// The whole pipeline under the realistic mix, with a target.
 	{"BenchmarkPipeline", "x-rivet", false, 0.6},
 	{"BenchmarkPipeline", "x-bare", false, 0.25},
