@@ -121,6 +121,17 @@ func TestDemoRunsThePipeline(t *testing.T) {
 			}
 		}
 	}
+	// The webhooks went through the listeners' HTTP metrics.
+	var acked uint64
+	for _, m := range families["zoomsync_webhook_ack_duration_seconds"].GetMetric() {
+		acked += m.GetHistogram().GetSampleCount()
+	}
+	if acked < 10 {
+		t.Errorf("zoomsync_webhook_ack_duration_seconds counted %d webhooks, want the 20 acknowledged before the read", acked)
+	}
+	if len(families["zoomsync_build_info"].GetMetric()) != 1 {
+		t.Error("no zoomsync_build_info")
+	}
 	if applied, lag := sum("zoomsync_inbox_entries_applied_total"), sum("zoomsync_inbox_lag_entries"); applied < 10 || lag > 3 {
 		t.Errorf("%v entries applied, inbox lag %v: want the lag to be the few entries in flight at most", applied, lag)
 	}
