@@ -86,7 +86,7 @@ func TestDashboard(t *testing.T) {
 	for _, name := range []string{
 		"zoomsync_build_info", "zoomsync_webhooks_total", "zoomsync_webhooks_refused_total", "zoomsync_webhook_ack_duration_seconds",
 		"zoomsync_inbox_apply_lag_seconds", "zoomsync_inbox_lag_entries", "zoomsync_target_push_duration_seconds",
-		"zoomsync_target_push_delay_seconds", "zoomsync_http_request_duration_seconds", "zoomsync_redis_up",
+		"zoomsync_target_push_delay_seconds", "zoomsync_http_request_duration_seconds", "zoomsync_redis_up", "zoomsync_target_auth_failures_total",
 	} {
 		if !slices.ContainsFunc(app.MetricCatalog(), func(m app.MetricInfo) bool { return m.Name == name }) {
 			t.Errorf("%s is not in the metric catalogue", name)

@@ -158,6 +158,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		Mapping: mp != nil, Resyncs: resyncs, Clock: clock, Logger: log, Observer: m})
 	api.Register(mux.admin)
 	sender, err := target.New(rdb, store, cfg.Targets.Configs, ids, target.Options{Owner: replica, Clock: clock, Logger: log, Zoom: zoomClients, Members: members,
+		OnAuthFailure: func(t string) { m.targetAuth.WithLabelValues(t).Inc() },
 		OnResult: func(t, result string, delay time.Duration) {
 			m.pushed(t, result, delay)
 			helpdesk.CountPush(context.Background(), rdb, t, result)

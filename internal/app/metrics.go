@@ -67,6 +67,7 @@ type metrics struct {
 	pushes        *prometheus.CounterVec
 	pushDelay     *prometheus.HistogramVec
 	pushDuration  *prometheus.HistogramVec
+	targetAuth    *prometheus.CounterVec // credentials or consent refused
 	presenceReads *prometheus.CounterVec
 	// outboxPartitions, once set (serve's sender), says how many outbox
 	// partitions this replica owns and may hold.
@@ -137,6 +138,8 @@ func newMetrics() *metrics {
 		prometheus.ExponentialBuckets(0.005, 2, 16), "target")
 	m.pushDuration = m.histogramVec("zoomsync_target_push_duration_seconds",
 		"How long a target took to answer a push, whatever the answer.", pushDurationBuckets, "target")
+	m.targetAuth = m.counterVec("zoomsync_target_auth_failures_total",
+		"Pushes a target refused for its credentials or consent (Teams: a 401/403 from Microsoft Graph or its token endpoint); alert on any.", "target")
 	m.presenceReads = m.counterVec("zoomsync_presence_rereads_total",
 		"REST presence re-reads of users nothing confirmed lately, by account and result.", "account", "result")
 	m.gaugeFunc("zoomsync_outbox_partitions_owned", "Outbox partitions this replica sends presence for.", func() float64 {

@@ -52,6 +52,7 @@ func TestMetricCatalog(t *testing.T) {
 		"zoomsync_target_push_delay_seconds":     "From a status change to its delivery at the target.",
 		"zoomsync_target_push_duration_seconds":  "How long a target took to answer a push, whatever the answer.",
 		"zoomsync_target_pushes_total":           "Presence pushes by target and result: delivered, skipped, failed (retried), dead.",
+		"zoomsync_target_auth_failures_total":    "Pushes a target refused for its credentials or consent (Teams: a 401/403 from Microsoft Graph or its token endpoint); alert on any.",
 		"zoomsync_webhook_ack_duration_seconds":  "From a webhook request's arrival to its answer, by status code; Zoom counts a delivery not answered within 3 s as failed.",
 		"zoomsync_webhooks_refused_total":        "Webhook requests answered with an error, by reason: the signature (missing_signature, missing_timestamp, stale_timestamp, signature_mismatch, no_secret), unknown_account, malformed_event, unreadable_body, body_too_large, or unavailable (not stored: Zoom retries).",
 		"zoomsync_webhooks_total":                "Webhook requests by event family and outcome.",
@@ -169,6 +170,8 @@ func touch(t *testing.T, m *metrics, mi MetricInfo) {
 		c = m.mappingUsers
 	case "zoomsync_target_pushes_total":
 		c = m.pushes
+	case "zoomsync_target_auth_failures_total":
+		c = m.targetAuth
 	case "zoomsync_target_push_delay_seconds":
 		c = m.pushDelay
 	case "zoomsync_target_push_duration_seconds":

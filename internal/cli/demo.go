@@ -38,6 +38,7 @@ func demoFlags(fs *flag.FlagSet) {
 	fs.Int("users", 150, "generated users per simulated Zoom account")
 	fs.Float64("rate", 2, "simulated webhook events per second per account")
 	fs.String("intake", "webhook", "how the simulated Zoom delivers events: webhook, websocket (an event subscription over an outbound WebSocket, no public endpoint) or both")
+	fs.Bool("teams", false, "also push presence to Microsoft Teams: a teams target against a simulated Microsoft Graph tenant")
 }
 
 // demoAccounts are the simulated Zoom accounts.
@@ -55,6 +56,7 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	users := fs.Lookup("users").Value.(flag.Getter).Get().(int)
 	rate := fs.Lookup("rate").Value.(flag.Getter).Get().(float64)
 	intake := fs.Lookup("intake").Value.(flag.Getter).Get().(string)
+	withTeams := fs.Lookup("teams").Value.(flag.Getter).Get().(bool)
 	if users < 1 || users > 100_000 || rate <= 0 || duration < 0 {
 		return &usageError{"demo: --users must be 1..100000, --rate > 0, --duration ≥ 0"}
 	}
@@ -121,9 +123,20 @@ func runDemo(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	}
 	defer pbx.Close()
 	targetsFile := filepath.Join(tmp, "targets.json")
-	if err := os.WriteFile(targetsFile, []byte(fmt.Sprintf(`[{"name":"demo-pbx","type":"webhook","url":%q,"secret":%q,
+	targets := []byte(fmt.Sprintf(`[{"name":"demo-pbx","type":"webhook","url":%q,"secret":%q,
 		"status_map":{"available":"Available","away":"Away","in_meeting":"Busy","presenting":"Busy","on_call":"OnThePhone","dnd":"DoNotDisturb","offline":"Offline"}}]`,
-		pbx.URL, demoTargetSecret)), 0o600); err != nil {
+		pbx.URL, demoTargetSecret))
+	if withTeams {
+		graph, entry, err := startDemoTeams(out, tmp, len(demoAccounts)*users)
+		if err != nil {
+			return err
+		}
+		defer graph.Close()
+		if targets, err = withTarget(targets, entry); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(targetsFile, targets, 0o600); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "demo target \"demo-pbx\" (a webhook receiver that checks signatures and logs pushes): %s\n", pbx.URL)

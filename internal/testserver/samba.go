@@ -494,6 +494,11 @@ func ADPersonAt(i int) ADPerson {
 	return p
 }
 
+// ImmutableID is the person's onPremisesImmutableId as Entra Connect
+// would sync it: base64 of the objectGUID's raw bytes, as written to the
+// directory.
+func (p ADPerson) ImmutableID() string { return base64.StdEncoding.EncodeToString(p.guid[:]) }
+
 // Disabled reports whether AD would refuse the person's logon: the
 // account is disabled or expired.
 func (p ADPerson) Disabled() bool { return p.UAC&2 != 0 || p.Expired }

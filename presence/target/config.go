@@ -3,6 +3,7 @@ package target
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -77,7 +78,11 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 		return c, fmt.Errorf("target %q: %s", c.Name, fmt.Sprintf(format, args...))
 	}
 	if len(c.StatusMap) == 0 {
-		return bad("status_map is empty: nothing would ever be pushed")
+		if t, ok := lookup(c.Type); ok && len(t.DefaultStatusMap) > 0 {
+			c.StatusMap = maps.Clone(t.DefaultStatusMap)
+		} else {
+			return bad("status_map is empty: nothing would ever be pushed")
+		}
 	}
 	for k := range c.StatusMap {
 		if !slices.Contains(presence.Statuses, presence.Status(k)) {
@@ -96,6 +101,9 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	}
 	if c.DeadAfter.Duration == 0 {
 		c.DeadAfter.Duration = time.Hour
+		if t, ok := lookup(c.Type); ok && t.DeadAfter > 0 {
+			c.DeadAfter.Duration = t.DeadAfter
+		}
 	}
 	if c.Timeout.Duration == 0 {
 		c.Timeout.Duration = 5 * time.Second

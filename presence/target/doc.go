@@ -27,7 +27,7 @@
 //
 // # Target types
 //
-// A target type is one file (webhook.go, contactcenter.go) that registers
+// A target type is one file (webhook.go, contactcenter.go, teams.go) that registers
 // a Type from init: its name in the targets file, its Traits, a Decode
 // that reads and checks its own fields of an entry (Settings), and a New
 // that builds a Driver from the checked Config and the Deps it needs (a
@@ -39,10 +39,13 @@
 // What a type can declare, for far ends with needs of their own:
 //   - a status mapping of its own: status_map values are the type's
 //     vocabulary, interpreted by its driver and checked by its Decode;
+//     Type.DefaultStatusMap is used when an entry gives none, and
+//     Type.DeadAfter when it gives no dead_after;
 //   - Traits.ReceivesDirectory: pushes carry the directory entry, and a
 //     change of it re-pushes the current status;
-//   - Traits.ClearUnmapped: a status leaving the map after a mapped one is
-//     pushed with Clear set, for far ends that must be told to forget;
+//   - Traits.ClearUnmapped: a status not in the map is pushed with Clear
+//     set, for far ends that must be told to forget (the driver knows
+//     what it gave, and skips when there is nothing to clear);
 //   - Traits.Expiry: the far end forgets a pushed status after this long,
 //     so it is re-pushed at three quarters of it while it lasts (the
 //     target's keepalive overrides);

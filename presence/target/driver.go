@@ -47,13 +47,15 @@ type Traits struct {
 	// dead_after, whatever its kind (the webhook contract, SPEC §5: a
 	// receiver's refusal may be fixed at its end in time).
 	RetryEveryFailure bool
-	// ClearUnmapped: when a user's status leaves the status map after a
-	// mapped one, the far end is told to clear what it was given (a push
-	// with Clear set) instead of keeping it.
+	// ClearUnmapped: a status not in the status map is pushed with Clear
+	// set, for the driver to tell the far end to forget what it was given
+	// (if it was given anything: the driver knows, and answers ErrSkip
+	// when there is nothing to clear) instead of keeping it.
 	ClearUnmapped bool
 	// Expiry: the far end forgets a pushed status after this long, so it
 	// is pushed again (keep-alive) at three quarters of it while it lasts,
-	// unless the target's keepalive says otherwise. 0: it never forgets.
+	// unless the target's keepalive says otherwise; a type whose Settings
+	// have an Expiry() method sets it per target. 0: it never forgets.
 	Expiry time.Duration
 	// RateLimit is the pushes per second a target of this type is sent
 	// when its rate_limit is not set (0: unlimited). A budget per tenant
@@ -77,6 +79,10 @@ type Deps struct {
 	Redis  redis.UniversalClient      // for drivers that keep state (tokens, sessions)
 	Logger *slog.Logger
 	Clock  clockwork.Clock
+	// OnAuthFailure, if set, is told each time a target's credentials or
+	// consent are refused (an alert: those pushes are dead-lettered until
+	// someone fixes the secret or grants the permission).
+	OnAuthFailure func(target string)
 }
 
 // Type is a target type: its name in the targets file, its traits, how
@@ -91,6 +97,12 @@ type Type struct {
 	// New builds the driver of a checked target (c.Settings is what
 	// Decode returned).
 	New func(c Config, deps Deps) (Driver, error)
+	// DeadAfter, if set, is the dead_after of a target that gives none
+	// (default 1h): a far end whose outages are ridden out for longer.
+	DeadAfter time.Duration
+	// DefaultStatusMap, if set, is the status_map of a target that gives
+	// none (the type has a documented mapping of its own).
+	DefaultStatusMap map[string]string
 }
 
 var (

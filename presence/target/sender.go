@@ -47,6 +47,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Zoom clients by account, for zoom_contact_center targets.
 	Zoom map[string]*zoomapi.Client
+	// OnAuthFailure, if set, is told each time a target's credentials or
+	// consent are refused (metrics: an alert).
+	OnAuthFailure func(target string)
 	// Members is the live set the outbox partitions are shared by (run by
 	// the caller); nil: the sender keeps its own membership while it runs.
 	Members *coord.Members
@@ -81,7 +84,8 @@ func New(rdb redis.UniversalClient, store *zsync.Store, configs []Config, accoun
 		opts.Batch = 200
 	}
 	s := &Sender{rdb: rdb, store: store, outbox: store.Outbox(), accounts: accounts, opts: opts}
-	deps := Deps{HTTP: opts.HTTPClient, Zoom: opts.Zoom, Redis: rdb, Logger: opts.Logger, Clock: opts.Clock}
+	deps := Deps{HTTP: opts.HTTPClient, Zoom: opts.Zoom, Redis: rdb, Logger: opts.Logger, Clock: opts.Clock,
+		OnAuthFailure: opts.OnAuthFailure}
 	for _, c := range configs {
 		d, err := Build(c, deps)
 		if err != nil {
@@ -361,7 +365,7 @@ func (s *Sender) build(ctx context.Context, account, target string, pd zsync.Pen
 	f := rec.Fields
 	push.Email = f[zsync.FieldEmail]
 	if f[zsync.FieldDirID] != "" {
-		push.Directory = &Directory{DN: f[zsync.FieldDirDN], UID: f[zsync.FieldDirUID], EmployeeNumber: f[zsync.FieldDirEmployeeNumber]}
+		push.Directory = &Directory{ID: f[zsync.FieldDirID], DN: f[zsync.FieldDirDN], UID: f[zsync.FieldDirUID], EmployeeNumber: f[zsync.FieldDirEmployeeNumber]}
 	}
 	if g := f[zsync.FieldGroupIDs]; g != "" {
 		_ = json.Unmarshal([]byte(g), &push.GroupIDs)

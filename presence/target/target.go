@@ -37,6 +37,10 @@ type Push struct {
 
 // Directory is the linked directory entry of a pushed user.
 type Directory struct {
+	// ID is the entry's stable id (entryUUID, or Active Directory's
+	// objectGUID as AD shows it); drivers that look users up by it (teams)
+	// read it, the webhook body does not carry it.
+	ID             string `json:"-"`
 	DN             string `json:"dn"`
 	UID            string `json:"uid"`
 	EmployeeNumber string `json:"employee_number"`
@@ -55,10 +59,18 @@ type configured struct {
 	keepAlive time.Duration // 0: off
 }
 
+// expirer is Settings whose far end forgets a pushed status after a time
+// the target configures (overriding Traits.Expiry).
+type expirer interface{ Expiry() time.Duration }
+
 func newConfigured(c Config, traits Traits, d Driver) *configured {
 	t := &configured{Config: c, traits: traits, driver: d, keepAlive: c.KeepAlive.Duration}
-	if t.keepAlive == 0 && traits.Expiry > 0 {
-		t.keepAlive = traits.Expiry * 3 / 4
+	expiry := traits.Expiry
+	if e, ok := c.Settings.(expirer); ok && e.Expiry() > 0 {
+		expiry = e.Expiry() // the target's own setting (teams: expiration)
+	}
+	if t.keepAlive == 0 && expiry > 0 {
+		t.keepAlive = expiry * 3 / 4
 	}
 	if r := c.RateLimit; r > 0 || traits.RateLimit > 0 {
 		if r == 0 {
@@ -88,7 +100,12 @@ func (c *configured) decide(p *Push) bool {
 		p.TargetStatus = v
 		return true
 	}
-	if _, was := c.StatusMap[string(p.Previous)]; was && c.traits.ClearUnmapped {
+	if c.traits.ClearUnmapped {
+		// Every unmapped status goes to the driver, which knows what it
+		// gave the far end: Previous is the status just before this one,
+		// not what the target was sent, when changes were coalesced
+		// (on_call pushed, then available and away while the target was
+		// busy: Previous is available, and on_call must still be cleared).
 		p.Clear = true
 		return true
 	}
