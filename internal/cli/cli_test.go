@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/zoomsync/zoomsync/internal/app"
 )
 
 func run(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
@@ -131,6 +133,17 @@ func TestDemoRunsThePipeline(t *testing.T) {
 	}
 	if len(families["zoomsync_build_info"].GetMetric()) != 1 {
 		t.Error("no zoomsync_build_info")
+	}
+	// Every series serve exports was declared through the catalogue that
+	// the chart's alerts and the dashboard are checked against.
+	declared := map[string]bool{}
+	for _, mi := range app.MetricCatalog() {
+		declared[mi.Name] = true
+	}
+	for name := range families {
+		if strings.HasPrefix(name, "zoomsync_") && !declared[name] {
+			t.Errorf("%s is exported but not in app.MetricCatalog", name)
+		}
 	}
 	if applied, lag := sum("zoomsync_inbox_entries_applied_total"), sum("zoomsync_inbox_lag_entries"); applied < 10 || lag > 3 {
 		t.Errorf("%v entries applied, inbox lag %v: want the lag to be the few entries in flight at most", applied, lag)
