@@ -10,6 +10,7 @@ import (
 
 	"github.com/zoomsync/zoomsync/internal/secret"
 	"github.com/zoomsync/zoomsync/presence/target"
+	"github.com/zoomsync/zoomsync/readmodel"
 	zsync "github.com/zoomsync/zoomsync/sync"
 )
 
@@ -34,8 +35,12 @@ type Options struct {
 	Limits                       Limits
 	Targets                      []target.Config // GET /v1/targets
 	// Mapping: a directory is configured (else the report answers 404).
-	Mapping  bool
-	Resyncs  Resyncs
+	Mapping bool
+	Resyncs Resyncs
+	// Model is this replica's read model (nil: every lookup reads Redis):
+	// lookups, GET /v1/people and the live stream read it, and fall back
+	// to Redis for a key it does not hold.
+	Model    *readmodel.Model
 	Clock    clockwork.Clock
 	Logger   *slog.Logger
 	Observer Observer // nil: nobody
@@ -63,7 +68,7 @@ func New(rdb redis.UniversalClient, store *zsync.Store, opts Options) *API {
 	if opts.Observer != nil {
 		onStreams = opts.Observer.StreamsChanged
 	}
-	lookups := &lookup{rdb: rdb, store: store, accounts: opts.Accounts, clock: opts.Clock}
+	lookups := &lookup{rdb: rdb, store: store, accounts: opts.Accounts, clock: opts.Clock, model: opts.Model}
 	slots := newStreamSlots(opts.StreamMax, opts.StreamMaxPerToken, onStreams)
 	return &API{
 		lookups: lookups,

@@ -17,6 +17,7 @@ import (
 	"github.com/zoomsync/zoomsync/internal/redisconn"
 	"github.com/zoomsync/zoomsync/mapping/mapstore"
 	"github.com/zoomsync/zoomsync/presence"
+	"github.com/zoomsync/zoomsync/readmodel"
 	zsync "github.com/zoomsync/zoomsync/sync"
 )
 
@@ -26,6 +27,7 @@ type lookup struct {
 	store    *zsync.Store
 	accounts []string
 	clock    clockwork.Clock
+	model    *readmodel.Model // nil: none
 
 	mu    sync.Mutex
 	cache map[string]resolved // key (lower case) → the one user it named
@@ -60,6 +62,52 @@ func (l *lookup) resolve(ctx context.Context, key string) ([]*zsync.Record, erro
 		l.remember(ck, zsync.UserRef{Account: recs[0].Account, Key: recs[0].Key})
 	}
 	return recs, nil
+}
+
+// find resolves a key to the presence of the users it names: from the
+// read model when it holds the key, else from Redis (resolve).
+func (l *lookup) find(ctx context.Context, key string) ([]Presence, error) {
+	if l.model != nil {
+		if people, held := l.model.Lookup(key); held {
+			out := make([]Presence, len(people))
+			for i := range people {
+				out[i] = presenceOfPerson(&people[i])
+			}
+			return out, nil
+		}
+	}
+	recs, err := l.resolve(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Presence, len(recs))
+	for i, r := range recs {
+		out[i] = presenceOf(r)
+	}
+	return out, nil
+}
+
+// records resolves a key to the records of the users it names: the read
+// model names them when it holds the key (one round trip for the
+// records), else resolve asks Redis.
+func (l *lookup) records(ctx context.Context, key string) ([]*zsync.Record, error) {
+	if l.model != nil {
+		if people, held := l.model.Lookup(key); held {
+			refs := make([]zsync.UserRef, len(people))
+			for i, p := range people {
+				refs[i] = zsync.UserRef{Account: p.Account, Key: p.Key}
+			}
+			recs, err := l.store.Records(ctx, refs)
+			if err != nil {
+				return nil, err
+			}
+			if len(recs) == len(refs) && !slices.ContainsFunc(recs, (*zsync.Record).Deleted) {
+				return recs, nil
+			}
+			// A user went since the model read it: ask Redis.
+		}
+	}
+	return l.resolve(ctx, key)
 }
 
 // lookUp finds the live records a key names in one round trip of index
@@ -164,13 +212,28 @@ func optional(s string) *string {
 }
 
 func displayName(f map[string]string) string {
-	if n := f[zsync.FieldDisplayName]; n != "" {
-		return n
+	return readmodel.DisplayName(func(k string) string { return f[k] })
+}
+
+func msOptional(ms int64) *string {
+	if ms <= 0 {
+		return nil
 	}
-	if n := strings.TrimSpace(f[zsync.FieldFirstName] + " " + f[zsync.FieldLastName]); n != "" {
-		return n
+	t := time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
+	return &t
+}
+
+// presenceOfPerson is presenceOf for what the read model holds.
+func presenceOfPerson(p *readmodel.Person) Presence {
+	v := Presence{
+		AccountID: p.Account, ZoomUserID: p.Key, Email: p.Email, DisplayName: p.DisplayName,
+		Status: p.Status, ZoomStatus: p.ZoomStatus, Since: msOptional(p.StatusSince), OnCall: p.OnCall,
+		AgentStatus: optional(p.AgentStatus), UserStatus: p.UserStatus, ConfirmedAt: msOptional(p.ConfirmedAt),
 	}
-	return f[zsync.FieldDirDisplayName]
+	if p.Linked {
+		v.Directory = &PresenceDirectory{DN: p.DN, UID: p.Dir(zsync.FieldDirUID), EmployeeNumber: p.Dir(zsync.FieldDirEmployeeNumber)}
+	}
+	return v
 }
 
 func msTime(s string) *string {
@@ -207,25 +270,48 @@ func (l *lookup) one(w http.ResponseWriter, req *http.Request) *zsync.Record {
 	if keyTooLong(w, key) {
 		return nil
 	}
-	recs, err := l.resolve(req.Context(), key)
-	switch {
-	case err != nil:
+	recs, err := l.records(req.Context(), key)
+	if err != nil {
 		apiError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable")
 		return nil
-	case len(recs) == 0:
-		apiError(w, http.StatusNotFound, "not_found", "no user has this "+keyKinds)
-		return nil
-	case len(recs) > 1:
-		writeJSON(w, http.StatusConflict, map[string]any{"error": map[string]any{"code": "ambiguous",
-			"message": strconv.Itoa(len(recs)) + " users match this key; ask by Zoom user id", "candidates": candidates(recs)}})
+	}
+	ps := make([]Presence, len(recs))
+	for i, r := range recs {
+		ps[i] = presenceOf(r)
+	}
+	if !exactlyOne(w, ps) {
 		return nil
 	}
 	return recs[0]
 }
 
+// exactlyOne answers 404 or 409 (with the candidates) unless ps holds
+// one person.
+func exactlyOne(w http.ResponseWriter, ps []Presence) bool {
+	switch {
+	case len(ps) == 0:
+		apiError(w, http.StatusNotFound, "not_found", "no user has this "+keyKinds)
+		return false
+	case len(ps) > 1:
+		writeJSON(w, http.StatusConflict, map[string]any{"error": map[string]any{"code": "ambiguous",
+			"message": strconv.Itoa(len(ps)) + " users match this key; ask by Zoom user id", "candidates": candidates(ps)}})
+		return false
+	}
+	return true
+}
+
 func (l *lookup) presence(w http.ResponseWriter, req *http.Request) {
-	if r := l.one(w, req); r != nil {
-		writeJSON(w, http.StatusOK, presenceOf(r))
+	key := req.PathValue("key")
+	if keyTooLong(w, key) {
+		return
+	}
+	ps, err := l.find(req.Context(), key)
+	if err != nil {
+		apiError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable")
+		return
+	}
+	if exactlyOne(w, ps) {
+		writeJSON(w, http.StatusOK, ps[0])
 	}
 }
 
@@ -290,19 +376,19 @@ func (l *lookup) bulk(w http.ResponseWriter, req *http.Request) {
 	}
 	out := make(map[string]any, len(keys))
 	for _, k := range keys {
-		recs, err := l.resolve(req.Context(), k)
+		ps, err := l.find(req.Context(), k)
 		if err != nil {
 			apiError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable")
 			return
 		}
-		switch len(recs) {
+		switch len(ps) {
 		case 0:
 			out[k] = nil
 		case 1:
-			out[k] = presenceOf(recs[0])
+			out[k] = ps[0]
 		default:
-			out[k] = map[string]any{"error": map[string]any{"code": "ambiguous", "message": strconv.Itoa(len(recs)) + " users match this key",
-				"candidates": candidates(recs)}}
+			out[k] = map[string]any{"error": map[string]any{"code": "ambiguous", "message": strconv.Itoa(len(ps)) + " users match this key",
+				"candidates": candidates(ps)}}
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -315,10 +401,10 @@ type Candidate struct {
 	Email      string `json:"email"`
 }
 
-func candidates(recs []*zsync.Record) []Candidate {
-	c := make([]Candidate, len(recs))
-	for i, r := range recs {
-		c[i] = Candidate{r.Account, r.Key, r.Fields[zsync.FieldEmail]}
+func candidates(ps []Presence) []Candidate {
+	c := make([]Candidate, len(ps))
+	for i, p := range ps {
+		c[i] = Candidate{p.AccountID, p.ZoomUserID, p.Email}
 	}
 	return c
 }

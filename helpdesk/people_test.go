@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zoomsync/zoomsync/internal/secret"
+	"github.com/zoomsync/zoomsync/readmodel"
 	zsync "github.com/zoomsync/zoomsync/sync"
 )
 
@@ -37,7 +38,9 @@ var peopleFixture = []struct{ account, key, name, email, presence string }{
 	{"B", "b3", "ALAN KAY", "kay@example.com", "in_meeting"},
 }
 
-func peopleAPI(t *testing.T) http.Handler {
+// peopleAPI serves the fixture from Redis alone, or (withModel) from a
+// loaded read model.
+func peopleAPI(t *testing.T, withModel bool) http.Handler {
 	t.Helper()
 	ctx := context.Background()
 	m := miniredis.RunT(t)
@@ -55,8 +58,15 @@ func peopleAPI(t *testing.T) http.Handler {
 			t.Fatal(err)
 		}
 	}
+	opts := Options{Accounts: []string{"A", "B"}, Tokens: []secret.Secret{secret.New("token")}, Limits: DefaultLimits()}
+	if withModel {
+		opts.Model = readmodel.New(rdb, store, readmodel.Options{Accounts: opts.Accounts})
+		if err := opts.Model.Load(ctx, "start"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	mux := http.NewServeMux()
-	New(rdb, store, Options{Accounts: []string{"A", "B"}, Tokens: []secret.Secret{secret.New("token")}, Limits: DefaultLimits()}).Register(mux)
+	New(rdb, store, opts).Register(mux)
 	return JSONErrors(mux)
 }
 
@@ -124,7 +134,17 @@ func ids(ps []person) []string {
 // order without gaps or repeats. Before it, the list was the first 100
 // of one account in Redis scan order with no counts.
 func TestPeopleContract(t *testing.T) {
-	h, rt := peopleAPI(t), openAPIRouter(t)
+	for _, backend := range []struct {
+		name  string
+		model bool
+	}{{"redis", false}, {"read model", true}} {
+		t.Run(backend.name, func(t *testing.T) { peopleContract(t, peopleAPI(t, backend.model)) })
+	}
+}
+
+// peopleContract is TestPeopleContract against one backend.
+func peopleContract(t *testing.T, h http.Handler) {
+	rt := openAPIRouter(t)
 	all := []string{"A/a1", "B/b1", "B/b3", "A/a2", "B/b2", "A/a4", "A/a3"} // ada, ada, alan kay, alan turing, barbara, edsger, grace
 	cases := []struct {
 		name, query string

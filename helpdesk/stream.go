@@ -32,9 +32,27 @@ func newHub(rdb redis.UniversalClient, l *lookup, log *slog.Logger, clock clockw
 	return &hub{rdb: rdb, lookups: l, log: log, clock: clock, slots: slots, limits: limits, clients: map[chan []byte]struct{}{}}
 }
 
-// run listens to the channel until ctx ends (go-redis resubscribes after
-// a lost connection by itself).
+// run fans changes out until ctx ends: the read model's (one
+// subscription to Redis per replica, the users already re-read), or,
+// without one, the channel's (go-redis resubscribes after a lost
+// connection by itself).
 func (h *hub) run(ctx context.Context) {
+	if m := h.lookups.model; m != nil {
+		changes, stop := m.Subscribe(streamBuffer)
+		defer stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case p := <-changes:
+				if h.watchers() == 0 {
+					continue
+				}
+				b, _ := json.Marshal(presenceOfPerson(&p))
+				h.send(b)
+			}
+		}
+	}
 	sub := h.rdb.Subscribe(ctx, zsync.PresenceChannel)
 	defer sub.Close()
 	ch := sub.Channel()
@@ -46,10 +64,7 @@ func (h *hub) run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			h.mu.Lock()
-			n := len(h.clients)
-			h.mu.Unlock()
-			if n == 0 {
+			if h.watchers() == 0 {
 				continue // nobody watches: do not read the record
 			}
 			for _, u := range zsync.ParseChanges(m.Payload) { // one message per applied batch
@@ -58,15 +73,26 @@ func (h *hub) run(ctx context.Context) {
 					continue
 				}
 				b, _ := json.Marshal(presenceOf(rec))
-				h.mu.Lock()
-				for c := range h.clients {
-					select {
-					case c <- b:
-					default: // a slow viewer misses an update rather than slowing everyone
-					}
-				}
-				h.mu.Unlock()
+				h.send(b)
 			}
+		}
+	}
+}
+
+func (h *hub) watchers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.clients)
+}
+
+// send gives b to every open stream.
+func (h *hub) send(b []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.clients {
+		select {
+		case c <- b:
+		default: // a slow viewer misses an update rather than slowing everyone
 		}
 	}
 }

@@ -163,8 +163,6 @@ for u = first, #KEYS, 2 do
         redis.call('PEXPIRE', hist, historyMS)
         redis.call('HSET', outbox, user, seq .. '|' .. eff .. '|' .. prev .. '|' .. at)
         for t = dueKeys, dueKeys + ntargets - 1 do redis.call('ZADD', KEYS[t], at, user) end
-        -- Live views (the board's stream) of every replica hear of it.
-        redis.call('PUBLISH', presenceChannel, account .. '\t' .. user)
         if ntargets > 0 then
           redis.call('LPUSH', doorbell, '1')
           redis.call('LTRIM', doorbell, 0, 0)
@@ -175,7 +173,7 @@ for u = first, #KEYS, 2 do
     -- or went) and the status did not: the targets that receive directory
     -- data (the first ndir) get the queued change once more, with a new
     -- seq and the same status, previous status and since. Not a status
-    -- change: no history entry, status_since stays, live views are not told.
+    -- change: no history entry, status_since stays.
     if dirAt and not changed and ndir > 0 then
       local out = redis.call('HGET', outbox, user)
       local rest = out and string.match(out, '^%d+(|.*)$')
@@ -194,6 +192,10 @@ for u = first, #KEYS, 2 do
     set[#set+1] = 'vmax'; set[#set+1] = string.format('%d', vmax)
     redis.call('HSET', rec, unpack(set))
     redis.call('SADD', members, user)
+    -- Every replica's read model (and through it the board's stream)
+    -- hears of every record that changed: a status, a name, an email, an
+    -- extension, a link. The model re-reads the user.
+    redis.call('PUBLISH', presenceChannel, account .. '\t' .. user)
     if inputs or not cur[iVmax] then
       if status == 'deleted' then
         redis.call('HDEL', mappingInputs, user)

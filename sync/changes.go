@@ -2,9 +2,9 @@ package zsync
 
 import "strings"
 
-// The change feed (PresenceChannel): the apply script publishes one
-// message per applied batch that changed any status, naming the users
-// whose effective status changed, one per line, as "account\tuser"
+// The change feed (PresenceChannel): the apply script publishes
+// messages naming the users whose record a write changed (a status, a
+// name, an email, an extension, a link), one per line, as "account\tuser"
 // ("account\tuser\naccount\tuser…"). A message of one user is the same
 // "account\tuser" as before batches were published together, so readers
 // of either form agree.

@@ -125,15 +125,15 @@ func TestDirectoryChangeRequeuesTheStatus(t *testing.T) {
 			want state
 		}{
 			{"the link appears", func() { link(1, "uid=jdoe,ou=people", "jdoe", "1234", "Engineer") },
-				state{"2|available||" + at(0), "pbx", "2", at(0), 1, "available", false}},
+				state{"2|available||" + at(0), "pbx", "2", at(0), 1, "available", true}},
 			{"the same link rewritten (another entry field changed)", func() { link(2, "uid=jdoe,ou=people", "jdoe", "1234", "Manager") },
-				state{"2|available||" + at(0), "", "2", at(0), 1, "available", false}},
+				state{"2|available||" + at(0), "", "2", at(0), 1, "available", true}},
 			{"the employee number changes", func() { link(3, "uid=jdoe,ou=people", "jdoe", "4321", "Manager") },
-				state{"3|available||" + at(0), "pbx", "3", at(0), 1, "available", false}},
+				state{"3|available||" + at(0), "pbx", "3", at(0), 1, "available", true}},
 			{"a status change after it", func() { apply(fw(FieldPresence, WebhookVersion(t0.Add(4*time.Minute).UnixMilli()), "away")) },
 				state{"4|away|available|" + at(4), "cc,pbx", "4", at(4), 2, "away", true}},
 			{"the link goes", func() { link(5, "", "", "", "") },
-				state{"5|away|available|" + at(4), "pbx", "5", at(4), 2, "away", false}},
+				state{"5|away|available|" + at(4), "pbx", "5", at(4), 2, "away", true}},
 			{"an older link write changes nothing", func() { link(4, "uid=old,ou=people", "old", "1", "") },
 				state{"5|away|available|" + at(4), "", "5", at(4), 2, "away", false}},
 		}

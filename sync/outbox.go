@@ -335,6 +335,6 @@ func (o *Outbox) Defer(ctx context.Context, account string, p int, target, user 
 	return nil
 }
 
-// PresenceChannel is where the apply script announces every effective
-// status change ("account\tuser").
+// PresenceChannel is where the apply script announces every user whose
+// record a write changed ("account\tuser"), status or not.
 const PresenceChannel = redisconn.PresenceChannel

@@ -157,3 +157,36 @@ func (s *Store) Records(ctx context.Context, refs []UserRef) ([]*Record, error) 
 	}
 	return out, nil
 }
+
+// UserFields reads the asked fields of several users in one round trip:
+// vals[i] holds refs[i]'s values in the order asked, or is nil when the
+// user has no live record (never existed, expired or tombstoned). The
+// read model re-reads the users the presence channel names with it.
+func (s *Store) UserFields(ctx context.Context, refs []UserRef, fields []string) ([][]string, error) {
+	ask := append([]string{"vmax", FieldUserStatus}, fields...)
+	cmds := make([]*redis.SliceCmd, len(refs))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, r := range refs {
+			cmds[i] = p.HMGet(ctx, s.keys.user(r.Account, r.Key), ask...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable("zsync.Store.UserFields", err)
+	}
+	out := make([][]string, len(refs))
+	for i, c := range cmds {
+		v := c.Val()
+		vmax, _ := v[0].(string)
+		status, _ := v[1].(string)
+		if vmax == "" || status == StatusDeleted {
+			continue
+		}
+		vals := make([]string, len(fields))
+		for j := range vals {
+			vals[j], _ = v[j+2].(string)
+		}
+		out[i] = vals
+	}
+	return out, nil
+}

@@ -124,9 +124,9 @@ func NewStore(rdb redis.UniversalClient, partitions int, tombstoneTTL time.Durat
 // changed, records it (status, status_since, status_seq), appends it to
 // the user's history stream (trimmed to the history window), puts it in
 // the partition's outbox (one latest change per user: coalesced) and makes
-// the user due at every target, then rings the partition's doorbell. It
-// publishes the change on the zs:presence channel ("account\tuser") for
-// live views. When the directory data a push carries (dir_id, dir_dn,
+// the user due at every target, then rings the partition's doorbell.
+// Whenever any fact was written it publishes the user on the zs:presence
+// channel ("account\tuser"): every replica's read model re-reads it. When the directory data a push carries (dir_id, dir_dn,
 // dir_uid, dir_employee_number) changes value and the status does not, the
 // queued change is queued once more with a new seq (status_seq moves; the
 // status, status_since and history do not) for the targets that receive

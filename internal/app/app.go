@@ -19,11 +19,14 @@ import (
 	"github.com/zoomsync/zoomsync/helpdesk"
 	"github.com/zoomsync/zoomsync/internal/config"
 	"github.com/zoomsync/zoomsync/internal/coord"
+	"github.com/zoomsync/zoomsync/internal/periodic"
 	"github.com/zoomsync/zoomsync/mapping"
 	"github.com/zoomsync/zoomsync/mapping/mapper"
 	"github.com/zoomsync/zoomsync/presence/target"
+	"github.com/zoomsync/zoomsync/readmodel"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/sync/runs"
+	"github.com/zoomsync/zoomsync/sync/sweep"
 	"github.com/zoomsync/zoomsync/zoomapi"
 	"github.com/zoomsync/zoomsync/zoomapi/webhook"
 )
@@ -126,7 +129,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		OnOutcome: func(event, outcome string) {
 			m.webhooks.WithLabelValues(webhookEventLabel(event), outcome).Inc()
 			wsm.events.WithLabelValues(webhook.IntakeWebhook, webhookEventLabel(event), outcome).Inc()
-			if mp != nil && outcome == webhook.OutcomeAccepted && profileEvents[event] {
+			if mp != nil && outcome == webhook.OutcomeAccepted && webhook.ChangesProfile(event) {
 				mp.MarkDirty()
 			}
 		},
@@ -145,7 +148,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		afterResync = mp.RefreshNow // a resync's users are linked against a fresh read
 	}
 	resyncs := runs.New(rdb, store, runs.Options{Accounts: zoomClients, MaxDeleteFraction: cfg.Resync.MaxDeleteFraction,
-		Lease: coord.NewLease(rdb, "resync", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}), Replica: replica,
+		Lease: coord.NewLease(rdb, runs.LeaseName, coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}), Replica: replica,
 		RunContext: workCtx, // API-started runs stop (and release the lease) with serve
 		AfterRun:   afterResync, Clock: clock, Logger: log, Observer: m})
 	defer resyncs.Wait()
@@ -153,7 +156,9 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	if opts.limits != nil {
 		limits = *opts.limits
 	}
-	api := helpdesk.New(rdb, store, helpdesk.Options{Accounts: ids, Tokens: cfg.API.Tokens, RateLimit: cfg.API.RateLimit,
+	users := readmodel.New(rdb, store, readmodel.Options{Accounts: ids, Clock: clock, Logger: log, Observer: readModelLog{log}})
+	ready.model = users.Ready
+	api := helpdesk.New(rdb, store, helpdesk.Options{Model: users, Accounts: ids, Tokens: cfg.API.Tokens, RateLimit: cfg.API.RateLimit,
 		StreamMax: cfg.API.StreamMax, StreamMaxPerToken: cfg.API.StreamMaxPerToken, Limits: limits, Targets: cfg.Targets.Configs,
 		Mapping: mp != nil, Resyncs: resyncs, Clock: clock, Logger: log, Observer: m})
 	api.Register(mux.admin)
@@ -168,10 +173,25 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		return asConfigError(err)
 	}
 	m.watchOutbox(sender.Partitions)
-	sweep := newSweeper(store, rdb, accounts, cfg.Presence, replica, clock, log, m)
+	readers := map[string]sweep.PresenceReader{}
+	for id, a := range accounts {
+		readers[id] = a.client.Users
+	}
+	sweeper := sweep.New(rdb, store, readers, sweep.Options{MaxAge: cfg.Presence.MaxAge, ReadsPerSecond: cfg.Presence.ReadsPerSecond,
+		CallMax: cfg.Presence.CallMax, Replica: replica, Clock: clock, Logger: log, Observer: m})
+	// The leader-only periodic work: each job under its lease, one
+	// replica at a time.
+	jobs := periodic.New(periodic.Options{Clock: clock, Logger: log, Observer: m.jobs})
+	jobs.Add(sweeper.Specs()...)
+	if mp != nil {
+		jobs.Add(mp.Specs()...)
+	}
+	if cfg.Resync.Enabled() {
+		jobs.Add(resyncs.ScheduleSpec(cfg.Resync.Schedule))
+	}
 	sockets, err := newWebSockets(webSocketOptions{cfg: cfg, rdb: rdb, store: store, sink: inbox, accounts: accounts, replica: replica,
 		clock: clock, log: log, wm: wsm, leaseTTL: opts.webSocketLeaseTTL, accepted: func(event string) {
-			if mp != nil && profileEvents[event] {
+			if mp != nil && webhook.ChangesProfile(event) {
 				mp.MarkDirty()
 			}
 		}})
@@ -203,22 +223,16 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 			}
 		})
 	}
-	if mp != nil {
-		workers.Go(func() { mp.Run(workCtx) })
-	}
+	workers.Go(func() { jobs.Run(workCtx) })
 	workers.Go(func() { sender.Run(workCtx) })
+	workers.Go(func() { users.Run(workCtx) })
 	workers.Go(func() { api.Run(workCtx) })
-	workers.Go(func() { sweep.run(workCtx) })
 	if sockets != nil {
 		workers.Go(func() { sockets.run(workCtx) })
 	}
 	reload := &reloader{path: cfg.Zoom.AccountsFile, read: cfg.Zoom.ReloadAccounts, live: secrets, clients: zoomClients,
 		clock: clock, log: log, every: accountsPoll}
 	workers.Go(func() { reload.run(workCtx, opts.Reload) })
-	if cfg.Resync.Enabled() {
-		sched := &scheduler{schedule: cfg.Resync.Schedule, clock: clock, logger: log, start: resyncs.Scheduled}
-		workers.Go(func() { sched.run(workCtx) })
-	}
 
 	serveErr := make(chan error, 1)
 	srv.serve(serveErr)
@@ -256,10 +270,6 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	return nil
 }
 
-// profileEvents change what a link is computed from.
-var profileEvents = map[string]bool{"user.created": true, "user.updated": true, "user.activated": true,
-	"user.deactivated": true, "user.deleted": true, "user.disassociated": true, "user.invitation_accepted": true}
-
 // newMapper builds the mapper when a directory is configured (nil
 // otherwise).
 func newMapper(cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store, accounts []string, replica string,
@@ -279,7 +289,7 @@ func newMapper(cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store
 		rules[i] = mapping.Rule{ZoomField: r.ZoomField, Attribute: r.LDAPAttribute}
 	}
 	return mapper.New(rdb, store, dir, mapper.Options{Rules: rules, Accounts: accounts, MaxDrop: cfg.Resync.MaxDeleteFraction,
-		Every: l.Refresh, Lease: coord.NewLease(rdb, "mapping", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}),
+		Every: l.Refresh, Lease: coord.NewLease(rdb, mapper.LeaseName, coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}),
 		Clock: clock, Logger: log, Observer: m}), nil
 }
 

@@ -102,7 +102,7 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 		clients[a.ID] = c
 	}
 	r := runs.New(rdb, store, runs.Options{Accounts: clients, MaxDeleteFraction: cfg.Resync.MaxDeleteFraction,
-		Lease: coord.NewLease(rdb, "resync", coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}), Replica: replica,
+		Lease: coord.NewLease(rdb, runs.LeaseName, coord.LeaseOptions{Owner: replica, Clock: clock, Logger: log}), Replica: replica,
 		Clock: clock, Logger: log, Observer: newMetrics()})
 
 	var failed []string

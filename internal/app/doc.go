@@ -1,8 +1,10 @@
 // Package app is wiring: it assembles `zoomsync serve`, `resync`, `map`
 // and `purge` from the packages that do the work (Redis or an embedded
 // miniredis, one Zoom client per account, the webhook handler feeding the
-// durable inbox, the consumers, the mapper, the presence sender and
-// sweeper, the helpdesk API), and owns the process's metrics (metrics.go;
+// durable inbox, the consumers, the presence sender, the helpdesk API,
+// and one periodic runner with the jobs the packages declare: the
+// scheduled resync, the mapping's directory read and links, the presence
+// sweeps), and owns the process's metrics (metrics.go and jobmetrics.go;
 // observe.go feeds the packages' observers into them) and /readyz.
 //
 // Invariants:

@@ -73,7 +73,8 @@ type metrics struct {
 	// partitions this replica owns and may hold.
 	outboxPartitions atomic.Pointer[func() (owned, share int64)]
 
-	ws *webSocketMetrics
+	ws   *webSocketMetrics
+	jobs *jobMetrics
 
 	httpRequests   *prometheus.HistogramVec
 	streamsOpen    prometheus.Gauge
@@ -160,6 +161,8 @@ func newMetrics() *metrics {
 
 	// WebSocket subscriptions and gap repairs (websocket.go).
 	m.ws = newWebSocketMetrics(m)
+	// Leader-only periodic jobs (jobmetrics.go).
+	m.jobs = newJobMetrics(m)
 
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	slices.SortFunc(m.catalog, func(a, b MetricInfo) int { return strings.Compare(a.Name, b.Name) })

@@ -27,46 +27,49 @@ import (
 // against the catalogue.
 func TestMetricCatalog(t *testing.T) {
 	want := map[string]string{
-		"zoomsync_build_info":                    "Always 1: the labels say which zoomsync build this process runs.",
-		"zoomsync_directory_entries":             "People in the current directory snapshot.",
-		"zoomsync_directory_reads_total":         "Directory reads by result: ok, failed (unreachable, partial), refused (empty or shrank too much).",
-		"zoomsync_full_pull_duration_seconds":    "Duration of full user pulls.",
-		"zoomsync_full_pulls_total":              "Full user pulls by account and result.",
-		"zoomsync_http_request_duration_seconds": "HTTP requests other than webhooks (helpdesk API, board, health, metrics) by method, route pattern and status code; a live stream counts until its answer starts.",
-		"zoomsync_inbox_apply_lag_seconds":       "From a webhook's acknowledgement to Zoom to its facts being applied to the user's record, by account.",
-		"zoomsync_inbox_dead_letters":            "Entries moved to the dead-letter stream (alert on any).",
-		"zoomsync_inbox_entries_applied_total":   "Inbox entries applied and acknowledged, by account.",
-		"zoomsync_inbox_lag_entries":             "Inbox entries not yet delivered to a consumer.",
-		"zoomsync_inbox_pending_entries":         "Inbox entries delivered and not yet acknowledged.",
-		"zoomsync_live_streams":                  "Live presence streams (GET /v1/presence/stream) open on this replica.",
-		"zoomsync_live_streams_refused_total":    "Live streams refused with 503 by the cap reached: process or token.",
-		"zoomsync_mapping_conflicts":             "Conflicts in the last mapping: an entry claimed by several users, or several entries for one user.",
-		"zoomsync_mapping_disabled_active_users": "Zoom users still active whose directory entry is disabled, in the last mapping: the deprovisioning gap.",
-		"zoomsync_mapping_runs_total":            "Link computations by result.",
-		"zoomsync_mapping_unmatched_entries":     "Directory people without a Zoom user, in the last mapping.",
-		"zoomsync_mapping_users":                 "Zoom users (deleted ones aside) by the last mapping's outcome: matched, unmatched (no directory entry), conflicted (held back by a conflict).",
-		"zoomsync_outbox_partitions_owned":       "Outbox partitions this replica sends presence for.",
-		"zoomsync_outbox_partitions_share":       "Outbox partitions this replica may hold: its share among the live replicas.",
-		"zoomsync_presence_rereads_total":        "REST presence re-reads of users nothing confirmed lately, by account and result.",
-		"zoomsync_redis_up":                      "1 if Redis answered the last scrape's inbox queries.",
-		"zoomsync_target_push_delay_seconds":     "From a status change to its delivery at the target.",
-		"zoomsync_target_push_duration_seconds":  "How long a target took to answer a push, whatever the answer.",
-		"zoomsync_target_pushes_total":           "Presence pushes by target and result: delivered, skipped, failed (retried), dead.",
-		"zoomsync_target_auth_failures_total":    "Pushes a target refused for its credentials or consent (Teams: a 401/403 from Microsoft Graph or its token endpoint); alert on any.",
-		"zoomsync_webhook_ack_duration_seconds":  "From a webhook request's arrival to its answer, by status code; Zoom counts a delivery not answered within 3 s as failed.",
-		"zoomsync_webhooks_refused_total":        "Webhook requests answered with an error, by reason: the signature (missing_signature, missing_timestamp, stale_timestamp, signature_mismatch, no_secret), unknown_account, malformed_event, unreadable_body, body_too_large, or unavailable (not stored: Zoom retries).",
-		"zoomsync_webhooks_total":                "Webhook requests by event family and outcome.",
-		"zoomsync_zoom_api_rate_limited_total":   "Zoom API 429 answers by account and X-RateLimit-Type.",
-		"zoomsync_zoom_api_requests_total":       "Zoom API HTTP attempts by account, endpoint and status.",
-		"zoomsync_zoom_token_fetches_total":      "OAuth token fetches by account and result.",
-		"zoomsync_intake_events_total":           "Events received by intake (webhook, websocket), event family and outcome.",
-		"zoomsync_websocket_state":               "1 for the state each WebSocket subscription is in on this replica: connected, standby (another replica holds it), connecting, backoff, stopped.",
-		"zoomsync_websocket_reconnects_total":    "WebSocket connections ended, by why: closed, silent, token_expiring, invalid_token, refused, dial_failed, no_token.",
-		"zoomsync_websocket_frames_total":        "Frames received from Zoom by module: message, heartbeat, build_connection, other, malformed.",
-		"zoomsync_websocket_gap_seconds":         "How long each WebSocket gap lasted (from the last stored event or heartbeat to the new connection).",
-		"zoomsync_websocket_repairs_total":       "Gap repairs by result: complete, failed (run again), stopped.",
-		"zoomsync_websocket_repair_users":        "Presence re-reads the current (or last) gap repair has to do.",
-		"zoomsync_websocket_repair_done_users":   "Presence re-reads the current (or last) gap repair has done.",
+		"zoomsync_build_info":                         "Always 1: the labels say which zoomsync build this process runs.",
+		"zoomsync_directory_entries":                  "People in the current directory snapshot.",
+		"zoomsync_directory_reads_total":              "Directory reads by result: ok, failed (unreachable, partial), refused (empty or shrank too much).",
+		"zoomsync_full_pull_duration_seconds":         "Duration of full user pulls.",
+		"zoomsync_full_pulls_total":                   "Full user pulls by account and result.",
+		"zoomsync_http_request_duration_seconds":      "HTTP requests other than webhooks (helpdesk API, board, health, metrics) by method, route pattern and status code; a live stream counts until its answer starts.",
+		"zoomsync_inbox_apply_lag_seconds":            "From a webhook's acknowledgement to Zoom to its facts being applied to the user's record, by account.",
+		"zoomsync_inbox_dead_letters":                 "Entries moved to the dead-letter stream (alert on any).",
+		"zoomsync_inbox_entries_applied_total":        "Inbox entries applied and acknowledged, by account.",
+		"zoomsync_inbox_lag_entries":                  "Inbox entries not yet delivered to a consumer.",
+		"zoomsync_inbox_pending_entries":              "Inbox entries delivered and not yet acknowledged.",
+		"zoomsync_live_streams":                       "Live presence streams (GET /v1/presence/stream) open on this replica.",
+		"zoomsync_live_streams_refused_total":         "Live streams refused with 503 by the cap reached: process or token.",
+		"zoomsync_mapping_conflicts":                  "Conflicts in the last mapping: an entry claimed by several users, or several entries for one user.",
+		"zoomsync_mapping_disabled_active_users":      "Zoom users still active whose directory entry is disabled, in the last mapping: the deprovisioning gap.",
+		"zoomsync_mapping_runs_total":                 "Link computations by result.",
+		"zoomsync_mapping_unmatched_entries":          "Directory people without a Zoom user, in the last mapping.",
+		"zoomsync_mapping_users":                      "Zoom users (deleted ones aside) by the last mapping's outcome: matched, unmatched (no directory entry), conflicted (held back by a conflict).",
+		"zoomsync_outbox_partitions_owned":            "Outbox partitions this replica sends presence for.",
+		"zoomsync_outbox_partitions_share":            "Outbox partitions this replica may hold: its share among the live replicas.",
+		"zoomsync_presence_rereads_total":             "REST presence re-reads of users nothing confirmed lately, by account and result.",
+		"zoomsync_redis_up":                           "1 if Redis answered the last scrape's inbox queries.",
+		"zoomsync_target_push_delay_seconds":          "From a status change to its delivery at the target.",
+		"zoomsync_target_push_duration_seconds":       "How long a target took to answer a push, whatever the answer.",
+		"zoomsync_target_pushes_total":                "Presence pushes by target and result: delivered, skipped, failed (retried), dead.",
+		"zoomsync_target_auth_failures_total":         "Pushes a target refused for its credentials or consent (Teams: a 401/403 from Microsoft Graph or its token endpoint); alert on any.",
+		"zoomsync_webhook_ack_duration_seconds":       "From a webhook request's arrival to its answer, by status code; Zoom counts a delivery not answered within 3 s as failed.",
+		"zoomsync_webhooks_refused_total":             "Webhook requests answered with an error, by reason: the signature (missing_signature, missing_timestamp, stale_timestamp, signature_mismatch, no_secret), unknown_account, malformed_event, unreadable_body, body_too_large, or unavailable (not stored: Zoom retries).",
+		"zoomsync_webhooks_total":                     "Webhook requests by event family and outcome.",
+		"zoomsync_zoom_api_rate_limited_total":        "Zoom API 429 answers by account and X-RateLimit-Type.",
+		"zoomsync_zoom_api_requests_total":            "Zoom API HTTP attempts by account, endpoint and status.",
+		"zoomsync_zoom_token_fetches_total":           "OAuth token fetches by account and result.",
+		"zoomsync_intake_events_total":                "Events received by intake (webhook, websocket), event family and outcome.",
+		"zoomsync_job_runs_total":                     "Runs of leader-only periodic jobs on this replica, by job and result: ok, failed, skipped (another replica holds the work).",
+		"zoomsync_job_duration_seconds":               "How long each periodic job run that did the work took (ok or failed), by job.",
+		"zoomsync_job_last_success_timestamp_seconds": "When each periodic job last succeeded on this replica (Unix seconds); the newest across replicas is the job's.",
+		"zoomsync_websocket_state":                    "1 for the state each WebSocket subscription is in on this replica: connected, standby (another replica holds it), connecting, backoff, stopped.",
+		"zoomsync_websocket_reconnects_total":         "WebSocket connections ended, by why: closed, silent, token_expiring, invalid_token, refused, dial_failed, no_token.",
+		"zoomsync_websocket_frames_total":             "Frames received from Zoom by module: message, heartbeat, build_connection, other, malformed.",
+		"zoomsync_websocket_gap_seconds":              "How long each WebSocket gap lasted (from the last stored event or heartbeat to the new connection).",
+		"zoomsync_websocket_repairs_total":            "Gap repairs by result: complete, failed (run again), stopped.",
+		"zoomsync_websocket_repair_users":             "Presence re-reads the current (or last) gap repair has to do.",
+		"zoomsync_websocket_repair_done_users":        "Presence re-reads the current (or last) gap repair has done.",
 	}
 	got := map[string]string{}
 	for _, mi := range MetricCatalog() {
@@ -182,6 +185,12 @@ func touch(t *testing.T, m *metrics, mi MetricInfo) {
 		c = m.httpRequests
 	case "zoomsync_live_streams_refused_total":
 		c = m.streamsRefused
+	case "zoomsync_job_runs_total":
+		c = m.jobs.runs
+	case "zoomsync_job_duration_seconds":
+		c = m.jobs.duration
+	case "zoomsync_job_last_success_timestamp_seconds":
+		c = m.jobs.lastSuccess
 	case "zoomsync_intake_events_total":
 		c = m.ws.events
 	case "zoomsync_websocket_state":

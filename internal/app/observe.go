@@ -33,3 +33,8 @@ func (m *metrics) Pull(account, result string, took time.Duration) {
 	m.pulls.WithLabelValues(account, result).Inc()
 	m.pullSeconds.WithLabelValues(account).Observe(took.Seconds())
 }
+
+// PresenceRead implements sweep.Observer.
+func (m *metrics) PresenceRead(account, result string) {
+	m.presenceReads.WithLabelValues(account, result).Inc()
+}

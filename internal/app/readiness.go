@@ -25,9 +25,12 @@ type readiness struct {
 	// sockets, if set, reports the WebSocket subscriptions (shown, never
 	// a reason to be unready).
 	sockets func(*http.Request) []webSocketStatus
-	mu      sync.Mutex
-	pulled  map[string]bool
-	mapped  bool
+	// model, if set, reports whether this replica's read model has
+	// loaded (before, every lookup reads Redis: slower, not wrong).
+	model  func() bool
+	mu     sync.Mutex
+	pulled map[string]bool
+	mapped bool
 }
 
 func newReadiness(rdb redis.UniversalClient, accounts map[string]*account, mapping bool) *readiness {
@@ -97,6 +100,10 @@ func (r *readiness) serve(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		r.mapped = true
 		r.mu.Unlock()
+	}
+	if r.model != nil && !r.model() {
+		helpdesk.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": "read model not loaded"})
+		return
 	}
 	if r.sockets != nil {
 		helpdesk.WriteJSON(w, http.StatusOK, map[string]any{"status": "ready", "websockets": r.sockets(req)})

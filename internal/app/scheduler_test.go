@@ -3,59 +3,75 @@ package app
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 
-	"github.com/zoomsync/zoomsync/internal/coord"
+	"github.com/zoomsync/zoomsync/internal/periodic"
 	"github.com/zoomsync/zoomsync/internal/testserver"
+	"github.com/zoomsync/zoomsync/sync/runs"
 )
 
-// TestOnlyOneReplicaRunsTheScheduledResync: three replicas' schedulers on
-// one Redis see the same tick; exactly one runs the resync.
+// jobResults counts what a periodic.Observer is told, and signals each
+// run.
+type jobResults struct {
+	mu   sync.Mutex
+	n    map[string]int // job/result → runs
+	runs chan string
+}
+
+func (r *jobResults) JobRun(job, result string, _ time.Time, _ time.Duration) {
+	r.mu.Lock()
+	r.n[job+"/"+result]++
+	r.mu.Unlock()
+	r.runs <- job + "/" + result
+}
+
+// TestOnlyOneReplicaRunsTheScheduledResync: three replicas' runners on
+// one Redis, each with serve's scheduled resync, see the same tick;
+// exactly one runs the resync, the others leave the tick to it.
 func TestOnlyOneReplicaRunsTheScheduledResync(t *testing.T) {
 	r := testserver.StartRedis(t, testserver.RedisOptions{})
+	z := startGatedZoom(t, 20)
+	cfg := loadConfig(t, serveEnv(z.fake, r.URL(), "127.0.0.1:0"))
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 24, 1, 59, 0, 0, time.UTC))
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var runs atomic.Int32
-	release := make(chan struct{})
-	var ticks sync.WaitGroup
-	ticks.Add(3)
+	var stopped sync.WaitGroup
+	defer func() { cancel(); stopped.Wait() }()
+	obs := &jobResults{n: map[string]int{}, runs: make(chan string, 10)}
+	z.close() // the holder is still pulling while the others tick
 	for _, name := range []string{"a", "b", "c"} {
-		lease := coord.NewLease(r.Client(), "resync", coord.LeaseOptions{Owner: name, Clock: clock})
-		s := &scheduler{
-			schedule: "0 2 * * *",
-			clock:    clock,
-			logger:   discard(),
-			start: func(ctx context.Context) error { // what resyncer.execute does around the resync
-				defer ticks.Done()
-				_, err := lease.Hold(ctx, func(ctx context.Context, f coord.Fence) error {
-					runs.Add(1)
-					if err := lease.Check(ctx, f); err != nil {
-						t.Errorf("the holder's fence check failed: %v", err)
-					}
-					<-release // still running while the others tick
-					return nil
-				})
-				return err
-			},
-		}
-		go s.run(ctx)
+		jobs := periodic.New(periodic.Options{Clock: clock, Logger: discard(), Observer: obs})
+		jobs.Add(newTestResyncer(t, r.Client(), cfg, name, clock).ScheduleSpec("0 2 * * *"))
+		stopped.Add(1)
+		go func() { defer stopped.Done(); jobs.Run(ctx) }()
 	}
 	if err := clock.BlockUntilContext(ctx, 3); err != nil { // all three wait for 02:00
 		t.Fatal(err)
 	}
 	clock.Advance(time.Minute)
-	// Two replicas find the lease taken and finish their tick at once.
-	if err := clock.BlockUntilContext(ctx, 3); err != nil { // two back to waiting + the holder's renew ticker
-		t.Fatal(err)
+	<-z.arrived
+	next := func() string {
+		t.Helper()
+		select {
+		case k := <-obs.runs:
+			return k
+		case <-time.After(30 * time.Second):
+			t.Fatal("no run reported within 30 s")
+			return ""
+		}
 	}
-	close(release)
-	ticks.Wait()
-	if n := runs.Load(); n != 1 {
-		t.Fatalf("%d replicas ran the scheduled resync, want 1", n)
+	for range 2 {
+		if k := next(); k != runs.JobResync+"/skipped" {
+			t.Fatalf("a replica beside the running resync: %s", k)
+		}
+	}
+	z.open()
+	if k := next(); k != runs.JobResync+"/ok" {
+		t.Fatalf("the holder: %s", k)
+	}
+	if h := holder(t, r.Client()); h != "" {
+		t.Fatalf("the resync lease is still held by %s", h)
 	}
 }

@@ -16,7 +16,9 @@
 //     written (mapstore.Publish compares digests).
 //   - Work runs under the "mapping" lease: one replica at a time; a
 //     replica that did not get it leaves the work to the holder (and looks
-//     again later when it was asked to link new user data).
+//     again later when it was asked to link new user data). The directory
+//     read and the link computation are periodic jobs (Specs) on serve's
+//     runner; a failed read is retried through its backoff.
 //   - A published mapping is Complete only when every account had a
 //     complete full pull before the users were read (what /readyz waits
 //     for).

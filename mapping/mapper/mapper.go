@@ -12,6 +12,7 @@ import (
 
 	"github.com/zoomsync/zoomsync/directory"
 	"github.com/zoomsync/zoomsync/internal/coord"
+	"github.com/zoomsync/zoomsync/internal/periodic"
 	"github.com/zoomsync/zoomsync/mapping"
 	"github.com/zoomsync/zoomsync/mapping/mapstore"
 	zsync "github.com/zoomsync/zoomsync/sync"
@@ -73,8 +74,8 @@ type Mapper struct {
 	every    time.Duration
 	debounce time.Duration
 
-	dirty   chan struct{} // user data changed: recompute links
-	refresh chan struct{} // read the directory again
+	dirty   *periodic.Kick // user data changed: recompute links
+	refresh *periodic.Kick // read the directory again
 
 	mu   sync.Mutex
 	snap *directory.Snapshot
@@ -97,7 +98,7 @@ func New(rdb redis.UniversalClient, store *zsync.Store, dir Reader, opts Options
 	}
 	return &Mapper{rdb: rdb, store: store, dir: dir, rules: opts.Rules, accounts: opts.Accounts, lease: opts.Lease,
 		clock: opts.Clock, log: opts.Logger, obs: opts.Observer, maxDrop: opts.MaxDrop, every: opts.Every, debounce: opts.Debounce,
-		dirty: make(chan struct{}, 1), refresh: make(chan struct{}, 1)}
+		dirty: periodic.NewKick(), refresh: periodic.NewKick()}
 }
 
 type nobody struct{}
@@ -107,95 +108,75 @@ func (nobody) MappingRun(string, map[string]int) {}
 
 // MarkDirty asks for a recomputation of the links (never blocks): user
 // data changed.
-func (mp *Mapper) MarkDirty() {
-	select {
-	case mp.dirty <- struct{}{}:
-	default:
-	}
-}
+func (mp *Mapper) MarkDirty() { mp.dirty.Kick() }
 
 // RefreshNow asks for a directory read (never blocks).
-func (mp *Mapper) RefreshNow() {
-	select {
-	case mp.refresh <- struct{}{}:
-	default:
+func (mp *Mapper) RefreshNow() { mp.refresh.Kick() }
+
+// LeaseName is the mapping lease's name (coord.NewLease).
+const LeaseName = "mapping"
+
+// Names of the mapping's periodic jobs (their metrics' job label).
+const (
+	JobDirectoryRead = "directory_read"
+	JobLink          = "mapping_link"
+)
+
+// Specs are the mapping's periodic jobs, both under the mapping lease:
+// the directory read (at start, every refresh interval, and when
+// RefreshNow asks), and the link computation after user changes (when
+// MarkDirty asks, debounced so that a burst of user events lands
+// first). A failed directory read is tried again soon rather than at
+// the next refresh: after a tenth of the interval (at most 30 s),
+// doubling up to the interval. A slapd restart or a domain controller
+// failover costs seconds of staleness, not a refresh period.
+func (mp *Mapper) Specs() []periodic.Spec {
+	return []periodic.Spec{
+		{Name: JobDirectoryRead, Job: readJob{mp}, Schedule: periodic.Every(mp.every), AtStart: true, Lease: mp.lease, Kick: mp.refresh,
+			Retry: periodic.Backoff{First: min(mp.every/10, 30*time.Second), Max: mp.every}},
+		// The holder may have started before the change that kicked a
+		// run another replica's lease turned away: look again later.
+		{Name: JobLink, Job: linkJob{mp}, Lease: mp.lease, Kick: mp.dirty, Debounce: mp.debounce, KickWhenHeld: true},
 	}
 }
 
-// Run reads and links until ctx ends.
+// Run reads and links until ctx ends (Specs on a runner of their own).
 func (mp *Mapper) Run(ctx context.Context) {
-	// A failed directory read is tried again soon rather than at the next
-	// refresh: after a tenth of the interval (at most 30 s), doubling up to
-	// the interval. A slapd restart or a domain controller failover costs
-	// seconds of staleness, not a refresh period.
-	var retry <-chan time.Time
-	var wait time.Duration
-	read := func() {
-		if mp.cycle(ctx, true) {
-			retry, wait = nil, 0
-			return
-		}
-		switch {
-		case wait == 0:
-			wait = min(mp.every/10, 30*time.Second)
-		default:
-			wait = min(2*wait, mp.every)
-		}
-		retry = mp.clock.After(wait)
-	}
-	read()
-	tick := mp.clock.NewTicker(mp.every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.Chan():
-			read()
-		case <-retry:
-			mp.log.Info("retrying the directory read after a failure", slog.Duration("waited", wait))
-			read()
-		case <-mp.refresh:
-			read()
-		case <-mp.dirty:
-			// Let a burst of user events land first.
-			select {
-			case <-ctx.Done():
-				return
-			case <-mp.clock.After(mp.debounce):
-			}
-			select {
-			case <-mp.dirty:
-			default:
-			}
-			mp.cycle(ctx, false)
-		}
-	}
+	r := periodic.New(periodic.Options{Clock: mp.clock, Logger: mp.log})
+	r.Add(mp.Specs()...)
+	r.Run(ctx)
 }
 
-// cycle runs one directory read (when read is set) and link computation
-// under the lease; another replica holding it does the work instead. It
-// reports false when the work failed (so a read is retried soon).
-func (mp *Mapper) cycle(ctx context.Context, read bool) bool {
-	var readErr error
-	ran, err := mp.lease.Hold(ctx, func(ctx context.Context, _ coord.Fence) error {
-		if !read {
-			_, _, err := mp.remap(ctx)
-			return err
-		}
-		var err error
-		_, _, readErr, err = mp.readAndLink(ctx)
-		return err
-	})
-	switch {
-	case err != nil && ctx.Err() == nil:
-		mp.log.Error("mapping run failed; links unchanged", slog.String("error", err.Error()))
-		mp.obs.MappingRun("failed", nil)
-		return false
-	case !ran && !read:
-		mp.MarkDirty() // the holder may have started before our change; look again later
+// readJob reads the directory and recomputes every link. A failed or
+// refused read fails the job (it is retried soon) even though the links
+// were computed against the previous snapshot.
+type readJob struct{ mp *Mapper }
+
+func (j readJob) Run(ctx context.Context, _ coord.Fence) error {
+	_, _, readErr, err := j.mp.readAndLink(ctx)
+	if err != nil {
+		return j.mp.failed(ctx, err)
 	}
-	return readErr == nil
+	return readErr
+}
+
+// linkJob recomputes the links against the stored snapshot.
+type linkJob struct{ mp *Mapper }
+
+func (j linkJob) Run(ctx context.Context, _ coord.Fence) error {
+	if _, _, err := j.mp.remap(ctx); err != nil {
+		return j.mp.failed(ctx, err)
+	}
+	return nil
+}
+
+// failed reports a link computation that failed (not one stopped by
+// serve's end).
+func (mp *Mapper) failed(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		mp.obs.MappingRun("failed", nil)
+	}
+	return fmt.Errorf("mapping run failed; links unchanged: %w", err)
 }
 
 // Summary is what `zoomsync map` and `zoomsync resync` print.

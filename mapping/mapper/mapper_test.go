@@ -2,6 +2,7 @@ package mapper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -66,6 +67,17 @@ func testMapper(t *testing.T, rdb redis.UniversalClient, url string, clock clock
 		Observer: obs, MaxDrop: 0.05, Every: every, Debounce: time.Millisecond}), obs
 }
 
+// readOnce runs the directory read job once under the mapping lease, as
+// the runner does; its error is a failed or refused read, or a failed
+// link computation.
+func readOnce(ctx context.Context, mp *Mapper) error {
+	ran, err := mp.lease.Hold(ctx, readJob{mp}.Run)
+	if err == nil && !ran {
+		err = errors.New("the mapping lease is held elsewhere")
+	}
+	return err
+}
+
 // peopleAndMapper starts miniredis holding Zoom users 1..n of account
 // "A" (active, with directory person i's email; user keys uid+"-zoom"), a
 // fake directory of people 1..n, and a mapper over both.
@@ -110,21 +122,21 @@ func TestDirectorySafetyRules(t *testing.T) {
 	}
 	reads := func(result string) int { return met.read(result) }
 
-	mp.cycle(ctx, true)
+	readOnce(ctx, mp)
 	if n := matched(); n != 100 || reads("ok") != 1 {
 		t.Fatalf("first run: %d linked, %v ok reads", n, reads("ok"))
 	}
 	for i := 1; i <= 30; i++ { // 30% gone: a broken read, not a layoff
 		fake.Remove(people.At(i).DN())
 	}
-	mp.cycle(ctx, true)
+	readOnce(ctx, mp)
 	if n := matched(); n != 100 || reads("refused") != 1 {
 		t.Fatalf("after a 30%% drop: %d linked, %v refused", n, reads("refused"))
 	}
 	for i := 3; i <= 30; i++ { // back, but for two people who really left
 		fake.Put(dirfake.Entry{DN: people.At(i).DN(), Attributes: people.At(i).Attributes()})
 	}
-	mp.cycle(ctx, true)
+	readOnce(ctx, mp)
 	if n := matched(); n != 98 || reads("ok") != 2 {
 		t.Fatalf("after two leave: %d linked, %v ok reads", n, reads("ok"))
 	}
@@ -135,9 +147,9 @@ func TestDirectorySafetyRules(t *testing.T) {
 	for i := 3; i <= 100; i++ {
 		fake.Remove(people.At(i).DN())
 	}
-	mp.cycle(ctx, true) // empty directory
+	readOnce(ctx, mp) // empty directory
 	fake.Close()
-	mp.cycle(ctx, true) // unreachable
+	readOnce(ctx, mp) // unreachable
 	if n := matched(); n != 98 || reads("refused") != 2 || reads("failed") != 1 {
 		t.Fatalf("after empty and unreachable reads: %d linked, %v refused, %v failed", n, reads("refused"), reads("failed"))
 	}
@@ -324,7 +336,7 @@ func TestLookupIndicesFollowTheDirectory(t *testing.T) {
 	}
 	run := func() {
 		t.Helper()
-		if !mp.cycle(ctx, true) {
+		if err := readOnce(ctx, mp); err != nil {
 			t.Fatal("mapping run failed")
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/zoomsync/zoomsync/graphapi"
 	"github.com/zoomsync/zoomsync/internal/errs"
+	"github.com/zoomsync/zoomsync/internal/fnv1a"
 	"github.com/zoomsync/zoomsync/presence"
 )
 
@@ -423,13 +423,12 @@ func (t *teams) write(ctx context.Context, keys []string, fields []map[string]st
 // linked entry's id and the Zoom email. When either changes, the user is
 // resolved again.
 func inputsOf(p *Push) string {
-	h := fnv.New64a()
+	h := fnv1a.New64()
 	if p.Directory != nil {
-		h.Write([]byte(p.Directory.ID))
+		h = h.Add(p.Directory.ID)
 	}
-	h.Write([]byte{0})
-	h.Write([]byte(strings.ToLower(p.Email)))
-	return strconv.FormatUint(h.Sum64(), 36)
+	h = h.AddByte(0).Add(strings.ToLower(p.Email))
+	return strconv.FormatUint(h.Sum(), 36)
 }
 
 // clearing reports whether a push asks to clear the user's pushed state

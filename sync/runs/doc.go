@@ -14,4 +14,6 @@
 //   - A run releases the lease when it ends, also when its context ends
 //     (a stopped process), and its record then says it was interrupted.
 //   - A dry run writes and records nothing and takes no lease.
+//   - The schedule is a periodic job (ScheduleSpec) every replica runs; a
+//     tick that finds another run holding the lease is skipped.
 package runs

@@ -368,16 +368,23 @@ func (r *Resyncer) Start(ctx context.Context, trigger string) (*Record, error) {
 // Scheduled runs one scheduled resync and returns when it ends; when
 // another run holds the lease, this tick is left to it.
 func (r *Resyncer) Scheduled(ctx context.Context) error {
+	_, err := r.scheduled(ctx)
+	return err
+}
+
+// scheduled is Scheduled, reporting whether the tick was left to
+// another run.
+func (r *Resyncer) scheduled(ctx context.Context) (skipped bool, err error) {
 	run, err := r.begin(ctx, TriggerSchedule)
 	var held *RunningError
 	if errors.As(err, &held) {
 		r.log.Info("scheduled resync skipped: another one is running", slog.String("running", held.Error()))
-		return nil
+		return true, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	return r.Execute(ctx, run, RunOptions{})
+	return false, r.Execute(ctx, run, RunOptions{})
 }
 
 // Execute resyncs every account for run, keeping its lease (renewed,

@@ -134,6 +134,15 @@ var objectTypes = map[string]func() any{
 	"contact_center.user_deleted":           func() any { return new(AgentsDeletedEvent) },
 }
 
+// profileEvents change a user's profile: what the user's link to a
+// directory entry is computed from.
+var profileEvents = map[string]bool{"user.created": true, "user.updated": true, "user.activated": true,
+	"user.deactivated": true, "user.deleted": true, "user.disassociated": true, "user.invitation_accepted": true}
+
+// ChangesProfile reports whether the event name changes a user's profile
+// (so the mapping links the user again).
+func ChangesProfile(name string) bool { return profileEvents[name] }
+
 func decodeUserEvent(head payloadHead) (*UserEvent, error) {
 	ue := &UserEvent{Operator: head.Operator, OperatorID: head.OperatorID, CreationType: head.CreationType}
 	if err := json.Unmarshal(head.Object, &ue.User); err != nil {

@@ -271,3 +271,18 @@ func TestDecodeMalformed(t *testing.T) {
 		})
 	}
 }
+
+// TestChangesProfile: the events that change what a user's directory
+// link is computed from, and only those, ask the mapping to link again.
+func TestChangesProfile(t *testing.T) {
+	for name, want := range map[string]bool{
+		"user.created": true, "user.updated": true, "user.activated": true, "user.deactivated": true,
+		"user.deleted": true, "user.disassociated": true, "user.invitation_accepted": true,
+		"user.presence_status_updated": false, "user.settings_updated": false, "user.signed_in": false,
+		"contact_center.user_updated": false, "phone.caller_ringing": false, "": false,
+	} {
+		if got := ChangesProfile(name); got != want {
+			t.Errorf("ChangesProfile(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

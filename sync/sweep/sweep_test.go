@@ -1,4 +1,4 @@
-package app
+package sweep
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/zoomsync/zoomsync/internal/config"
+	"github.com/zoomsync/zoomsync/internal/periodic"
 	"github.com/zoomsync/zoomsync/internal/secret"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi"
@@ -67,9 +67,9 @@ func TestSweeperRereadsStalePresenceAndClosesLostCalls(t *testing.T) {
 	if r, _ := store.User(ctx, acctID, caller.ID); r.Fields[zsync.FieldStatus] != "on_call" {
 		t.Fatalf("caller starts %q", r.Fields[zsync.FieldStatus])
 	}
-	s := newSweeper(store, rdb, map[string]*account{acctID: {client: client}},
-		config.Presence{MaxAge: 15 * time.Minute, ReadsPerSecond: 100, CallMax: 4 * time.Hour}, "r1", clock, discard(), newMetrics())
-	if err := s.passAccount(ctx, acctID, s.accounts[acctID]); err != nil {
+	s := New(rdb, store, map[string]PresenceReader{acctID: client.Users},
+		Options{MaxAge: 15 * time.Minute, ReadsPerSecond: 100, CallMax: 4 * time.Hour, Replica: "r1", Clock: clock})
+	if err := s.Pass(ctx, acctID); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -130,22 +130,27 @@ func TestSweepersShareAccounts(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer rdb.Close()
 	store := zsync.NewStore(rdb, 4, time.Hour).WithPresence(nil, time.Hour)
-	accounts := map[string]*account{"A": {}, "B": {}}
-	cfg := config.Presence{ReadsPerSecond: 0, CallMax: time.Hour, MaxAge: time.Hour}
-	clock := clockwork.NewRealClock()
+	readers := map[string]PresenceReader{"A": nil, "B": nil} // no reads (ReadsPerSecond 0)
+	opts := Options{ReadsPerSecond: 0, CallMax: time.Hour, MaxAge: time.Hour, Every: 5 * time.Millisecond}
 	ctx1, stop1 := context.WithCancel(context.Background())
 	ctx2, stop2 := context.WithCancel(context.Background())
 	defer stop2()
 	var done1, done2 = make(chan struct{}), make(chan struct{})
-	s1 := newSweeper(store, rdb, accounts, cfg, "r1", clock, discard(), newMetrics())
-	s2 := newSweeper(store, rdb, accounts, cfg, "r2", clock, discard(), newMetrics())
-	s1.every, s2.every = 5*time.Millisecond, 5*time.Millisecond
-	go func() { defer close(done1); s1.run(ctx1) }()
-	go func() { defer close(done2); s2.run(ctx2) }()
+	o1, o2 := opts, opts
+	o1.Replica, o2.Replica = "r1", "r2"
+	s1, s2 := New(rdb, store, readers, o1), New(rdb, store, readers, o2)
+	run := func(ctx context.Context, s *Sweeper) { // as serve runs the sweeps: on its periodic runner
+		r := periodic.New(periodic.Options{})
+		r.Add(s.Specs()...)
+		r.Run(ctx)
+	}
+	go func() { defer close(done1); run(ctx1, s1) }()
+	go func() { defer close(done2); run(ctx2, s2) }()
 	defer func() { stop2(); <-done2 }()
 	holders := func() map[string]string {
 		out := map[string]string{}
-		for id, l := range s1.leases {
+		for _, id := range []string{"A", "B"} {
+			l := s1.Lease(id)
 			f, err := l.Holder(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -158,4 +163,31 @@ func TestSweepersShareAccounts(t *testing.T) {
 	stop1()
 	<-done1
 	eventually(t, "r2 sweeps both after r1 stopped", func() bool { h := holders(); return h["A"] == "r2" && h["B"] == "r2" })
+}
+
+const acctID = "acct-1"
+
+func startFake(t *testing.T, users int) (*zoomfake.Server, *zoomfake.Account) {
+	t.Helper()
+	fake, err := zoomfake.Start(zoomfake.Options{Limits: zoomfake.Unlimited()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	return fake, fake.AddAccount(zoomfake.AccountSpec{ID: acctID, ClientID: "cid", ClientSecret: "csecret", WebhookSecret: "whsecret", Users: users})
+}
+
+// eventually waits (in real time) for cond.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("%s: not within 30s", what)
+		}
+	}
 }
