@@ -33,12 +33,23 @@ type ConsumerOptions struct {
 	Clock         clockwork.Clock
 	Logger        *slog.Logger
 	// Applied, if set, is told about every applied batch (metrics, tests).
-	Applied func(stream string, entries, users int)
+	Applied func(AppliedBatch)
 	// Prefer, if set, says whether this replica is the preferred reader of
 	// a partition (coord.Members.Prefers). Others do not block on its stream:
 	// they read it every StandbyPoll and take what was left.
 	Prefer      func(account string, partition int) bool
 	StandbyPoll time.Duration // 0: 500ms
+}
+
+// AppliedBatch describes one batch a consumer applied and acknowledged.
+type AppliedBatch struct {
+	Account   string
+	Partition int
+	Entries   int // entries acknowledged (applied, found stale, or changing nothing kept)
+	Users     int // users written
+	// Received holds, for each entry that records it, when the webhook
+	// handler accepted it (its answer to Zoom).
+	Received []time.Time
 }
 
 // Consumer applies inbox entries to the store. Every replica runs one; the
@@ -397,7 +408,14 @@ func (c *Consumer) process(ctx context.Context, s stream, msgs []redis.XMessage)
 		}
 	}
 	if c.opts.Applied != nil {
-		c.opts.Applied(s.key, len(msgs), len(order))
+		b := AppliedBatch{Account: s.account, Partition: s.partition, Entries: len(msgs), Users: len(order), Received: make([]time.Time, 0, len(msgs))}
+		for _, m := range msgs {
+			v, _ := m.Values["received_ms"].(string)
+			if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+				b.Received = append(b.Received, time.UnixMilli(ms))
+			}
+		}
+		c.opts.Applied(b)
 	}
 	return nil
 }

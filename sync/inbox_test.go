@@ -328,3 +328,66 @@ func TestMinReplicasOnCluster(t *testing.T) {
 		})
 	}
 }
+
+// TestStatsLagCountsUndeliveredEntries: the lag is the entries the group
+// has not been handed, on every backend. The embedded Redis reports its
+// stream's length as the lag whatever was read, so a caught-up inbox
+// showed every entry of the last hour as lag there.
+func TestStatsLagCountsUndeliveredEntries(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		p := newPipeline(t, rdb, "c1")
+		ctx := context.Background()
+		var batches []AppliedBatch
+		p.consumer.opts.Applied = func(b AppliedBatch) { batches = append(batches, b) }
+		lag := func() (total int64) {
+			t.Helper()
+			stats, err := p.inbox.Stats(ctx, "A")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range stats {
+				if s.Partition != i {
+					t.Fatalf("stats %d names partition %d", i, s.Partition)
+				}
+				total += s.Lag
+			}
+			return total
+		}
+		enqueue := func(n, from int) {
+			for i := range n {
+				if err := p.inbox.Enqueue(ctx, presenceDelivery(t, "A", fmt.Sprintf("u%d", from+i), "Away", int64(1_800_000_000_000+from+i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		enqueue(40, 0)
+		p.drain(t, "A")
+		if got := lag(); got != 0 {
+			t.Fatalf("lag %d after every entry was applied, want 0", got)
+		}
+		enqueue(12, 40)
+		if got := lag(); got != 12 {
+			t.Fatalf("lag %d with 12 entries waiting, want 12", got)
+		}
+		p.drain(t, "A")
+		if got := lag(); got != 0 {
+			t.Fatalf("lag %d after the second drain, want 0", got)
+		}
+		entries, received := 0, 0
+		for _, b := range batches {
+			if b.Account != "A" || b.Partition < 0 || b.Partition >= p.inbox.Partitions() {
+				t.Fatalf("batch %+v", b)
+			}
+			entries += b.Entries
+			for _, r := range b.Received {
+				if r.Before(time.UnixMilli(1_800_000_000_000)) {
+					t.Fatalf("received %v: not the handler's time", r)
+				}
+				received++
+			}
+		}
+		if entries != 52 || received != 52 {
+			t.Fatalf("batches report %d entries and %d receive times, want 52 each", entries, received)
+		}
+	})
+}

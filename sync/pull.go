@@ -73,6 +73,7 @@ func (p *Puller) pull(ctx context.Context, onRow func(Write), opts ResyncOptions
 	pages := func(ctx context.Context) iter.Seq2[*zoomapi.UsersPage, error] {
 		return p.client.Users.AllStatuses(ctx, zoomapi.DefaultPageSize)
 	}
+	totals := map[string]int{} // total_records by status
 	for page, err := range prefetched(ctx, pages) {
 		if err != nil {
 			sum.Duration = p.clock.Since(sum.Started)
@@ -88,7 +89,12 @@ func (p *Puller) pull(ctx context.Context, onRow func(Write), opts ResyncOptions
 		sum.Pages++
 		sum.Seen += len(page.Users)
 		if opts.Progress != nil {
-			opts.Progress(account, sum.Seen)
+			totals[page.Status] = max(totals[page.Status], page.TotalRecords)
+			total := 0
+			for _, n := range totals {
+				total += n
+			}
+			opts.Progress(account, sum.Seen, total)
 		}
 		if opts.DryRun {
 			continue

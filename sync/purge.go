@@ -16,9 +16,15 @@ type PurgeReport struct {
 // Total is the number of keys removed.
 func (r PurgeReport) Total() int { return r.Users + r.Indices + r.Streams + r.Presence + r.Other }
 
+// PurgeOptions shape a purge.
+type PurgeOptions struct {
+	DryRun bool // count what would be removed, remove nothing
+}
+
 // Purge removes every key of an account (deauthorization, data
-// compliance). On a Cluster every master is scanned.
-func Purge(ctx context.Context, rdb redis.UniversalClient, account string) (PurgeReport, error) {
+// compliance), or with DryRun counts them. On a Cluster every master is
+// scanned.
+func Purge(ctx context.Context, rdb redis.UniversalClient, account string, opts PurgeOptions) (PurgeReport, error) {
 	var rep PurgeReport
 	var mu sync.Mutex // ForEachMaster runs scan on every master at once
 	patterns := []string{"zs:{a:" + account + ":*", "zs:{a:" + account + "}*"}
@@ -45,7 +51,11 @@ func Purge(ctx context.Context, rdb redis.UniversalClient, account string) (Purg
 			for _, k := range batch {
 				// UNLINK one key at a time: keys of different slots may not
 				// share a command on a Cluster.
-				n, err := c.Unlink(ctx, k).Result()
+				var n int64 = 1
+				var err error
+				if !opts.DryRun {
+					n, err = c.Unlink(ctx, k).Result()
+				}
 				if err != nil {
 					return err
 				}

@@ -21,8 +21,11 @@ import (
 type ResyncOptions struct {
 	MaxDeleteFraction float64 // refuse the run's deletions above this share of known users
 	DryRun            bool    // read and decide, write nothing
-	// Progress, if set, is called after every page.
-	Progress func(account string, seen int)
+	// Progress, if set, is called after every page with the users listed
+	// so far and the total Zoom reports for the listings begun so far
+	// (total_records of active, then inactive, then pending users; 0 when
+	// the answers carry none).
+	Progress func(account string, seen, total int)
 	// BeforeDelete, if set, is asked before every deletion or
 	// deactivation; an error stops them (a scheduler that lost its lease).
 	BeforeDelete func(ctx context.Context) error

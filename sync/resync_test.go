@@ -129,7 +129,7 @@ func TestResyncDeletesNothingWhenThePullFailsMidway(t *testing.T) {
 		_ = b.acct.DeleteUser(u.ID)
 	}
 	pages := 0
-	rep, err := b.puller.Resync(ctx, ResyncOptions{MaxDeleteFraction: 0.05, Progress: func(string, int) {
+	rep, err := b.puller.Resync(ctx, ResyncOptions{MaxDeleteFraction: 0.05, Progress: func(string, int, int) {
 		if pages++; pages == 2 {
 			b.fake.SetFaults(zoomfake.Faults{FailNext: 100}) // Zoom starts failing mid-pull
 		}
@@ -192,7 +192,7 @@ func TestResyncSkipsUsersWithNewerNews(t *testing.T) {
 	}
 	u := b.acct.Users()[5]
 	_ = b.acct.DeleteUser(u.ID)
-	rep, err := b.puller.Resync(ctx, ResyncOptions{MaxDeleteFraction: 0.05, Progress: func(string, int) {
+	rep, err := b.puller.Resync(ctx, ResyncOptions{MaxDeleteFraction: 0.05, Progress: func(string, int, int) {
 		// While the pull runs, a webhook about the user arrives.
 		_, _ = b.store.Apply(ctx, Write{"A", u.ID, []FieldWrite{{FieldZoomStatus, WebhookVersion(time.Now().Add(time.Second).UnixMilli()), "Away"}}})
 	}})
@@ -239,7 +239,14 @@ func TestPurgeRemovesOnlyThatAccount(t *testing.T) {
 			}
 			_ = rdb.Set(ctx, pullCompleteKey(acct), "1", 0).Err()
 		}
-		rep, err := Purge(ctx, rdb, "A")
+		dry, err := Purge(ctx, rdb, "A", PurgeOptions{DryRun: true})
+		if err != nil || dry.Users != 20 || len(allKeys(t, rdb, "zs:{a:A:*")) == 0 {
+			t.Fatalf("dry run %+v %v: want the counts and every key left", dry, err)
+		}
+		rep, err := Purge(ctx, rdb, "A", PurgeOptions{})
+		if rep != dry {
+			t.Fatalf("purged %+v, the dry run said %+v", rep, dry)
+		}
 		if err != nil || rep.Users != 20 || rep.Streams != 1 || rep.Other != 1 || rep.Indices == 0 || rep.Presence < 20 {
 			t.Fatalf("report %+v %v", rep, err)
 		}
@@ -250,4 +257,29 @@ func TestPurgeRemovesOnlyThatAccount(t *testing.T) {
 			t.Fatalf("the other account lost keys: %d left", n)
 		}
 	})
+}
+
+// TestResyncProgressCarriesZoomsTotal: every page reports the users
+// listed so far and the total_records of the listings begun, which ends
+// at the account's users over the three statuses.
+func TestResyncProgressCarriesZoomsTotal(t *testing.T) {
+	b := setupResync(t, miniRDB(t), 700)
+	type call struct{ seen, total int }
+	var calls []call
+	rep, err := b.puller.Resync(context.Background(), ResyncOptions{MaxDeleteFraction: 0.05,
+		Progress: func(_ string, seen, total int) { calls = append(calls, call{seen, total}) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) < 3 {
+		t.Fatalf("%d progress calls for %d pages", len(calls), rep.Pages)
+	}
+	for i, c := range calls {
+		if c.total <= 0 || (i > 0 && (c.seen <= calls[i-1].seen || c.total < calls[i-1].total)) {
+			t.Fatalf("call %d of %v: want seen growing and a total that never shrinks", i, calls)
+		}
+	}
+	if last := calls[len(calls)-1]; last.seen != rep.Seen || last.total != len(b.acct.Users()) {
+		t.Fatalf("last call %+v; seen %d, the account has %d users", last, rep.Seen, len(b.acct.Users()))
+	}
 }

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"github.com/sourcegraph/conc"
@@ -74,7 +72,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		clock = clockwork.NewRealClock()
 	}
 	if len(cfg.Zoom.Accounts) == 0 {
-		return errors.New("zoomsync serve: no Zoom account configured (set ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET and ZOOM_WEBHOOK_SECRET_TOKEN, or ZOOMSYNC_ACCOUNTS_FILE)")
+		return configErrorf("zoomsync serve: no Zoom account configured (set ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET and ZOOM_WEBHOOK_SECRET_TOKEN, or ZOOMSYNC_ACCOUNTS_FILE)")
 	}
 	rdb, closeRedis, err := openRedis(ctx, cfg.Redis, log, 2*len(cfg.Zoom.Accounts)*partitions(cfg))
 	if err != nil {
@@ -82,14 +80,14 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	defer closeRedis()
 	m := newMetrics()
-	wsm := newWebSocketMetrics(m.reg) // also counts webhooks by intake
+	wsm := m.ws // also counts webhooks by intake
 
 	accounts := map[string]*account{}
 	for _, a := range cfg.Zoom.Accounts {
 		c, err := zoomapi.NewClient(a.Credentials(), zoomapi.WithBaseURL(cfg.Zoom.APIBaseURLFor(a)), zoomapi.WithTokenURL(cfg.Zoom.TokenURL),
 			zoomapi.WithRateLimits(cfg.Zoom.RateLimits), zoomapi.WithLogger(log), zoomapi.WithClock(clock), zoomapi.WithObserver(m))
 		if err != nil {
-			return err
+			return asConfigError(err)
 		}
 		accounts[a.ID] = &account{cfg: a, client: c}
 	}
@@ -107,15 +105,15 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	members := coord.NewMembers(rdb, replica, coord.MembersOptions{Clock: clock, Logger: log})
 	consumer := zsync.NewConsumer(rdb, store, inbox, zsync.ConsumerOptions{
 		Name: replica, Clock: clock, Logger: log, Prefer: members.Prefers,
-		Applied: func(stream string, entries, _ int) { m.applied.WithLabelValues(stream).Add(float64(entries)) },
+		Applied: func(b zsync.AppliedBatch) { m.inboxApplied(b, clock.Now()) },
 	})
 	ready := newReadiness(rdb, accounts, cfg.LDAP.Enabled())
 	ids := slices.Sorted(maps.Keys(accounts))
-	m.reg.MustRegister(newInboxCollector(inbox, ids))
+	m.inbox.attach(inbox, ids)
 
 	mp, err := newMapper(cfg, rdb, store, ids, replica, clock, log, m)
 	if err != nil {
-		return err
+		return asConfigError(err)
 	}
 
 	// Workers stop after the HTTP server has drained.
@@ -123,9 +121,11 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	defer stopWork()
 
 	mux := newRoutes(cfg.HTTP)                    // webhooks public, the rest on the admin listener (listeners.go)
+	mux.instrument = m.instrument                 // request histograms by route pattern and code (httpmetrics.go)
 	secrets := newLiveAccounts(cfg.Zoom.Accounts) // what a reload of the accounts file changes
 	webhook.NewHandler(webhook.HandlerOptions{
 		Accounts: secrets, Sink: inbox, Clock: clock, Logger: log,
+		OnRefused: func(reason string) { m.webhookRefused.WithLabelValues(reason).Inc() },
 		OnOutcome: func(event, outcome string) {
 			m.webhooks.WithLabelValues(webhookEventLabel(event), outcome).Inc()
 			wsm.events.WithLabelValues(webhook.IntakeWebhook, webhookEventLabel(event), outcome).Inc()
@@ -162,26 +162,17 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		StreamMax: cfg.API.StreamMax, StreamMaxPerToken: cfg.API.StreamMaxPerToken, Limits: limits, Targets: cfg.Targets.Configs,
 		Mapping: mp != nil, Resyncs: resyncs, Clock: clock, Logger: log, Observer: m})
 	api.Register(mux.admin)
-	targetAuth := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoomsync_target_auth_failures_total",
-		Help: "Pushes a target refused for its credentials or consent (Teams: a 401/403 from Microsoft Graph or its token endpoint); alert on any."}, []string{"target"})
-	m.reg.MustRegister(targetAuth)
 	sender, err := target.New(rdb, store, cfg.Targets.Configs, ids, target.Options{Owner: replica, Clock: clock, Logger: log, Zoom: zoomClients, Members: members,
-		OnAuthFailure: func(t string) { targetAuth.WithLabelValues(t).Inc() },
+		OnAuthFailure: func(t string) { m.targetAuth.WithLabelValues(t).Inc() },
 		OnResult: func(t, result string, delay time.Duration) {
-			m.pushes.WithLabelValues(t, result).Inc()
-			if result == target.ResultDelivered {
-				m.pushLatency.WithLabelValues(t).Observe(delay.Seconds())
-			}
+			m.pushed(t, result, delay)
 			helpdesk.CountPush(context.Background(), rdb, t, result)
-		}})
+		},
+		OnAnswer: func(t string, took time.Duration) { m.pushDuration.WithLabelValues(t).Observe(took.Seconds()) }})
 	if err != nil {
-		return err
+		return asConfigError(err)
 	}
-	m.reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoomsync_outbox_partitions_owned",
-			Help: "Outbox partitions this replica sends presence for."}, func() float64 { o, _ := sender.Partitions(); return float64(o) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoomsync_outbox_partitions_share",
-			Help: "Outbox partitions this replica may hold: its share among the live replicas."}, func() float64 { _, s := sender.Partitions(); return float64(s) }))
+	m.watchOutbox(sender.Partitions)
 	readers := map[string]sweep.PresenceReader{}
 	for id, a := range accounts {
 		readers[id] = a.client.Users
@@ -190,7 +181,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		CallMax: cfg.Presence.CallMax, Replica: replica, Clock: clock, Logger: log, Observer: m})
 	// The leader-only periodic work: each job under its lease, one
 	// replica at a time.
-	jobs := periodic.New(periodic.Options{Clock: clock, Logger: log, Observer: newJobMetrics(m.reg)})
+	jobs := periodic.New(periodic.Options{Clock: clock, Logger: log, Observer: m.jobs})
 	jobs.Add(sweeper.Specs()...)
 	if mp != nil {
 		jobs.Add(mp.Specs()...)

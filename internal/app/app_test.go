@@ -165,10 +165,17 @@ func TestServeIngestsAppliesAndShutsDown(t *testing.T) {
 	resp.Body.Close()
 	for _, want := range []string{`zoomsync_webhooks_total{event="user.presence_status_updated",outcome="accepted"} 1`,
 		`outcome="bad_signature"} 1`, `zoomsync_full_pulls_total{account="acct-1",result="complete"} 1`, "zoomsync_zoom_api_requests_total",
-		`zoomsync_inbox_dead_letters{account="acct-1",stream="zs:{a:acct-1:p:00}:inbox"} 0`, "zoomsync_inbox_lag_entries", "zoomsync_redis_up 1"} {
+		`zoomsync_inbox_dead_letters{account="acct-1",partition="0"} 0`, "zoomsync_inbox_lag_entries", "zoomsync_redis_up 1",
+		`zoomsync_inbox_entries_applied_total{account="acct-1"} 1`, `zoomsync_inbox_apply_lag_seconds_count{account="acct-1"} 1`,
+		`zoomsync_webhooks_refused_total{reason="missing_signature"} 1`, `zoomsync_webhook_ack_duration_seconds_count{code="200"} 1`,
+		`zoomsync_webhook_ack_duration_seconds_count{code="401"} 1`, `zoomsync_http_request_duration_seconds_count{code="200",method="GET",route="/healthz"} 1`,
+		`zoomsync_build_info{goversion="go`} {
 		if !bytes.Contains(metrics, []byte(want)) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+	if bad := labelsWithRedisKeys(t, bytes.NewReader(metrics)); len(bad) > 0 {
+		t.Errorf("labels carry Redis keys: %v", bad)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/zoomsync/zoomsync/internal/config"
 	"github.com/zoomsync/zoomsync/internal/coord"
+	"github.com/zoomsync/zoomsync/mapping/mapper"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/sync/runs"
 	"github.com/zoomsync/zoomsync/zoomapi"
@@ -36,8 +37,12 @@ type ResyncOptions struct {
 	// writes nothing, so it does not take the lease.
 	Wait   time.Duration
 	Stdout io.Writer // summaries
-	Stderr io.Writer // progress, when it is a terminal
 	Logger *slog.Logger
+	// Progress, if set, is called after every page of an account's pull
+	// with the users listed so far and the total Zoom reports (see
+	// zsync.ResyncOptions.Progress); the command line draws it on a
+	// terminal.
+	Progress func(account string, seen, total int)
 	// Clock and Replica are for tests: the clock the lease and the run
 	// record use (nil: real time) and this process's name in them
 	// (default host-pid).
@@ -53,7 +58,7 @@ type ResyncOptions struct {
 // then returns a *RunningError naming that run.
 func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 	if cfg.Redis.Embedded() {
-		return fmt.Errorf("zoomsync resync: %w", errEmbeddedRedis)
+		return configErrorf("zoomsync resync: %w", errEmbeddedRedis)
 	}
 	selected := cfg.Zoom.Accounts
 	if opts.Account != "" {
@@ -64,11 +69,11 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 			}
 		}
 		if len(selected) == 0 {
-			return fmt.Errorf("zoomsync resync: account %q is not configured", opts.Account)
+			return configErrorf("zoomsync resync: account %q is not configured (%s)", opts.Account, accountList(cfg))
 		}
 	}
 	if len(selected) == 0 {
-		return errors.New("zoomsync resync: no Zoom account configured")
+		return configErrorf("zoomsync resync: no Zoom account configured (set ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET, or ZOOMSYNC_ACCOUNTS_FILE)")
 	}
 	log, clock, replica := opts.Logger, opts.Clock, opts.Replica
 	if log == nil {
@@ -92,7 +97,7 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 		c, err := zoomapi.NewClient(a.Credentials(), zoomapi.WithBaseURL(cfg.Zoom.APIBaseURLFor(a)), zoomapi.WithTokenURL(cfg.Zoom.TokenURL),
 			zoomapi.WithRateLimits(cfg.Zoom.RateLimits), zoomapi.WithLogger(log))
 		if err != nil {
-			return err
+			return asConfigError(err)
 		}
 		clients[a.ID] = c
 	}
@@ -101,10 +106,11 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 		Clock: clock, Logger: log, Observer: newMetrics()})
 
 	var failed []string
-	o := runs.RunOptions{Report: func(rep zsync.ResyncReport, err error) {
-		if isTerminal(opts.Stderr) {
-			fmt.Fprint(opts.Stderr, "\r\033[K")
-		}
+	var reports []zsync.ResyncReport
+	var mapped *mapper.Summary // this run's mapping, when it refreshed the links
+	started := clock.Now()
+	o := runs.RunOptions{Progress: opts.Progress, Report: func(rep zsync.ResyncReport, err error) {
+		reports = append(reports, rep)
 		line := rep.Summary()
 		if opts.DryRun {
 			line = "dry run: " + line
@@ -114,12 +120,9 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 			fmt.Fprintln(opts.Stdout, "  warning:", e)
 		}
 		if err != nil {
-			failed = append(failed, fmt.Sprintf("%s: %v", rep.Account, err))
+			failed = append(failed, resyncFailure(rep, err, cfg.Resync.MaxDeleteFraction, opts.Account != ""))
 		}
 	}}
-	if isTerminal(opts.Stderr) {
-		o.Progress = func(account string, seen int) { fmt.Fprintf(opts.Stderr, "\r%s: %d users pulled…", account, seen) }
-	}
 	if opts.DryRun {
 		// Reads and decides only: no lease, no record.
 		_ = r.DryRun(ctx, o)
@@ -132,7 +135,11 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 		if cfg.LDAP.Enabled() && opts.Account == "" {
 			// The nightly run also refreshes the directory and every link.
 			o.Then = func(ctx context.Context) error {
-				if err := mapOnce(ctx, cfg, rdb, store, opts.Stdout, log); err != nil {
+				sum, err := mapOnce(ctx, cfg, rdb, store, opts.Stdout, log)
+				if sum.Result != nil {
+					mapped = &sum
+				}
+				if err != nil {
 					failed = append(failed, "directory: "+err.Error())
 					return fmt.Errorf("directory: %w", err)
 				}
@@ -143,8 +150,9 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 			failed = append(failed, err.Error()) // the lease lost, or the process stopping, between accounts
 		}
 	}
+	fmt.Fprintln(opts.Stdout, resyncTotals(ctx, rdb, cfg, reports, mapped, opts.DryRun, clock.Since(started)))
 	if len(failed) > 0 {
-		return fmt.Errorf("zoomsync resync failed for %d part(s): %v", len(failed), failed)
+		return &ResyncFailed{Parts: failed}
 	}
 	return nil
 }
@@ -153,10 +161,10 @@ func Resync(ctx context.Context, cfg *config.Config, opts ResyncOptions) error {
 // once (after changing ZOOMSYNC_MATCH_RULES, say).
 func Map(ctx context.Context, cfg *config.Config, stdout io.Writer, logger *slog.Logger) error {
 	if cfg.Redis.Embedded() {
-		return fmt.Errorf("zoomsync map: %w", errEmbeddedRedis)
+		return configErrorf("zoomsync map: %w", errEmbeddedRedis)
 	}
 	if !cfg.LDAP.Enabled() {
-		return errors.New("zoomsync map: no directory configured (set LDAP_URL, LDAP_BASE_DN, LDAP_BIND_DN, LDAP_BIND_PASSWORD)")
+		return configErrorf("zoomsync map: no directory configured (set LDAP_URL, LDAP_BASE_DN, LDAP_BIND_DN, LDAP_BIND_PASSWORD)")
 	}
 	rdb, closeRedis, err := openRedis(ctx, cfg.Redis, logger, 0)
 	if err != nil {
@@ -164,13 +172,13 @@ func Map(ctx context.Context, cfg *config.Config, stdout io.Writer, logger *slog
 	}
 	defer closeRedis()
 	store := newStore(rdb, cfg)
-	if err := mapOnce(ctx, cfg, rdb, store, stdout, logger); err != nil {
+	if _, err := mapOnce(ctx, cfg, rdb, store, stdout, logger); err != nil {
 		return fmt.Errorf("zoomsync map: %w", err)
 	}
 	return nil
 }
 
-func mapOnce(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store, stdout io.Writer, logger *slog.Logger) error {
+func mapOnce(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, store *zsync.Store, stdout io.Writer, logger *slog.Logger) (mapper.Summary, error) {
 	if logger == nil {
 		logger = discard()
 	}
@@ -181,37 +189,9 @@ func mapOnce(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient,
 	hostname, _ := os.Hostname()
 	mp, err := newMapper(cfg, rdb, store, ids, fmt.Sprintf("%s-%d", hostname, os.Getpid()), clockwork.NewRealClock(), logger, newMetrics())
 	if err != nil {
-		return err
+		return mapper.Summary{}, asConfigError(err)
 	}
 	sum, err := mp.Once(ctx)
 	fmt.Fprintln(stdout, sum)
-	return err
-}
-
-// Purge runs `zoomsync purge --account ID`.
-func Purge(ctx context.Context, cfg *config.Config, account string, stdout io.Writer, logger *slog.Logger) error {
-	if cfg.Redis.Embedded() {
-		return fmt.Errorf("zoomsync purge: %w", errEmbeddedRedis)
-	}
-	rdb, closeRedis, err := openRedis(ctx, cfg.Redis, logger, 0)
-	if err != nil {
-		return err
-	}
-	defer closeRedis()
-	rep, err := zsync.Purge(ctx, rdb, account)
-	if err != nil {
-		return fmt.Errorf("zoomsync purge: %w (removed %d keys before the error)", err, rep.Total())
-	}
-	fmt.Fprintf(stdout, "purged account %s: %d keys removed (%d user records, %d index keys, %d streams, %d presence history/outbox keys, %d other)\n",
-		account, rep.Total(), rep.Users, rep.Indices, rep.Streams, rep.Presence, rep.Other)
-	return nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return sum, err
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,5 +211,15 @@ func TestDirectoryDataReachesTargets(t *testing.T) {
 	presence("Away")
 	if p := next("the next status"); p.Status != "away" || p.Previous != "available" || p.Directory == nil || p.Seq != again.Seq+1 {
 		t.Fatalf("after an unchanged mapping, got %+v (want the away push next)", p)
+	}
+	// Pushes and the mapping in /metrics: how long the target took to
+	// answer beside the delay from the change, Zoom users by outcome.
+	m := metricsText(t, base)
+	for _, want := range []string{`zoomsync_target_push_duration_seconds_count{target="`, `zoomsync_target_push_delay_seconds_count{target="`,
+		`zoomsync_mapping_users{state="matched"}`, `zoomsync_mapping_users{state="unmatched"}`, "zoomsync_mapping_unmatched_entries ",
+		"zoomsync_mapping_conflicts 0", "zoomsync_mapping_disabled_active_users 0"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }

@@ -17,20 +17,18 @@ type jobMetrics struct {
 	lastSuccess *prometheus.GaugeVec
 }
 
-func newJobMetrics(reg *prometheus.Registry) *jobMetrics {
-	m := &jobMetrics{
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoomsync_job_runs_total",
-			Help: "Runs of leader-only periodic jobs on this replica, by job and result: ok, failed, skipped (another replica holds the work)."},
-			[]string{"job", "result"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zoomsync_job_duration_seconds",
-			Help:    "How long each periodic job run that did the work took (ok or failed), by job.",
-			Buckets: prometheus.ExponentialBuckets(0.01, 4, 11)}, []string{"job"}),
-		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zoomsync_job_last_success_timestamp_seconds",
-			Help: "When each periodic job last succeeded on this replica (Unix seconds); the newest across replicas is the job's."},
-			[]string{"job"}),
+func newJobMetrics(pm *metrics) *jobMetrics {
+	return &jobMetrics{
+		runs: pm.counterVec("zoomsync_job_runs_total",
+			"Runs of leader-only periodic jobs on this replica, by job and result: ok, failed, skipped (another replica holds the work).",
+			"job", "result"),
+		duration: pm.histogramVec("zoomsync_job_duration_seconds",
+			"How long each periodic job run that did the work took (ok or failed), by job.",
+			prometheus.ExponentialBuckets(0.01, 4, 11), "job"),
+		lastSuccess: pm.gaugeVec("zoomsync_job_last_success_timestamp_seconds",
+			"When each periodic job last succeeded on this replica (Unix seconds); the newest across replicas is the job's.",
+			"job"),
 	}
-	reg.MustRegister(m.runs, m.duration, m.lastSuccess)
-	return m
 }
 
 // JobRun implements periodic.Observer.

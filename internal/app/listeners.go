@@ -18,6 +18,18 @@ import (
 // When one listener serves everything they are the same mux.
 type routes struct {
 	public, admin *http.ServeMux
+	// instrument, if set, wraps each listener's handler (the HTTP
+	// metrics, which read the pattern the mux matched).
+	instrument func(http.Handler) http.Handler
+}
+
+// handler is what a listener serves for mux.
+func (r routes) handler(mux *http.ServeMux) http.Handler {
+	h := helpdesk.JSONErrors(mux)
+	if r.instrument != nil {
+		h = r.instrument(h)
+	}
+	return h
 }
 
 func newRoutes(h config.HTTP) routes {
@@ -51,7 +63,7 @@ func listen(cfg *config.Config, r routes, limits helpdesk.Limits, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("ZOOMSYNC_HTTP_ADDR %s: %w", h.Addr, err)
 	}
-	ls := &listeners{bound: []net.Listener{pub}, servers: []*http.Server{newHTTPServer(helpdesk.JSONErrors(r.public), limits)}}
+	ls := &listeners{bound: []net.Listener{pub}, servers: []*http.Server{newHTTPServer(r.handler(r.public), limits)}}
 	adminAddr := pub.Addr().String()
 	if !h.Shared() {
 		adm, err := net.Listen("tcp", h.AdminAddr)
@@ -60,7 +72,7 @@ func listen(cfg *config.Config, r routes, limits helpdesk.Limits, log *slog.Logg
 			return nil, fmt.Errorf("ZOOMSYNC_ADMIN_ADDR %s: %w", h.AdminAddr, err)
 		}
 		ls.bound = append(ls.bound, adm)
-		ls.servers = append(ls.servers, newHTTPServer(helpdesk.JSONErrors(r.admin), limits))
+		ls.servers = append(ls.servers, newHTTPServer(r.handler(r.admin), limits))
 		adminAddr = adm.Addr().String()
 	}
 	log.Info("zoomsync serving", slog.String("addr", pub.Addr().String()), slog.String("admin_addr", adminAddr), slog.Any("config", cfg))

@@ -13,12 +13,16 @@ func (m *metrics) DirectoryRead(result string, entries int) {
 	}
 }
 
-// MappingRun implements mapper.Observer.
+// MappingRun implements mapper.Observer: an ok run's sizes set the
+// mapping gauges (users by state, unmatched entries, conflicts, the
+// deprovisioning gap).
 func (m *metrics) MappingRun(result string, sizes map[string]int) {
-	m.mappingRuns.WithLabelValues(result).Inc()
-	for cat, n := range sizes {
-		m.mappingReport.WithLabelValues(cat).Set(float64(n))
+	if result != "ok" {
+		m.mappingRuns.WithLabelValues(result).Inc()
+		return
 	}
+	m.mapped(sizes["matched"], sizes["unmatched_users"], sizes["conflicted_users"],
+		sizes["unmatched_entries"], sizes["conflicts"], sizes["disabled_active"])
 }
 
 // StreamsChanged implements helpdesk.Observer.

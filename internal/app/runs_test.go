@@ -76,7 +76,7 @@ func TestResyncCommandAndScheduleOneAtATime(t *testing.T) {
 	// --wait 0: one line naming the running run, and a kind that says
 	// "later".
 	var out bytes.Buffer
-	err := Resync(ctx, cfg, ResyncOptions{Stdout: &out, Stderr: &out, Replica: "job-1"})
+	err := Resync(ctx, cfg, ResyncOptions{Stdout: &out, Replica: "job-1"})
 	var held *RunningError
 	if !errors.As(err, &held) || held.RunID != schedRun || held.Trigger != runs.TriggerSchedule || held.Replica != "replica-a" ||
 		!strings.Contains(err.Error(), "run "+schedRun+" (started by schedule on replica-a at ") || strings.Contains(err.Error(), "\n") ||
@@ -92,7 +92,7 @@ func TestResyncCommandAndScheduleOneAtATime(t *testing.T) {
 	out.Reset()
 	cliDone := make(chan error, 1)
 	go func() {
-		cliDone <- Resync(ctx, cfg, ResyncOptions{Wait: time.Minute, Clock: clock, Stdout: &out, Stderr: &out, Replica: "job-2"})
+		cliDone <- Resync(ctx, cfg, ResyncOptions{Wait: time.Minute, Clock: clock, Stdout: &out, Replica: "job-2"})
 	}()
 	if err := clock.BlockUntilContext(ctx, 1); err != nil { // waiting for its next look
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func TestResyncCommandAndScheduleOneAtATime(t *testing.T) {
 	// leaves no record.
 	z.close()
 	out.Reset()
-	go func() { cliDone <- Resync(ctx, cfg, ResyncOptions{Stdout: &out, Stderr: &out, Replica: "job-3"}) }()
+	go func() { cliDone <- Resync(ctx, cfg, ResyncOptions{Stdout: &out, Replica: "job-3"}) }()
 	<-z.arrived
 	before := runKeys(t, r.Client())
 	if err := sched.Scheduled(ctx); err != nil {
@@ -166,7 +166,7 @@ func TestResyncCommandAndAPIOneAtATime(t *testing.T) {
 	z.close()
 	var out bytes.Buffer
 	cliDone := make(chan error, 1)
-	go func() { cliDone <- Resync(ctx, cfg, ResyncOptions{Stdout: &out, Stderr: &out, Replica: "job-2"}) }()
+	go func() { cliDone <- Resync(ctx, cfg, ResyncOptions{Stdout: &out, Replica: "job-2"}) }()
 	<-z.arrived
 	code, m = resyncCall(t, base, http.MethodPost, "", token)
 	e, _ := m["error"].(map[string]any)

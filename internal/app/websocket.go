@@ -172,30 +172,30 @@ type webSocketMetrics struct {
 
 var webSocketStates = []zoomws.State{zoomws.StateStandby, zoomws.StateConnecting, zoomws.StateConnected, zoomws.StateBackoff, zoomws.StateStopped}
 
-func newWebSocketMetrics(reg *prometheus.Registry) *webSocketMetrics {
-	m := &webSocketMetrics{
-		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zoomsync_websocket_state",
-			Help: "1 for the state each WebSocket subscription is in on this replica: connected, standby (another replica holds it), connecting, backoff, stopped."},
-			[]string{"subscription", "state"}),
-		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoomsync_websocket_reconnects_total",
-			Help: "WebSocket connections ended, by why: closed, silent, token_expiring, invalid_token, refused, dial_failed, no_token."},
-			[]string{"subscription", "reason"}),
-		frames: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoomsync_websocket_frames_total",
-			Help: "Frames received from Zoom by module: message, heartbeat, build_connection, other, malformed."}, []string{"subscription", "module"}),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoomsync_intake_events_total",
-			Help: "Events received by intake (webhook, websocket), event family and outcome."}, []string{"intake", "event", "outcome"}),
-		gapSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zoomsync_websocket_gap_seconds",
-			Help:    "How long each WebSocket gap lasted (from the last stored event or heartbeat to the new connection).",
-			Buckets: prometheus.ExponentialBuckets(0.5, 2, 16)}, []string{"account"}),
-		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoomsync_websocket_repairs_total",
-			Help: "Gap repairs by result: complete, failed (run again), stopped."}, []string{"account", "result"}),
-		repairUsers: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zoomsync_websocket_repair_users",
-			Help: "Presence re-reads the current (or last) gap repair has to do."}, []string{"account"}),
-		repairDone: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zoomsync_websocket_repair_done_users",
-			Help: "Presence re-reads the current (or last) gap repair has done."}, []string{"account"}),
+// newWebSocketMetrics declares the series through the process's metric
+// catalogue.
+func newWebSocketMetrics(pm *metrics) *webSocketMetrics {
+	return &webSocketMetrics{
+		state: pm.gaugeVec("zoomsync_websocket_state",
+			"1 for the state each WebSocket subscription is in on this replica: connected, standby (another replica holds it), connecting, backoff, stopped.",
+			"subscription", "state"),
+		reconnects: pm.counterVec("zoomsync_websocket_reconnects_total",
+			"WebSocket connections ended, by why: closed, silent, token_expiring, invalid_token, refused, dial_failed, no_token.",
+			"subscription", "reason"),
+		frames: pm.counterVec("zoomsync_websocket_frames_total",
+			"Frames received from Zoom by module: message, heartbeat, build_connection, other, malformed.", "subscription", "module"),
+		events: pm.counterVec("zoomsync_intake_events_total",
+			"Events received by intake (webhook, websocket), event family and outcome.", "intake", "event", "outcome"),
+		gapSeconds: pm.histogramVec("zoomsync_websocket_gap_seconds",
+			"How long each WebSocket gap lasted (from the last stored event or heartbeat to the new connection).",
+			prometheus.ExponentialBuckets(0.5, 2, 16), "account"),
+		repairs: pm.counterVec("zoomsync_websocket_repairs_total",
+			"Gap repairs by result: complete, failed (run again), stopped.", "account", "result"),
+		repairUsers: pm.gaugeVec("zoomsync_websocket_repair_users",
+			"Presence re-reads the current (or last) gap repair has to do.", "account"),
+		repairDone: pm.gaugeVec("zoomsync_websocket_repair_done_users",
+			"Presence re-reads the current (or last) gap repair has done.", "account"),
 	}
-	reg.MustRegister(m.state, m.reconnects, m.frames, m.events, m.gapSeconds, m.repairs, m.repairUsers, m.repairDone)
-	return m
 }
 
 func (m *webSocketMetrics) RepairStarted(account string, _ time.Duration, users int) {

@@ -16,6 +16,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/zoomsync/zoomsync/internal/app"
+	"github.com/zoomsync/zoomsync/internal/buildinfo"
 	"github.com/zoomsync/zoomsync/internal/config"
 	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/internal/redisconn"
@@ -23,6 +24,7 @@ import (
 
 // IO is what a command may touch of its process.
 type IO struct {
+	Stdin          io.Reader // nil: nothing to read (no confirmations)
 	Stdout, Stderr io.Writer
 	Env            envconfig.Lookuper
 }
@@ -69,17 +71,11 @@ func commands() []*command {
 		{name: "demo", args: "[--addr HOST:PORT] [--duration D] [--users N] [--rate R] [--verbose]",
 			summary: "run on embedded defaults: a simulated Zoom pulled and sending signed webhooks", needsConfig: true,
 			flags: demoFlags, run: runDemo},
-		{name: "purge", args: "--account ID", summary: "remove every record of one account from Redis", needsConfig: true,
-			flags: func(fs *flag.FlagSet) { fs.String("account", "", "the Zoom account id to purge (required)") },
-			run: func(ctx context.Context, env *Env, fs *flag.FlagSet) error {
-				if fs.Lookup("account").Value.String() == "" {
-					return &usageError{"purge: --account is required"}
-				}
-				return app.Purge(ctx, env.Config, fs.Lookup("account").Value.String(), env.Stdout, env.Logger)
-			}},
-		{name: "version", summary: "print version, commit and Go version",
+		{name: "purge", args: "--account ID [--dry-run] [--yes]", summary: "remove every record of one account from Redis (asks first)", needsConfig: true,
+			flags: purgeFlags, run: runPurge},
+		{name: "version", summary: "print version, commit, commit time and Go version",
 			run: func(_ context.Context, env *Env, _ *flag.FlagSet) error {
-				fmt.Fprintln(env.Stdout, VersionLine())
+				fmt.Fprintln(env.Stdout, buildinfo.Read())
 				return nil
 			}},
 	}
@@ -150,6 +146,12 @@ func Main(ctx context.Context, args []string, pio IO) int {
 		var re *redisconn.Error
 		if errors.As(err, &re) && re.Kind == errs.Invalid {
 			fmt.Fprintf(pio.Stderr, "zoomsync: %v\n", re)
+			return 2
+		}
+		// A setting the command needs is missing: one line, exit 2.
+		var ce *app.ConfigError
+		if errors.As(err, &ce) {
+			fmt.Fprintln(pio.Stderr, err)
 			return 2
 		}
 		fmt.Fprintln(pio.Stderr, err)

@@ -41,6 +41,13 @@ func (w *watchedBuffer) String() string {
 // then stops it as Ctrl-C would and returns its exit code and output.
 func runDemoUntil(t *testing.T, args []string, until ...string) (int, string, string) {
 	t.Helper()
+	return runDemoUntilThen(t, args, nil, nil, until...)
+}
+
+// runDemoUntilThen is runDemoUntil that also waits for more(stdout), if
+// set, and calls then(stdout) while the demo still runs.
+func runDemoUntilThen(t *testing.T, args []string, more func(string) bool, then func(string), until ...string) (int, string, string) {
+	t.Helper()
 	out := &watchedBuffer{written: make(chan struct{}, 1)}
 	var errb lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -50,7 +57,7 @@ func runDemoUntil(t *testing.T, args []string, until ...string) (int, string, st
 		done <- Main(ctx, append([]string{"demo"}, args...), IO{Stdout: out, Stderr: &errb, Env: envconfig.MapLookuper(nil)})
 	}()
 	guard := time.After(3 * time.Minute)
-	for !containsAll(out.String(), until) {
+	for !containsAll(out.String(), until) || (more != nil && !more(out.String())) {
 		select {
 		case <-out.written:
 		case code := <-done:
@@ -58,6 +65,9 @@ func runDemoUntil(t *testing.T, args []string, until ...string) (int, string, st
 		case <-guard:
 			t.Fatalf("the demo did not print %q within 3 minutes:\n%s", until, out)
 		}
+	}
+	if then != nil {
+		then(out.String())
 	}
 	cancel()
 	code := <-done

@@ -41,7 +41,7 @@ func TestRedisRefusalExitsTwo(t *testing.T) {
 		}
 		return env
 	}
-	all := [][]string{{"serve"}, {"resync", "--dry-run"}, {"map"}, {"purge", "--account", "A"}}
+	all := [][]string{{"serve"}, {"resync", "--dry-run"}, {"map"}, {"purge", "--account", "A", "--yes"}}
 	tests := []struct {
 		name     string
 		env      map[string]string
@@ -81,7 +81,11 @@ func TestRedisRefusalExitsTwo(t *testing.T) {
 		}
 	}
 	// With every variable right, purge goes through.
-	if code, stdout, stderr := run(t, base(), "purge", "--account", "A"); code != 0 || !strings.Contains(stdout, "purged account A") {
+	if code, stdout, stderr := run(t, base(), "purge", "--account", "A", "--dry-run"); code != 2 || !strings.Contains(stderr, `Redis holds nothing of account "A"`) {
+		t.Fatalf("purge of an account Redis knows nothing of: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	r.Client().Set(context.Background(), "zs:{a:A:p:00}:u:x", "1", 0)
+	if code, stdout, stderr := run(t, base(), "purge", "--account", "A", "--yes"); code != 0 || !strings.Contains(stdout, "purged account A") {
 		t.Fatalf("purge: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }

@@ -28,12 +28,23 @@ func runResync(ctx context.Context, env *Env, fs *flag.FlagSet) error {
 	if wait < 0 {
 		return &usageError{"resync: --wait must not be negative"}
 	}
-	return app.Resync(ctx, env.Config, app.ResyncOptions{
+	opts := app.ResyncOptions{
 		Account: fs.Lookup("account").Value.String(),
 		DryRun:  fs.Lookup("dry-run").Value.String() == "true",
 		Wait:    wait,
-		Stdout:  env.Stdout, Stderr: env.Stderr, Logger: env.Logger,
-	})
+		Stdout:  env.Stdout, Logger: env.Logger,
+	}
+	if isTerminal(env.Stderr) {
+		// The progress line stays at the bottom of the terminal: log lines
+		// are written above it, a summary takes it away.
+		line := &progressLine{term: env.Stderr}
+		progress := &resyncProgress{line: line, now: time.Now}
+		opts.Progress = progress.page
+		opts.Stdout = line.done(env.Stdout)
+		opts.Logger = env.Config.Log.Logger(line.above(env.Stderr))
+		defer line.clear()
+	}
+	return app.Resync(ctx, env.Config, opts)
 }
 
 // hangups delivers one value per SIGHUP until ctx ends (serve re-reads

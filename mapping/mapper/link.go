@@ -336,6 +336,11 @@ func (mp *Mapper) link(ctx context.Context, us *zoomUsers, fresh *freshSnapshot)
 	for cat, items := range view.Report {
 		sizes[cat] = len(items)
 	}
+	for _, o := range res.Of {
+		if o.State == mapping.Conflicted {
+			sizes["conflicted_users"]++ // held back by a conflict
+		}
+	}
 	mp.obs.MappingRun("ok", sizes)
 	mp.log.Info("links computed", slog.Int("users", len(users)), slog.Int("entries", len(snap.Entries)),
 		slog.Int("matched", len(res.Links)), slog.Int("unmatched_users", len(res.UnmatchedUsers)),

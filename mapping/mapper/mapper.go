@@ -32,7 +32,8 @@ type Observer interface {
 	// (unreachable, partial) or refused (empty, or shrank too much).
 	DirectoryRead(result string, entries int)
 	// MappingRun: result is ok or failed; sizes are an ok run's report:
-	// matched and each of mapstore.ReportCategories.
+	// matched, each of mapstore.ReportCategories, and conflicted_users
+	// (users a conflict holds back).
 	MappingRun(result string, sizes map[string]int)
 }
 

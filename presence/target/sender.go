@@ -39,6 +39,10 @@ type Options struct {
 	// OnResult, if set, is told about every push (metrics); latency is from
 	// the status change to the target's answer.
 	OnResult func(target, result string, latency time.Duration)
+	// OnAnswer, if set, is told how long the target took to answer each
+	// push request (a batch is one), whatever it answered (metrics: a slow
+	// target, not a late sender).
+	OnAnswer func(target string, took time.Duration)
 	// HTTPClient for webhook targets (default: one per target with its timeout).
 	HTTPClient *http.Client
 	// Zoom clients by account, for zoom_contact_center targets.
@@ -301,6 +305,7 @@ func (s *Sender) send(ctx context.Context, b *batch, t *configured, rs []duePush
 			}
 		}
 		pctx, cancel := context.WithTimeout(ctx, t.Timeout.Duration)
+		asked := s.opts.Clock.Now()
 		var results []error
 		switch {
 		case len(chunk) > 1 && batches:
@@ -320,6 +325,9 @@ func (s *Sender) send(ctx context.Context, b *batch, t *configured, rs []duePush
 			results = []error{t.driver.Push(pctx, chunk[0].push)}
 		}
 		cancel()
+		if s.opts.OnAnswer != nil {
+			s.opts.OnAnswer(t.Name, s.opts.Clock.Since(asked))
+		}
 		for i, r := range chunk {
 			var err error
 			if i < len(results) {

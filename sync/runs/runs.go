@@ -333,8 +333,9 @@ func (r *Resyncer) BeginWaiting(ctx context.Context, trigger string, wait time.D
 type RunOptions struct {
 	dryRun       bool // decide, write nothing, record nothing
 	beforeDelete func(context.Context) error
-	// Progress, if set, is called after every page.
-	Progress func(account string, seen int)
+	// Progress, if set, is called after every page (ResyncOptions.Progress:
+	// total is Zoom's total_records, 0 when unknown).
+	Progress func(account string, seen, total int)
 	// Report, if set, is called after each account with its result.
 	Report func(rep zsync.ResyncReport, err error)
 	// Then, if set, runs after the accounts, still under the lease (the
@@ -440,10 +441,10 @@ func (r *Resyncer) all(ctx context.Context, rec *Record, o RunOptions) error {
 		lastSave := r.clock.Now()
 		rep, err := zsync.NewPuller(r.rdb, r.store, r.opts.Accounts[id], r.clock, r.log).Resync(ctx, zsync.ResyncOptions{
 			MaxDeleteFraction: r.opts.MaxDeleteFraction, DryRun: o.dryRun, BeforeDelete: o.beforeDelete,
-			Progress: func(account string, seen int) {
+			Progress: func(account string, seen, total int) {
 				rec.Accounts[i].Seen = seen
 				if o.Progress != nil {
-					o.Progress(account, seen)
+					o.Progress(account, seen, total)
 				}
 				if r.clock.Since(lastSave) > time.Second {
 					lastSave = r.clock.Now()

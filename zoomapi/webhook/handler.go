@@ -69,6 +69,38 @@ const (
 	OutcomeUnavailable    = "unavailable"
 )
 
+// Refusal reasons reported to HandlerOptions.OnRefused (a metrics
+// label). Most are the error code the sender gets; the signature's are
+// finer, since they point at different mistakes: a sender that does not
+// sign, a clock or a replay, a wrong secret token.
+const (
+	RefusedMissingSignature  = "missing_signature"
+	RefusedMissingTimestamp  = "missing_timestamp"
+	RefusedStaleTimestamp    = "stale_timestamp"
+	RefusedSignatureMismatch = "signature_mismatch"
+	RefusedNoSecret          = "no_secret"
+	RefusedUnknownAccount    = "unknown_account"
+	RefusedMalformed         = "malformed_event"
+	RefusedUnreadable        = "unreadable_body"
+	RefusedTooLarge          = "body_too_large"
+	RefusedUnavailable       = "unavailable"
+)
+
+// signatureRefusal is the refusal reason of a verification error.
+func signatureRefusal(err error) string {
+	switch {
+	case errors.Is(err, ErrMissingSignature):
+		return RefusedMissingSignature
+	case errors.Is(err, ErrMissingTimestamp):
+		return RefusedMissingTimestamp
+	case errors.Is(err, ErrStaleTimestamp):
+		return RefusedStaleTimestamp
+	case errors.Is(err, ErrNoSecret):
+		return RefusedNoSecret
+	}
+	return RefusedSignatureMismatch
+}
+
 // HandlerOptions configures NewHandler.
 type HandlerOptions struct {
 	Accounts  Accounts
@@ -85,6 +117,10 @@ type HandlerOptions struct {
 	// verified one reports a name from the fixed KnownEvents or "other",
 	// so labels built from it stay a fixed set whatever arrives.
 	OnOutcome func(event, outcome string)
+	// OnRefused, if set, is called once per request answered with an
+	// error, with one of the Refused constants: why, in more detail than
+	// the outcome (which of the signature checks failed, say).
+	OnRefused func(reason string)
 	// RefusalLogInterval and RefusalLogBurst bound the "webhook refused"
 	// log lines (and the "webhook not enqueued" ones): a burst, then one
 	// line per interval; each line says how many were held back since the
@@ -152,10 +188,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := ReadBody(r)
 	if err != nil {
 		if errors.Is(err, ErrBodyTooLarge) {
-			h.answer(w, r, "", OutcomeTooLarge, http.StatusRequestEntityTooLarge, "body_too_large", "body larger than 1 MiB")
+			h.answer(w, r, "", OutcomeTooLarge, RefusedTooLarge, http.StatusRequestEntityTooLarge, "body_too_large", "body larger than 1 MiB")
 			return
 		}
-		h.answer(w, r, "", OutcomeMalformed, http.StatusBadRequest, "unreadable_body", "could not read the body")
+		h.answer(w, r, "", OutcomeMalformed, RefusedUnreadable, http.StatusBadRequest, "unreadable_body", "could not read the body")
 		return
 	}
 	accountID := r.PathValue("account_id")
@@ -164,36 +200,36 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The account-less route names the account inside the body, so the
 		// body must parse before the signature can be checked.
 		if ev, err = Decode(body); err != nil {
-			h.answer(w, r, "", OutcomeMalformed, http.StatusBadRequest, "malformed_event", err.Error())
+			h.answer(w, r, "", OutcomeMalformed, RefusedMalformed, http.StatusBadRequest, "malformed_event", err.Error())
 			return
 		}
 		accountID = ev.AccountID
 		if accountID == "" {
-			h.answer(w, r, ev.Name, OutcomeUnknownAccount, http.StatusNotFound, "unknown_account",
+			h.answer(w, r, ev.Name, OutcomeUnknownAccount, RefusedUnknownAccount, http.StatusNotFound, "unknown_account",
 				"payload.account_id is missing; use /webhooks/zoom/{account_id}")
 			return
 		}
 	}
 	secrets, ok := h.secrets(accountID)
 	if !ok {
-		h.answer(w, r, "", OutcomeUnknownAccount, http.StatusNotFound, "unknown_account", "no such account is configured")
+		h.answer(w, r, "", OutcomeUnknownAccount, RefusedUnknownAccount, http.StatusNotFound, "unknown_account", "no such account is configured")
 		return
 	}
 	sec, err := h.verify(r.Header, body, secrets)
 	if err != nil {
-		h.answer(w, r, "", OutcomeBadSignature, http.StatusUnauthorized, "invalid_signature", errMessage(err))
+		h.answer(w, r, "", OutcomeBadSignature, signatureRefusal(err), http.StatusUnauthorized, "invalid_signature", errMessage(err))
 		return
 	}
 	if ev == nil {
 		if ev, err = Decode(body); err != nil {
-			h.answer(w, r, "", OutcomeMalformed, http.StatusBadRequest, "malformed_event", err.Error())
+			h.answer(w, r, "", OutcomeMalformed, RefusedMalformed, http.StatusBadRequest, "malformed_event", err.Error())
 			return
 		}
 	}
 	if ev.Name == EventURLValidation {
 		req, _ := ev.Object.(*URLValidationRequest)
 		if req == nil || req.PlainToken == "" {
-			h.answer(w, r, ev.Name, OutcomeMalformed, http.StatusBadRequest, "malformed_event", "payload.plainToken is missing")
+			h.answer(w, r, ev.Name, OutcomeMalformed, RefusedMalformed, http.StatusBadRequest, "malformed_event", "payload.plainToken is missing")
 			return
 		}
 		h.outcome(ev.Name, OutcomeValidated)
@@ -216,7 +252,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				slog.String("account_id", accountID), slog.String("event", EventLabel(ev.Name)), slog.String("error", err.Error()),
 				slog.Int64("suppressed", held))
 		}
-		h.answer(w, r, ev.Name, OutcomeUnavailable, http.StatusServiceUnavailable, "unavailable", "the event could not be stored; retry later")
+		h.answer(w, r, ev.Name, OutcomeUnavailable, RefusedUnavailable, http.StatusServiceUnavailable, "unavailable", "the event could not be stored; retry later")
 		return
 	}
 	h.outcome(ev.Name, OutcomeAccepted)
@@ -277,8 +313,11 @@ func (h *Handler) outcome(event, outcome string) {
 // comes from whoever sent the request.
 const maxLoggedPath = 128
 
-func (h *Handler) answer(w http.ResponseWriter, r *http.Request, event, outcome string, status int, code, msg string) {
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, event, outcome, reason string, status int, code, msg string) {
 	h.outcome(event, outcome)
+	if h.opts.OnRefused != nil {
+		h.opts.OnRefused(reason)
+	}
 	if status != http.StatusServiceUnavailable {
 		if ok, held := h.refusals.allow(h.opts.Clock.Now()); ok {
 			path := r.URL.Path

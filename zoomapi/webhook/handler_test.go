@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -328,5 +329,57 @@ func TestHandlerNeverLogsSecrets(t *testing.T) {
 	want := []string{OutcomeBadSignature, OutcomeUnavailable, OutcomeBadSignature}
 	if strings.Join(b.outcomes, ",") != strings.Join(want, ",") {
 		t.Fatalf("outcomes %v, want %v", b.outcomes, want)
+	}
+}
+
+// TestHandlerReportsRefusalReasons: every request answered with an error
+// reports one reason, finer than its outcome for the signature checks (a
+// sender that does not sign, a clock or a replay, a wrong secret), and a
+// verified or validated request reports none.
+func TestHandlerReportsRefusalReasons(t *testing.T) {
+	signedAt := func(sec string, at time.Duration) func(*http.Request, []byte, time.Time) {
+		return func(r *http.Request, body []byte, now time.Time) { SignRequest(r.Header, sec, now.Add(at), body) }
+	}
+	for _, tt := range []struct {
+		name string
+		path string
+		body []byte
+		sign func(*http.Request, []byte, time.Time)
+		sink error
+		want string // "" when accepted
+	}{
+		{"accepted", "/webhooks/zoom/" + testAccount, presenceBody(testAccount), signedAt(testSecret, 0), nil, ""},
+		{"unsigned", "/webhooks/zoom/" + testAccount, presenceBody(testAccount), nil, nil, RefusedMissingSignature},
+		{"no timestamp", "/webhooks/zoom/" + testAccount, presenceBody(testAccount), func(r *http.Request, _ []byte, _ time.Time) {
+			r.Header.Set(HeaderSignature, "v0=00")
+		}, nil, RefusedMissingTimestamp},
+		{"stale", "/webhooks/zoom/" + testAccount, presenceBody(testAccount), signedAt(testSecret, -6*time.Minute), nil, RefusedStaleTimestamp},
+		{"wrong secret", "/webhooks/zoom/" + testAccount, presenceBody(testAccount), signedAt("not-the-secret", 0), nil, RefusedSignatureMismatch},
+		{"unknown account", "/webhooks/zoom/nobody", presenceBody("nobody"), signedAt(testSecret, 0), nil, RefusedUnknownAccount},
+		{"malformed", "/webhooks/zoom", []byte("{"), nil, nil, RefusedMalformed},
+		{"too large", "/webhooks/zoom/" + testAccount, bytes.Repeat([]byte("x"), MaxBodyBytes+1), nil, nil, RefusedTooLarge},
+		{"not stored", "/webhooks/zoom/" + testAccount, presenceBody(testAccount), signedAt(testSecret, 0), errors.New("redis down"), RefusedUnavailable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := setup(t)
+			b.sink.failWith = tt.sink
+			var reasons []string
+			h := NewHandler(HandlerOptions{Accounts: accountMap{testAccount: testSecret}, Sink: b.sink, Clock: b.clock,
+				OnRefused: func(reason string) { reasons = append(reasons, reason) }})
+			req := httptest.NewRequest(http.MethodPost, tt.path, bytes.NewReader(tt.body))
+			if tt.sign != nil {
+				tt.sign(req, tt.body, b.clock.Now())
+			}
+			mux := http.NewServeMux()
+			h.Register(mux)
+			mux.ServeHTTP(httptest.NewRecorder(), req)
+			want := []string{tt.want}
+			if tt.want == "" {
+				want = nil
+			}
+			if !slices.Equal(reasons, want) {
+				t.Fatalf("reasons %v, want %v", reasons, want)
+			}
+		})
 	}
 }
