@@ -1,14 +1,12 @@
 package coord
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/zoomsync/zoomsync/internal/redisconn"
 	"github.com/zoomsync/zoomsync/internal/testserver"
 )
 
@@ -19,34 +17,7 @@ import (
 // TTLs where the backend can (miniredis).
 func backends(t *testing.T, test func(t *testing.T, rdb redis.UniversalClient, expire func(time.Duration))) {
 	if testserver.SecureRun() {
-		for _, b := range []struct {
-			name  string
-			start func(t *testing.T, sec *testserver.Security) redisconn.Settings
-		}{
-			{"redis-server-secure", func(t *testing.T, sec *testserver.Security) redisconn.Settings {
-				return testserver.StartRedis(t, testserver.RedisOptions{Security: sec}).Settings()
-			}},
-			{"redis-cluster-secure", func(t *testing.T, sec *testserver.Security) redisconn.Settings {
-				return testserver.StartClusterWith(t, testserver.ClusterOptions{Security: sec}).Settings()
-			}},
-			{"redis-sentinel-secure", func(t *testing.T, sec *testserver.Security) redisconn.Settings {
-				return testserver.StartSentinelWith(t, testserver.SentinelOptions{Security: sec}).Settings()
-			}},
-		} {
-			t.Run(b.name, func(t *testing.T) {
-				sec := testserver.NewSecurity(t, append(redisconn.ACLRules(), "+pttl"), redisconn.SentinelACLRules())
-				st := b.start(t, sec)
-				rdb, err := redisconn.Open(st, redisconn.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { rdb.Close() })
-				if err := redisconn.Check(context.Background(), rdb, st); err != nil {
-					t.Fatal(err)
-				}
-				test(t, rdb, nil)
-			})
-		}
+		testserver.SecuredTopologies(t, []string{"+pttl"}, func(t *testing.T, rdb redis.UniversalClient) { test(t, rdb, nil) })
 		return
 	}
 	t.Run("miniredis", func(t *testing.T) {

@@ -1,13 +1,11 @@
 package mapstore
 
 import (
-	"context"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/zoomsync/zoomsync/internal/redisconn"
 	"github.com/zoomsync/zoomsync/internal/testserver"
 )
 
@@ -19,33 +17,7 @@ import (
 // redisconn.Commands fails there with NOPERM.
 func backends(t *testing.T, test func(t *testing.T, rdb redis.UniversalClient)) {
 	if testserver.SecureRun() {
-		for _, b := range []struct {
-			name  string
-			start func(t *testing.T, sec *testserver.Security) redisconn.Settings
-		}{
-			{"redis-server-secure", func(t *testing.T, sec *testserver.Security) redisconn.Settings {
-				return testserver.StartRedis(t, testserver.RedisOptions{Security: sec}).Settings()
-			}},
-			{"redis-cluster-secure", func(t *testing.T, sec *testserver.Security) redisconn.Settings {
-				return testserver.StartClusterWith(t, testserver.ClusterOptions{Security: sec}).Settings()
-			}},
-			{"redis-sentinel-secure", func(t *testing.T, sec *testserver.Security) redisconn.Settings {
-				return testserver.StartSentinelWith(t, testserver.SentinelOptions{Security: sec}).Settings()
-			}},
-		} {
-			t.Run(b.name, func(t *testing.T) {
-				st := b.start(t, testserver.NewSecurity(t, redisconn.ACLRules(), redisconn.SentinelACLRules()))
-				rdb, err := redisconn.Open(st, redisconn.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { rdb.Close() })
-				if err := redisconn.Check(context.Background(), rdb, st); err != nil {
-					t.Fatal(err)
-				}
-				test(t, rdb)
-			})
-		}
+		testserver.SecuredTopologies(t, nil, test)
 		return
 	}
 	t.Run("miniredis", func(t *testing.T) {
