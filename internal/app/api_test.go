@@ -60,7 +60,27 @@ func apiServer(t *testing.T) (base string, acct *zoomfake.Account) {
 		var rep reportCounts
 		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&rep) == nil && rep.Counts["matched"] >= 50
 	})
+	// Lookups are answered by the read model, which follows Redis a moment
+	// behind the report: wait until it holds person 7's link (the second
+	// owner of key 10006, after user 6's extension).
+	eventually(t, "read model has person 7's link", func() bool {
+		return pollStatus(base+"/v1/presence/"+people.At(7).UID) == 200
+	})
 	return base, acct
+}
+
+// pollStatus is the status of a GET with the polling token (0 when the
+// request fails).
+func pollStatus(u string) int {
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	req.Header.Set("Authorization", "Bearer "+pollToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
 }
 
 func TestHelpdeskAPI(t *testing.T) {

@@ -99,6 +99,8 @@ employeeNumber: 900005
 
 	p42 := testserver.PersonAt(42)
 	id42 := zoomfake.UserIDFor(acctID, 42)
+	// Lookups are answered by the read model, a moment behind the report.
+	eventually(t, "the read model has person 42's link", func() bool { return getJSON(t, base+"/v1/presence/"+p42.UID, nil) == 200 })
 	t.Run("lookups", func(t *testing.T) {
 		cases := []struct {
 			key  string
