@@ -115,7 +115,8 @@ type WebhookBody struct {
 // "{ts}.{body}".
 func Sign(key string, ts int64, body []byte) string {
 	mac := hmac.New(sha256.New, []byte(key))
-	fmt.Fprintf(mac, "%d.", ts)
+	var prefix [24]byte
+	mac.Write(append(strconv.AppendInt(prefix[:0], ts, 10), '.'))
 	mac.Write(body)
 	return "v1=" + hex.EncodeToString(mac.Sum(nil))
 }
