@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -78,6 +79,7 @@ type metrics struct {
 	readModel *readModelMetrics
 
 	httpRequests   *prometheus.HistogramVec
+	httpSeries     sync.Map // httpSeries → prometheus.Observer (httpmetrics.go)
 	streamsOpen    prometheus.Gauge
 	streamsRefused *prometheus.CounterVec
 }
