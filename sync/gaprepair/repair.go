@@ -10,7 +10,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/zoomsync/zoomsync/internal/errs"
-	"github.com/zoomsync/zoomsync/presence"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi"
 )
@@ -23,8 +22,7 @@ type PresenceReader interface {
 // Store is what a repair reads and writes.
 type Store interface {
 	ActiveByActivity(ctx context.Context, account string, cutoff time.Time, limit int) ([]zsync.Active, error)
-	Apply(ctx context.Context, w zsync.Write) (int, error)
-	Touch(ctx context.Context, account, userKey string, t time.Time) error
+	ApplyPresenceRead(ctx context.Context, account, userKey, restStatus string, asked time.Time) error
 }
 
 // Observer is told how repairs go (metrics). Accounts come from
@@ -265,13 +263,7 @@ func (r *Repairer) reread(ctx context.Context, a Account, users []zsync.Active, 
 		pr, _, err := a.Presence.GetPresence(ctx, u.User)
 		switch {
 		case err == nil:
-			v := zsync.PullVersion(asked)
-			if _, err := r.opts.Store.Apply(ctx, zsync.Write{Account: a.ID, UserKey: u.User, Fields: []zsync.FieldWrite{
-				{Name: zsync.FieldZoomStatus, Version: v, Value: pr.Status},
-				{Name: zsync.FieldPresence, Version: v, Value: string(presence.ParseZoomStatus(pr.Status))}}}); err != nil {
-				return err
-			}
-			if err := r.opts.Store.Touch(ctx, a.ID, u.User, asked); err != nil {
+			if err := r.opts.Store.ApplyPresenceRead(ctx, a.ID, u.User, pr.Status, asked); err != nil {
 				return err
 			}
 		case errs.Retryable(err):

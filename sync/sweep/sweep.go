@@ -13,7 +13,6 @@ import (
 	"github.com/zoomsync/zoomsync/internal/coord"
 	"github.com/zoomsync/zoomsync/internal/errs"
 	"github.com/zoomsync/zoomsync/internal/periodic"
-	"github.com/zoomsync/zoomsync/presence"
 	zsync "github.com/zoomsync/zoomsync/sync"
 	"github.com/zoomsync/zoomsync/zoomapi"
 )
@@ -176,16 +175,7 @@ func (s *Sweeper) reread(ctx context.Context, account string, p int) (stop bool,
 		pr, _, err := s.readers[account].GetPresence(ctx, u)
 		switch {
 		case err == nil:
-			v := zsync.PullVersion(asked)
-			_, err = s.store.Apply(ctx, zsync.Write{Account: account, UserKey: u, Fields: []zsync.FieldWrite{
-				{Name: zsync.FieldZoomStatus, Version: v, Value: pr.Status},
-				{Name: zsync.FieldPresence, Version: v, Value: string(presence.ParseZoomStatus(pr.Status))}}})
-			if err != nil {
-				return false, err
-			}
-			// A newer webhook may have won every field; the read still
-			// confirmed the user now.
-			if err := s.store.Touch(ctx, account, u, asked); err != nil {
+			if err := s.store.ApplyPresenceRead(ctx, account, u, pr.Status, asked); err != nil {
 				return false, err
 			}
 			s.opts.Observer.PresenceRead(account, "ok")
