@@ -23,8 +23,8 @@ import "strings"
 // field and no group versions: it reads and applies as it is, and each
 // group's overrides give way to the group's version at the next write of
 // the whole group (the next full pull, link change, presence event).
-// Field names outside every group (extension, call_state, a future
-// field) always keep their own version.
+// Field names outside every group (call_state, a future field) always
+// keep their own version.
 //
 // Each override or group version costs a listpack entry pair (~24 B for
 // "v:employee_unique_id" and a 13-digit version); a linked user with a
@@ -36,6 +36,7 @@ const (
 	groupLink     = "d" // a link's fields (written by the mapping)
 	groupPresence = "z" // a presence event's fields
 	groupAgent    = "a" // a contact-center agent status event's fields
+	groupPhone    = "e" // the extension (the phone pull writes it alone)
 )
 
 // GroupVersionPrefix starts the name of a group's version field; no
@@ -52,6 +53,7 @@ var versionGroup = func() map[string]string {
 			FieldDirTitle, FieldDirPhone, FieldDirDisabled, FieldDirRule, FieldMapping, FieldDirSum},
 		groupPresence: {FieldZoomStatus, FieldPresence, FieldPresenceSince},
 		groupAgent:    {FieldAgentStatusID, FieldAgentStatusName, FieldAgentStatus},
+		groupPhone:    {FieldExtension},
 	} {
 		for _, f := range fields {
 			m[f] = g
