@@ -18,6 +18,7 @@ type loads chan string
 
 func (l loads) Loaded(_ int, _ time.Duration, reason string) { l <- reason }
 func (l loads) Drifted(int)                                  {}
+func (l loads) Looked(bool)                                  {}
 
 func waitLoad(t *testing.T, l loads, reason string) {
 	t.Helper()

@@ -22,6 +22,9 @@ type Observer interface {
 	Loaded(users int, d time.Duration, reason string)
 	// Drifted: a drift check found users whose record differs.
 	Drifted(users int)
+	// Looked: a Lookup was answered by the model (held) or not (the
+	// caller asks Redis).
+	Looked(held bool)
 }
 
 // Options configure a Model.
@@ -92,6 +95,14 @@ func (m *Model) Len() int {
 // the caller must ask Redis, which may know a user the model does not
 // yet.
 func (m *Model) Lookup(key string) (people []Person, held bool) {
+	people, held = m.lookup(key)
+	if m.opts.Observer != nil {
+		m.opts.Observer.Looked(held)
+	}
+	return people, held
+}
+
+func (m *Model) lookup(key string) (people []Person, held bool) {
 	if !m.ready.Load() {
 		return nil, false
 	}

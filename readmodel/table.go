@@ -188,10 +188,8 @@ func (c rec) lower(i int) []byte {
 }
 
 func indexZero(b []byte) int {
-	for i, c := range b {
-		if c == 0 {
-			return i
-		}
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return i
 	}
 	return len(b)
 }

@@ -285,3 +285,39 @@ func keys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestReadModelMetrics: the read model's series say how many users it
+// holds, that it loaded once at start, and which lookups it answered and
+// which fell back to Redis.
+func TestReadModelMetrics(t *testing.T) {
+	base, acct := apiServer(t)
+	u6, _ := acct.User(zoomfake.UserIDFor(acctID, 6))
+	if got := gaugeValue(t, base, "zoomsync_readmodel_users"); got != 60 {
+		t.Errorf("zoomsync_readmodel_users %v, want the fake's 60 users", got)
+	}
+	if got := gaugeValue(t, base, `zoomsync_readmodel_loads_total{reason="start"}`); got != 1 {
+		t.Errorf(`loads_total{reason="start"} %v, want 1`, got)
+	}
+	if got := gaugeValue(t, base, "zoomsync_readmodel_load_duration_seconds_count"); got < 1 {
+		t.Errorf("load_duration_seconds_count %v, want ≥ 1", got)
+	}
+	const model, redis = `zoomsync_readmodel_lookups_total{answer="model"}`, `zoomsync_readmodel_lookups_total{answer="redis"}`
+	hits, misses := gaugeValue(t, base, model), gaugeValue(t, base, redis)
+	for _, step := range []struct {
+		key                  string
+		code                 int
+		wantHits, wantMisses float64
+	}{
+		{u6.Email, 200, 1, 0},
+		{"nobody@example.com", 404, 0, 1}, // not in the model: Redis is asked (and has nobody either)
+	} {
+		if code := getJSON(t, base+"/v1/presence/"+step.key, nil); code != step.code {
+			t.Fatalf("%s: %d, want %d", step.key, code, step.code)
+		}
+		h, m := gaugeValue(t, base, model), gaugeValue(t, base, redis)
+		if h-hits != step.wantHits || m-misses != step.wantMisses {
+			t.Errorf("%s: model +%v redis +%v, want +%v +%v", step.key, h-hits, m-misses, step.wantHits, step.wantMisses)
+		}
+		hits, misses = h, m
+	}
+}

@@ -156,7 +156,8 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	if opts.limits != nil {
 		limits = *opts.limits
 	}
-	users := readmodel.New(rdb, store, readmodel.Options{Accounts: ids, Clock: clock, Logger: log, Observer: readModelLog{log}})
+	users := readmodel.New(rdb, store, readmodel.Options{Accounts: ids, Clock: clock, Logger: log, Observer: readModelObserver{m.readModel, log}})
+	m.readModel.watch(users.Len)
 	ready.model = users.Ready
 	api := helpdesk.New(rdb, store, helpdesk.Options{Model: users, Accounts: ids, Tokens: cfg.API.Tokens, RateLimit: cfg.API.RateLimit,
 		StreamMax: cfg.API.StreamMax, StreamMaxPerToken: cfg.API.StreamMaxPerToken, Limits: limits, Targets: cfg.Targets.Configs,

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // instrument observes every request h serves: webhooks in
@@ -35,12 +37,26 @@ func (m *metrics) instrument(h http.Handler) http.Handler {
 func (m *metrics) observe(r *http.Request, status int, took time.Duration) {
 	method, route := routeLabels(r)
 	code := statusLabel(status)
-	if strings.HasPrefix(route, "/webhooks/") {
-		m.webhookAck.WithLabelValues(code).Observe(took.Seconds())
+	key := httpSeries{method, route, code}
+	if o, ok := m.httpSeries.Load(key); ok {
+		o.(prometheus.Observer).Observe(took.Seconds())
 		return
 	}
-	m.httpRequests.WithLabelValues(method, route, code).Observe(took.Seconds())
+	var o prometheus.Observer
+	if strings.HasPrefix(route, "/webhooks/") {
+		o = m.webhookAck.WithLabelValues(code)
+	} else {
+		o = m.httpRequests.WithLabelValues(method, route, code)
+	}
+	m.httpSeries.Store(key, o)
+	o.Observe(took.Seconds())
 }
+
+// httpSeries are one request histogram series' labels. Their values come
+// from fixed sets (methods, registered patterns, status codes 100–599), so
+// metrics.httpSeries, which keeps each series' observer to spare every
+// request the label hashing, is bounded as the series are.
+type httpSeries struct{ method, route, code string }
 
 // routeLabels are a request's method (one of the standard ones, else
 // "other") and the pattern the mux matched without its method ("unmatched"

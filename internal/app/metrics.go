@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,10 +74,12 @@ type metrics struct {
 	// partitions this replica owns and may hold.
 	outboxPartitions atomic.Pointer[func() (owned, share int64)]
 
-	ws   *webSocketMetrics
-	jobs *jobMetrics
+	ws        *webSocketMetrics
+	jobs      *jobMetrics
+	readModel *readModelMetrics
 
 	httpRequests   *prometheus.HistogramVec
+	httpSeries     sync.Map // httpSeries → prometheus.Observer (httpmetrics.go)
 	streamsOpen    prometheus.Gauge
 	streamsRefused *prometheus.CounterVec
 }
@@ -163,6 +166,8 @@ func newMetrics() *metrics {
 	m.ws = newWebSocketMetrics(m)
 	// Leader-only periodic jobs (jobmetrics.go).
 	m.jobs = newJobMetrics(m)
+	// The read model (readmodel.go).
+	m.readModel = newReadModelMetrics(m)
 
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	slices.SortFunc(m.catalog, func(a, b MetricInfo) int { return strings.Compare(a.Name, b.Name) })

@@ -70,6 +70,11 @@ func TestMetricCatalog(t *testing.T) {
 		"zoomsync_websocket_repairs_total":            "Gap repairs by result: complete, failed (run again), stopped.",
 		"zoomsync_websocket_repair_users":             "Presence re-reads the current (or last) gap repair has to do.",
 		"zoomsync_websocket_repair_done_users":        "Presence re-reads the current (or last) gap repair has done.",
+		"zoomsync_readmodel_loads_total":              "Full loads of the read model from Redis on this replica, by reason: start, gap (the change feed lost messages), mapping (a new mapping was published), drift (a drift check found too many users differing).",
+		"zoomsync_readmodel_load_duration_seconds":    "How long each full load of the read model took; lookups fall back to Redis until the first one ends.",
+		"zoomsync_readmodel_drifted_users_total":      "Users a drift check found differing between the read model and Redis (re-read then); a steady rise means the change feed misses changes.",
+		"zoomsync_readmodel_lookups_total":            "Helpdesk key lookups by who answered: model (the read model), redis (a key the model did not hold, or the model not loaded yet).",
+		"zoomsync_readmodel_users":                    "Users the read model holds on this replica (0 until its first load).",
 	}
 	got := map[string]string{}
 	for _, mi := range MetricCatalog() {
@@ -207,6 +212,10 @@ func touch(t *testing.T, m *metrics, mi MetricInfo) {
 		c = m.ws.repairUsers
 	case "zoomsync_websocket_repair_done_users":
 		c = m.ws.repairDone
+	case "zoomsync_readmodel_loads_total":
+		c = m.readModel.loads
+	case "zoomsync_readmodel_lookups_total":
+		c = m.readModel.lookups
 	case "zoomsync_build_info", "zoomsync_inbox_lag_entries", "zoomsync_inbox_pending_entries", "zoomsync_inbox_dead_letters":
 		return // set at start, or collected from Redis
 	default:

@@ -80,13 +80,16 @@ type reloader struct {
 func (r *reloader) run(ctx context.Context, hup <-chan struct{}) {
 	var poll <-chan time.Time
 	if r.path != "" {
-		t := r.clock.NewTicker(r.every)
-		defer t.Stop()
-		poll = t.Chan()
 		// A change between start-up's read and now is applied (quietly
 		// when nothing differs).
 		r.seen = r.fingerprint()
 		r.reload(ctx, "start", false)
+		// The ticker starts after that reload, so a test's clock sees it
+		// only once the start's look is over (a file changed during it is
+		// the first poll's: its fingerprint was taken before).
+		t := r.clock.NewTicker(r.every)
+		defer t.Stop()
+		poll = t.Chan()
 	}
 	for {
 		select {

@@ -135,25 +135,13 @@ func (s slots) prelude(table string) string {
 	return b.String()
 }
 
-func (s slots) strings(v any) []string {
-	rv := reflect.ValueOf(v)
-	n := len(s.index)
-	var rest reflect.Value
-	if s.rest >= 0 {
-		rest = rv.Field(s.rest)
-		n += rest.Len()
-	}
-	out := make([]string, 0, n)
-	for _, i := range s.index {
-		out = append(out, rv.Field(i).String())
-	}
-	if s.rest >= 0 {
-		out = append(out, rest.Interface().([]string)...)
-	}
-	return out
-}
+func (s slots) strings(v any) []string { return gather(s, v, reflect.Value.String) }
 
-func (s slots) values(v any) []any {
+func (s slots) values(v any) []any { return gather(s, v, reflect.Value.Interface) }
+
+// gather is v's slot values in slot order (the fixed fields, then the
+// slice's elements), each converted by one.
+func gather[T any](s slots, v any, one func(reflect.Value) T) []T {
 	rv := reflect.ValueOf(v)
 	n := len(s.index)
 	var rest reflect.Value
@@ -161,13 +149,13 @@ func (s slots) values(v any) []any {
 		rest = rv.Field(s.rest)
 		n += rest.Len()
 	}
-	out := make([]any, 0, n)
+	out := make([]T, 0, n)
 	for _, i := range s.index {
-		out = append(out, rv.Field(i).Interface())
+		out = append(out, one(rv.Field(i)))
 	}
 	if s.rest >= 0 {
 		for j := range rest.Len() {
-			out = append(out, rest.Index(j).Interface())
+			out = append(out, one(rest.Index(j)))
 		}
 	}
 	return out

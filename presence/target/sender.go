@@ -362,7 +362,7 @@ func (s *Sender) finish(ctx context.Context, b *batch, t *configured, pd zsync.P
 		return nil
 	case errors.Is(err, ErrSkip):
 		s.result(t.Name, ResultSkipped, push.Since)
-		s.opts.Logger.Info("push skipped", slog.String("target", t.Name), slog.String("user", pd.User), slog.String("reason", err.Error()))
+		s.opts.Logger.Debug("push skipped", slog.String("target", t.Name), slog.String("user", pd.User), slog.String("reason", err.Error()))
 		b.settle(zsync.Settlement{User: pd.User, Seq: pd.Change.Seq, NotFailing: pd.Failing.IsZero()})
 		return nil
 	case ctx.Err() != nil:

@@ -134,6 +134,11 @@ func TestTeamsCredentialsThroughTheSender(t *testing.T) {
 	if g.Stats().UserCalls != users || deadCount() != 3 || failures() != 2 {
 		t.Fatalf("the unknown user's next change: %d lookups, %d dead letters, %d auth failures", g.Stats().UserCalls-users, deadCount(), failures())
 	}
+	// A skip is routine (counted in the pushes' "skipped" result): a debug
+	// line, not an INFO line per change of every unknown user.
+	if out := logs.String(); strings.Contains(out, `level=INFO msg="push skipped"`) || !strings.Contains(out, `level=DEBUG msg="push skipped"`) {
+		t.Fatalf("the skip is not logged at debug level:\n%s", out)
+	}
 
 	out := logs.String()
 	for _, s := range []string{secret, rotated} {
