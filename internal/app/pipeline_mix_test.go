@@ -121,6 +121,14 @@ type mixEvent struct {
 type pipelineMix struct {
 	users  []*mixUser
 	shards []*mixShard
+	// observe, when set, is told of each event before it is sent, with
+	// the user's state after it (the soak keeps the fake Zoom's REST
+	// answers in step with its webhooks, as Zoom's are); stampNow then
+	// gives events the time they are made as event_ts rather than when
+	// they were due, so no REST read can see the old state later than
+	// the event says it changed.
+	observe  func(*mixUser, mixKind)
+	stampNow bool
 }
 
 // mixShard is the part of the population one connection sends.

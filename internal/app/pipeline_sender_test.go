@@ -108,7 +108,14 @@ func sendLoad(tb testing.TB, ep webhookEndpoint, mix *pipelineMix, account strin
 				} else if due.After(deadline) {
 					break
 				}
-				body, ev := shard.next(account, due.UnixMilli())
+				ts := due.UnixMilli()
+				if mix.stampNow {
+					ts = time.Now().UnixMilli()
+				}
+				body, ev := shard.next(account, ts)
+				if mix.observe != nil {
+					mix.observe(mix.users[ev.user], ev.kind)
+				}
 				code, err := c.post(shard, body)
 				if err != nil {
 					failure.CompareAndSwap(nil, &err)

@@ -258,12 +258,15 @@ func activeUsers(t *testing.T, acct *zoomfake.Account, n int) []zoomfake.User {
 }
 
 // writeTargets writes a targets file pushing every status to rcv.
-func writeTargets(t *testing.T, rcv *pushReceiver) string {
+func writeTargets(t *testing.T, rcv *pushReceiver) string { return writeTargetsTo(t, rcv.srv.URL) }
+
+// writeTargetsTo writes a targets file of one webhook target "pbx" at url.
+func writeTargetsTo(t *testing.T, url string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "targets.json")
 	statusMap := `{"available":"A","away":"W","in_meeting":"M","on_call":"C","dnd":"D","busy":"B","offline":"O","presenting":"P","in_calendar_event":"E","mobile_only":"X"}`
 	if err := os.WriteFile(path, []byte(fmt.Sprintf(`[{"name":"pbx","type":"webhook","url":%q,"secret":%q,"status_map":%s,"dead_after":"10m"}]`,
-		rcv.srv.URL, pushSecret, statusMap)), 0o600); err != nil {
+		url, pushSecret, statusMap)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
