@@ -1,7 +1,6 @@
 package helpdesk
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -25,12 +24,6 @@ type targetsAPI struct {
 // targetCountsKey counts push results by target and result, across
 // replicas.
 func targetCountsKey() string { return "zs:{targets}:counts" }
-
-// CountPush records a push result across replicas: the delivered,
-// failed and skipped counts of GET /v1/targets.
-func CountPush(ctx context.Context, rdb redis.UniversalClient, targetName, result string) {
-	_ = rdb.HIncrBy(ctx, targetCountsKey(), targetName+":"+result, 1).Err()
-}
 
 func (t *targetsAPI) serve(w http.ResponseWriter, req *http.Request) {
 	counts, err := t.rdb.HGetAll(req.Context(), targetCountsKey()).Result()

@@ -40,7 +40,7 @@ type Inbox struct {
 type appendReq struct {
 	ctx    context.Context
 	stream string
-	values map[string]any
+	values []any // field, value, …
 	err    chan error
 }
 
@@ -89,14 +89,14 @@ func (in *Inbox) Enqueue(ctx context.Context, d webhook.Delivery) error {
 	req := &appendReq{
 		ctx:    ctx,
 		stream: in.keys.inbox(d.AccountID, n),
-		values: map[string]any{
-			"account":     d.AccountID,
-			"event":       d.Event.Name,
-			"user":        key,
-			"received_ms": strconv.FormatInt(d.ReceivedAt.UnixMilli(), 10),
-			"request_id":  d.RequestID,
-			"intake":      intake(d.Intake),
-			"body":        d.Event.Raw,
+		values: []any{
+			"account", d.AccountID,
+			"event", d.Event.Name,
+			"user", key,
+			"received_ms", strconv.FormatInt(d.ReceivedAt.UnixMilli(), 10),
+			"request_id", d.RequestID,
+			"intake", intake(d.Intake),
+			"body", d.Event.Raw,
 		},
 		err: make(chan error, 1),
 	}

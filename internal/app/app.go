@@ -163,11 +163,14 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		StreamMax: cfg.API.StreamMax, StreamMaxPerToken: cfg.API.StreamMaxPerToken, Limits: limits, Targets: cfg.Targets.Configs,
 		Mapping: mp != nil, Resyncs: resyncs, Clock: clock, Logger: log, Observer: m})
 	api.Register(mux.admin)
+	// Push results are counted for GET /v1/targets in batches, not with a
+	// Redis round trip per push (PushCounts).
+	pushCounts := helpdesk.NewPushCounts(rdb, clock, log)
 	sender, err := target.New(rdb, store, cfg.Targets.Configs, ids, target.Options{Owner: replica, Clock: clock, Logger: log, Zoom: zoomClients, Members: members,
 		OnAuthFailure: func(t string) { m.targetAuth.WithLabelValues(t).Inc() },
 		OnResult: func(t, result string, delay time.Duration) {
 			m.pushed(t, result, delay)
-			helpdesk.CountPush(context.Background(), rdb, t, result)
+			pushCounts.Add(t, result)
 		},
 		OnAnswer: func(t string, took time.Duration) { m.pushDuration.WithLabelValues(t).Observe(took.Seconds()) }})
 	if err != nil {
@@ -226,6 +229,10 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	workers.Go(func() { jobs.Run(workCtx) })
 	workers.Go(func() { sender.Run(workCtx) })
+	countCtx, stopCounts := context.WithCancel(context.Background()) // stops after the sender's last push
+	countsDone := make(chan struct{})
+	go func() { defer close(countsDone); pushCounts.Run(countCtx) }()
+	defer func() { stopCounts(); <-countsDone }()
 	workers.Go(func() { users.Run(workCtx) })
 	workers.Go(func() { api.Run(workCtx) })
 	if sockets != nil {

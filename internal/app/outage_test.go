@@ -162,8 +162,9 @@ func runOutage(t *testing.T, bin string, restart bool) {
 			Failed             int64
 		} `json:"targets"`
 	}
-	eventually(t, "the outbox drained", func() bool {
-		return getJSON(t, base+"/v1/targets", &tv) == 200 && len(tv.Targets) == 1 && tv.Targets[0].Pending == 0
+	// (The push counts are written a moment after the pushes: batched.)
+	eventually(t, "the outbox drained and its pushes counted", func() bool {
+		return getJSON(t, base+"/v1/targets", &tv) == 200 && len(tv.Targets) == 1 && tv.Targets[0].Pending == 0 && tv.Targets[0].Delivered >= users
 	})
 	if tv.Targets[0].Delivered < users || tv.Targets[0].Failed == 0 {
 		t.Errorf("GET /v1/targets: %+v", tv.Targets[0])

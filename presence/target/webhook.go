@@ -115,7 +115,8 @@ type WebhookBody struct {
 // "{ts}.{body}".
 func Sign(key string, ts int64, body []byte) string {
 	mac := hmac.New(sha256.New, []byte(key))
-	fmt.Fprintf(mac, "%d.", ts)
+	var prefix [24]byte
+	mac.Write(append(strconv.AppendInt(prefix[:0], ts, 10), '.'))
 	mac.Write(body)
 	return "v1=" + hex.EncodeToString(mac.Sum(nil))
 }
@@ -163,10 +164,11 @@ func (w *webhook) Push(ctx context.Context, p Push) error {
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	where := "POST " + RedactURL(w.url)
-	switch {
-	case resp.StatusCode/100 == 2:
+	if resp.StatusCode/100 == 2 {
 		return nil
+	}
+	where := "POST " + RedactURL(w.url) // only failures say where
+	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		e := errs.E(op, errs.RateLimited, fmt.Errorf("%s: 429", where))
 		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {

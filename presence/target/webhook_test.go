@@ -1,6 +1,11 @@
 package target_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -71,5 +76,18 @@ func TestVerify(t *testing.T) {
 				t.Fatalf("Verify = %v, want ok=%v", err, tc.ok)
 			}
 		})
+	}
+}
+
+// TestSignIsHMACOfTimestampDotBody: the signature is SPEC §5's, "v1=" and
+// the hex HMAC-SHA256 of "{ts}.{body}", for timestamps of any length.
+func TestSignIsHMACOfTimestampDotBody(t *testing.T) {
+	body := []byte(`{"event":"presence.changed"}`)
+	for _, ts := range []int64{0, 7, 1_800_000_000, -5, math.MaxInt64} {
+		mac := hmac.New(sha256.New, []byte("k"))
+		fmt.Fprintf(mac, "%d.%s", ts, body)
+		if got, want := target.Sign("k", ts, body), "v1="+hex.EncodeToString(mac.Sum(nil)); got != want {
+			t.Errorf("Sign at %d = %s, want %s", ts, got, want)
+		}
 	}
 }

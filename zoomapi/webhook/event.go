@@ -29,8 +29,6 @@ type Event struct {
 	// ObjectErr says why a known event's object could not be typed. The
 	// event is still valid: its raw body is kept and it is accepted.
 	ObjectErr error
-	// Payload is the raw payload object.
-	Payload json.RawMessage
 	// Raw is the exact body received.
 	Raw []byte
 }
@@ -46,6 +44,14 @@ type envelope struct {
 	Payload json.RawMessage `json:"payload"`
 }
 
+// headEnvelope is the envelope with its payload's head decoded in the
+// same pass (Decode's fast path: one scan of the body instead of two).
+type headEnvelope struct {
+	Event   *string      `json:"event"`
+	EventTS zoomjson.Int `json:"event_ts"`
+	Payload *payloadHead `json:"payload"`
+}
+
 type payloadHead struct {
 	AccountID    string          `json:"account_id"`
 	Object       json.RawMessage `json:"object"`
@@ -59,6 +65,25 @@ type payloadHead struct {
 // Decode parses a webhook body. It fails only when the body is not a JSON
 // object with a non-empty string "event"; everything else decodes leniently.
 func Decode(body []byte) (*Event, error) {
+	// Fast path: the envelope and the payload's head in one pass. Any
+	// error (a payload that is not an object, a field of another type)
+	// takes the two-pass path below, whose answers are the contract.
+	var fast headEnvelope
+	if err := json.Unmarshal(body, &fast); err == nil && fast.Event != nil && strings.TrimSpace(*fast.Event) != "" {
+		ev := &Event{Name: *fast.Event, TS: int64(fast.EventTS), Raw: body}
+		var head payloadHead
+		if fast.Payload != nil {
+			head = *fast.Payload
+		}
+		ev.AccountID = head.AccountID
+		ev.Object, ev.ObjectErr = decodeObject(ev.Name, head)
+		return ev, nil
+	}
+	return decodeTwoPass(body)
+}
+
+// decodeTwoPass is Decode's envelope first, then the payload's head.
+func decodeTwoPass(body []byte) (*Event, error) {
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -66,7 +91,7 @@ func Decode(body []byte) (*Event, error) {
 	if env.Event == nil || strings.TrimSpace(*env.Event) == "" {
 		return nil, ErrMalformed
 	}
-	ev := &Event{Name: *env.Event, TS: int64(env.EventTS), Payload: env.Payload, Raw: body}
+	ev := &Event{Name: *env.Event, TS: int64(env.EventTS), Raw: body}
 	var head payloadHead
 	if len(env.Payload) > 0 && string(env.Payload) != "null" {
 		if err := json.Unmarshal(env.Payload, &head); err != nil {
@@ -102,11 +127,19 @@ func decodeObject(name string, head payloadHead) (any, error) {
 		return ue, nil
 	}
 	obj := newObject()
-	if err := json.Unmarshal(head.Object, obj); err != nil {
+	unmarshal := json.Unmarshal
+	if d, ok := obj.(selfDecoder); ok {
+		unmarshal = func(b []byte, _ any) error { return d.decode(b) } // one pass, not Unmarshal's and then UnmarshalJSON's
+	}
+	if err := unmarshal(head.Object, obj); err != nil {
 		return nil, fmt.Errorf("%s object: %v", name, err)
 	}
 	return obj, nil
 }
+
+// selfDecoder is an object whose UnmarshalJSON is a json.Unmarshal of
+// its own: decode is that, called directly.
+type selfDecoder interface{ decode([]byte) error }
 
 // objectTypes maps event names to their object's type; nil means UserEvent.
 var objectTypes = map[string]func() any{

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -47,6 +48,37 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("decoded %q raw kept=%v", ev.Name, string(ev.Raw) == string(body))
 		}
 		_ = ev.UserID()
+	})
+}
+
+// FuzzDecodeOnePass: Decode's one-pass reading of the envelope and the
+// payload's head gives what the two-pass reading does (the contract),
+// or leaves the body to it. (Bodies that repeat the "payload" key are
+// the exception: one pass merges the repeats, two passes keep the last.)
+func FuzzDecodeOnePass(f *testing.F) {
+	addSampleSeeds(f)
+	f.Add([]byte(`{"event":"user.presence_status_updated","payload":null}`))
+	f.Add([]byte(`{"event":"user.presence_status_updated","payload":"x"}`))
+	f.Add([]byte(`{"event":"user.presence_status_updated","payload":{"account_id":5,"object":{"id":"u"}}}`))
+	f.Add([]byte(`{"event":"user.presence_status_updated","payload":{"object":{"id":"u","date-time":"2027-01-15T08:00:00Z"}}}`))
+	f.Add([]byte(`{"event":"user.presence_status_updated","payload":{"object":{"id":"u","date_time":7}}}`))
+	f.Add([]byte(`{"event":" ","payload":{}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if bytes.Count(body, []byte(`"payload"`)) > 1 {
+			return
+		}
+		got, err1 := Decode(body)
+		want, err2 := decodeTwoPass(body)
+		if (err1 == nil) != (err2 == nil) {
+			t.Fatalf("Decode error %v, two passes %v", err1, err2)
+		}
+		if err1 != nil {
+			return
+		}
+		if got.Name != want.Name || got.TS != want.TS || got.AccountID != want.AccountID || got.UserID() != want.UserID() ||
+			(got.ObjectErr == nil) != (want.ObjectErr == nil) || !reflect.DeepEqual(got.Object, want.Object) {
+			t.Fatalf("one pass %+v (%v), two passes %+v (%v)", got, got.ObjectErr, want, want.ObjectErr)
+		}
 	})
 }
 

@@ -256,8 +256,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.outcome(ev.Name, OutcomeAccepted)
-	writeJSON(w, http.StatusOK, map[string]string{"status": "accepted"})
+	w.Header()["Content-Type"] = jsonContentType
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(acceptedBody)
 }
+
+// The answer to an accepted event, as writeJSON would encode it (every
+// request answers it: encoded once).
+var (
+	acceptedBody    = []byte(`{"status":"accepted"}` + "\n")
+	jsonContentType = []string{"application/json"}
+)
 
 // secrets are the account's secret tokens: the current one, then the next
 // during a rotation.

@@ -137,6 +137,34 @@ func TestHandlerAcceptsVerifiedEventAfterEnqueue(t *testing.T) {
 			if d.AccountID != testAccount || d.Event.UserID() != "u1" || !d.ReceivedAt.Equal(b.clock.Now()) {
 				t.Fatalf("delivery %+v", d)
 			}
+			if got := rec.Body.String(); got != `{"status":"accepted"}`+"\n" || rec.Header().Get("Content-Type") != "application/json" {
+				t.Fatalf("answer %q (%s)", got, rec.Header().Get("Content-Type"))
+			}
+		})
+	}
+}
+
+// TestReadBodyTakesContentLengthAsAHint: the body read is what arrived,
+// whatever Content-Length announced (its buffer is sized by it).
+func TestReadBodyTakesContentLengthAsAHint(t *testing.T) {
+	body := presenceBody(testAccount)
+	for _, tc := range []struct {
+		name   string
+		length int64
+	}{
+		{"exact", int64(len(body))},
+		{"unknown", -1},
+		{"understated", 10},
+		{"zero", 0},
+		{"overstated", int64(len(body)) + 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/", io.MultiReader(bytes.NewReader(body)))
+			req.ContentLength = tc.length
+			got, err := ReadBody(req)
+			if err != nil || !bytes.Equal(got, body) {
+				t.Fatalf("ReadBody = %q, %v; want the body", got, err)
+			}
 		})
 	}
 }

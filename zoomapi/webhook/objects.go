@@ -76,7 +76,9 @@ type AppPresence struct {
 
 // UnmarshalJSON accepts Zoom's example key "date-time" as well as the
 // schema's "date_time".
-func (p *PresenceEvent) UnmarshalJSON(b []byte) error {
+func (p *PresenceEvent) UnmarshalJSON(b []byte) error { return p.decode(b) }
+
+func (p *PresenceEvent) decode(b []byte) error {
 	type plain PresenceEvent
 	var v struct {
 		plain
