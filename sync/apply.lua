@@ -67,7 +67,8 @@ for u = first, #KEYS, 2 do
     'employee_unique_id', 'dir_id', 'dir_rule', 'dir_sum'} -- at cur[iVmax] .. cur[iDirSum]
   local derivedOnly, hasCall = true, false
   -- Per field: where its version (and a pushed directory field's value) is in cur.
-  local vpos, dpos, asked = {}, {}, {}
+  -- gpos: where a version group's version is in cur (versiongroups.go).
+  local vpos, dpos, asked, gpos = {}, {}, {}, {}
   for j = 0, nfields - 1 do
     local f = ARGV[a + 3*j]
     if string.sub(f, 1, 5) == 'call:' then
@@ -79,6 +80,11 @@ for u = first, #KEYS, 2 do
       if not derived(f) then derivedOnly = false end
       ask[#ask+1] = 'v:' .. f
       vpos[j] = #ask
+      local g = versionGroup[f]
+      if g and not gpos[g] then
+        ask[#ask+1] = groupVersionPrefix .. g
+        gpos[g] = #ask
+      end
       if f == 'dir_id' then
         dpos[j] = iDirID
       elseif pushedDir[f] then
@@ -103,6 +109,9 @@ for u = first, #KEYS, 2 do
   local presenceAt = nil
   local calls, floor, callsApplied, callVersion, openBefore = nil, 0, 0, 0, nil
   local dirAt = nil -- version of a change of the directory data a push carries
+  -- The applied fields (each once, in order), their new versions, and
+  -- whether each had an override (its own version field) before.
+  local vfields, vers, hadOv, napplied = {}, {}, {}, 0
   for j = 0, count - 1 do
     local i = a + 3*j
     local field, version, value = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2]
@@ -120,8 +129,15 @@ for u = first, #KEYS, 2 do
         if version > newest then newest = version end
       end
     else
-      local current = cur[vpos[j]]
+      local current = cur[vpos[j]] -- the field's override, else its group's version
+      if not current and versionGroup[field] then current = cur[gpos[versionGroup[field]]] end
       if not current or version > tonumber(current) then
+        if hadOv[field] == nil then
+          hadOv[field] = cur[vpos[j]] ~= false
+          vfields[#vfields+1] = field
+        end
+        vers[field] = ARGV[i+1]
+        napplied = napplied + 1
         cur[vpos[j]] = ARGV[i+1] -- a later duplicate of the field compares with this one
         if field == 'email' then
           reindex(emailIndex, user, email and string.lower(email), string.lower(value))
@@ -145,8 +161,6 @@ for u = first, #KEYS, 2 do
         end
         set[#set+1] = field
         set[#set+1] = value
-        set[#set+1] = 'v:' .. field
-        set[#set+1] = ARGV[i+1]
         if not derived(field) then
           if version > vmax then vmax = version end
           if version > newest then newest = version end
@@ -155,7 +169,44 @@ for u = first, #KEYS, 2 do
     end
   end
   a = a + 3*nfields
-  local applied = #set / 4 + callsApplied
+  local applied = napplied + callsApplied
+  -- Versions (versiongroups.go): a group whose every field this write
+  -- applied, all with one version, takes that version and its fields
+  -- lose their overrides; every other applied field gets its own.
+  if napplied > 0 then
+    local gver, gcount = {}, {}
+    for _, f in ipairs(vfields) do
+      local g = versionGroup[f]
+      if g then
+        if gcount[g] == nil then
+          gver[g], gcount[g] = vers[f], 1
+        elseif gver[g] == vers[f] then
+          gcount[g] = gcount[g] + 1
+        else
+          gcount[g] = -1 / 0 -- mixed versions: the group stays
+        end
+      end
+    end
+    local stale = {}
+    for _, f in ipairs(vfields) do
+      local g = versionGroup[f]
+      if g and gcount[g] == versionGroupSize[g] then
+        if hadOv[f] then stale[#stale+1] = 'v:' .. f end
+        if gver[g] then
+          set[#set+1] = groupVersionPrefix .. g; set[#set+1] = gver[g]
+          gver[g] = nil -- said once
+        end
+      else
+        set[#set+1] = 'v:' .. f; set[#set+1] = vers[f]
+      end
+    end
+    if #stale > 0 then
+      -- A record written before version groups: its key and account
+      -- fields (the key's name says both) go too.
+      stale[#stale+1] = 'key'; stale[#stale+1] = 'account'
+      redis.call('HDEL', rec, unpack(stale))
+    end
+  end
   local oldestCall = nil
   if callsApplied > 0 then
     calls, floor, oldestCall = trimCalls(calls, floor)
@@ -210,8 +261,6 @@ for u = first, #KEYS, 2 do
         ring = true
       end
     end
-    set[#set+1] = 'key'; set[#set+1] = user
-    set[#set+1] = 'account'; set[#set+1] = account
     set[#set+1] = 'vmax'; set[#set+1] = string.format('%d', vmax)
     if presenceAt and status ~= 'deleted' then
       set[#set+1] = 'confirmed_at'; set[#set+1] = tostring(presenceAt)

@@ -24,7 +24,9 @@
 // Zoom's retries after 5, 20 and 60 minutes are harmless, reordering is
 // harmless, and a webhook and a pulled row from the same millisecond
 // resolve in favour of the webhook (it carries news the page may not).
-// This is DBLog's watermark rule applied per field. Phone calls follow
+// This is DBLog's watermark rule applied per field. Fields written
+// together with one version store it once, for their group
+// (versiongroups.go); the comparison stays per field. Phone calls follow
 // it per call: each phone event is a fact about one call ("call:ID"),
 // kept with its version in the user's bounded list of calls (calls.go),
 // from which call_state is derived.

@@ -3,6 +3,7 @@ package zsync
 import (
 	"context"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,6 +138,9 @@ func TestUnpackInputs(t *testing.T) {
 		{`["active","a\x","","","","",""]`, false}, // a bad escape
 		{`{"a":1}`, false},
 		{``, false},
+		{"active\x1fa\x1f\x1f\x1f\x1f\x1f", true},      // the separator form
+		{"active\x1fa\x1f\x1f\x1f\x1f", false},         // six values
+		{"active\x1fa\x1f\x1f\x1f\x1f\x1f\x1f", false}, // eight values
 	} {
 		t.Run(tc.packed, func(t *testing.T) {
 			in, err := unpackInputs("u", tc.packed)
@@ -149,4 +153,50 @@ func TestUnpackInputs(t *testing.T) {
 	if in.Status != "active" || in.Email != "" || in.EmployeeUniqueID != `a","b` {
 		t.Fatalf("%+v", in)
 	}
+}
+
+// TestMappingInputsPacking: entries are packed with a separator, as JSON
+// when a value holds the separator or the entry would start with '[', and
+// every form (JSON written by earlier versions too) reads back the same.
+func TestMappingInputsPacking(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		s := NewStore(rdb, 1, time.Hour)
+		v := PullVersion(t0)
+		users := map[string][3]string{ // status, email, employee unique id
+			"plain":     {"active", "jo@example.com", "E1"},
+			"separator": {"active", "sep@example.com", "E\x1f2"},
+			"bracket":   {"[odd", "br@example.com", "E3"},
+		}
+		for key, u := range users {
+			if _, err := s.Apply(ctx, Write{"A", key, []FieldWrite{fw(FieldUserStatus, v, u[0]), fw(FieldEmail, v, u[1]), fw(FieldEmployeeUniqueID, v, u[2])}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check := func(when string) {
+			t.Helper()
+			ins, err := s.MappingInputs(ctx, "A")
+			if err != nil || len(ins) != len(users) {
+				t.Fatalf("%s: %v, %v", when, ins, err)
+			}
+			for _, in := range ins {
+				if u := users[in.Key]; in.Status != u[0] || in.Email != u[1] || in.EmployeeUniqueID != u[2] {
+					t.Fatalf("%s: %+v, want %v", when, in, u)
+				}
+			}
+		}
+		key := s.keys.mappingInputs("A", 0)
+		for user, json := range map[string]bool{"plain": false, "separator": true, "bracket": true} {
+			if got := rdb.HGet(ctx, key, user).Val(); strings.HasPrefix(got, "[") != json {
+				t.Fatalf("%s packed as %q", user, got)
+			}
+		}
+		rdb.HSet(ctx, key, inputsComplete, "x")
+		check("packed by the apply script")
+		// As versions before the separator form wrote it.
+		rdb.HSet(ctx, key, "plain", `["active","jo@example.com","E1","","","",""]`)
+		check("an entry written as JSON")
+		rdb.Del(ctx, key)
+		check("rebuilt")
+	})
 }

@@ -54,13 +54,33 @@ type Pending struct {
 // the pending change, not the whole record).
 var PushFields = []string{FieldEmail, FieldDirID, FieldDirDN, FieldDirUID, FieldDirEmployeeNumber, FieldGroupIDs, FieldAgentStatusID}
 
-// pushFieldsAsked is the HMGET of PushFields and their versions.
+// pushFieldsAsked is the HMGET of PushFields, their own versions, and
+// their groups' versions (versiongroups.go: the groups of PushFields, in
+// pushGroupAt order).
 var pushFieldsAsked = func() []string {
 	out := append([]string(nil), PushFields...)
 	for _, f := range PushFields {
 		out = append(out, "v:"+f)
 	}
+	for _, f := range PushFields {
+		if g, ok := versionGroup[f]; ok && !slices.Contains(out, groupVersionField(g)) {
+			out = append(out, groupVersionField(g))
+		}
+	}
 	return out
+}()
+
+// pushGroupAt is where in pushFieldsAsked each PushField's group version
+// is (-1: none).
+var pushGroupAt = func() []int {
+	at := make([]int, len(PushFields))
+	for i, f := range PushFields {
+		at[i] = -1
+		if g, ok := versionGroup[f]; ok {
+			at[i] = slices.Index(pushFieldsAsked, groupVersionField(g))
+		}
+	}
+	return at
 }()
 
 // Outbox is the durable per-partition queue of status changes to push to
@@ -148,7 +168,11 @@ func pushRecord(account, user string, vals []any) *Record {
 			r.Fields[f] = v
 			found = true
 		}
-		if v, ok := vals[len(PushFields)+i].(string); ok {
+		v, ok := vals[len(PushFields)+i].(string)
+		if !ok && pushGroupAt[i] >= 0 && vals[i] != nil {
+			v, ok = vals[pushGroupAt[i]].(string) // a present field without a version of its own has its group's
+		}
+		if ok {
 			n, _ := strconv.ParseInt(v, 10, 64)
 			r.Versions[f] = Version(n)
 			found = true

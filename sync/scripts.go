@@ -54,6 +54,9 @@ var applyConsts = []luascript.Const{
 	{Name: "maxCallIDLen", Value: maxCallIDLen},
 	{Name: "historyTrimEvery", Value: historyTrimEvery},
 	{Name: "maxHistoryEntries", Value: maxHistoryEntries},
+	{Name: "versionGroup", Value: versionGroup},
+	{Name: "versionGroupSize", Value: versionGroupSize},
+	{Name: "groupVersionPrefix", Value: GroupVersionPrefix},
 }
 
 // rebuildInputsKeys: the partition's mapping inputs hash, then the

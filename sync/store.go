@@ -152,7 +152,7 @@ func checkWrite(w Write) error {
 		return errs.Errorf("zsync.Store.Apply", errs.Invalid, "write without account or user key")
 	}
 	for _, f := range w.Fields {
-		if f.Name == "" || strings.HasPrefix(f.Name, "v:") || scriptOwned[f.Name] {
+		if f.Name == "" || strings.HasPrefix(f.Name, "v:") || isGroupVersionField(f.Name) || scriptOwned[f.Name] {
 			return errs.Errorf("zsync.Store.Apply", errs.Invalid, "field name %q is reserved", f.Name)
 		}
 		if id, ok := strings.CutPrefix(f.Name, CallFieldPrefix); ok && (!validCallID(id) || (f.Value != CallOpen && f.Value != CallEnded)) {
@@ -340,16 +340,29 @@ func (s *Store) User(ctx context.Context, account, userKey string) (*Record, err
 	return recordOf(account, userKey, m), nil
 }
 
+// recordOf reads a record's hash: a field without a version of its own
+// has its group's (versiongroups.go).
 func recordOf(account, userKey string, m map[string]string) *Record {
 	r := &Record{Account: account, Key: userKey, Fields: map[string]string{}, Versions: map[string]Version{}}
 	for k, v := range m {
 		switch {
-		case k == "key" || k == "account" || k == "vmax":
+		case k == "key" || k == "account" || k == "vmax" || isGroupVersionField(k):
 		case strings.HasPrefix(k, "v:"):
 			n, _ := strconv.ParseInt(v, 10, 64)
 			r.Versions[k[2:]] = Version(n)
 		default:
 			r.Fields[k] = v
+		}
+	}
+	for f := range r.Fields {
+		if _, own := r.Versions[f]; own {
+			continue
+		}
+		if g, ok := versionGroup[f]; ok {
+			if v, ok := m[groupVersionField(g)]; ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				r.Versions[f] = Version(n)
+			}
 		}
 	}
 	return r

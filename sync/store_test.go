@@ -209,7 +209,7 @@ func TestStoreApplyBatchAndBadInput(t *testing.T) {
 		if again[0] != 0 {
 			t.Fatal("a replayed page must change nothing")
 		}
-		for _, bad := range []Write{{"", "u", nil}, {"A", "", nil}, {"A", "u", []FieldWrite{fw("v:x", 1, "")}}, {"A", "u", []FieldWrite{fw("account", 1, "B")}}} {
+		for _, bad := range []Write{{"", "u", nil}, {"A", "", nil}, {"A", "u", []FieldWrite{fw("v:x", 1, "")}}, {"A", "u", []FieldWrite{fw("account", 1, "B")}}, {"A", "u", []FieldWrite{fw("v#p", 1, "")}}} {
 			if _, err := s.Apply(ctx, bad); !errs.Is(errs.Invalid, err) {
 				t.Fatalf("%+v: %v", bad, err)
 			}

@@ -25,7 +25,7 @@ type Script[K, A any] struct {
 // Const is a constant the prelude binds for the script: Go's value, once.
 type Const struct {
 	Name  string
-	Value any // string, int, int64 or bool
+	Value any // string, int, int64, bool, or a map[string]string or map[string]int (a table)
 }
 
 // New reads files (in order) from fsys and returns the script; K's and
@@ -177,6 +177,27 @@ func luaValue(v any) string {
 		return strconv.FormatInt(x, 10)
 	case bool:
 		return strconv.FormatBool(x)
+	case map[string]string:
+		return luaTable(x)
+	case map[string]int:
+		return luaTable(x)
 	}
 	panic(fmt.Sprintf("luascript: constant of type %T", v))
+}
+
+// luaTable is a map as a Lua table constructor, its keys sorted (the
+// source, and so the script's SHA, is the same in every process).
+func luaTable[V string | int](m map[string]V) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.WriteString("{")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "[%s] = %s, ", luaValue(k), luaValue(m[k]))
+	}
+	b.WriteString("}")
+	return b.String()
 }

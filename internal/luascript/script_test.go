@@ -28,10 +28,12 @@ type echoArgs struct {
 	Rest []any  `lua:"argsRest"`
 }
 
-var echo = New[echoKeys, echoArgs](testScripts, []Const{{"greeting", "hi"}, {"limit", 8}}, "testdata/echo.lua")
+var echo = New[echoKeys, echoArgs](testScripts, []Const{{"greeting", "hi"}, {"limit", 8},
+	{"sizes", map[string]int{"b": 2, "a": 1}}, {"names", map[string]string{"x": "y", "w": "v"}}}, "testdata/echo.lua")
 
 // TestNamedSlots: the script reads its fixed slots by name, the slices
-// from where the prelude says they start, and Go's constants.
+// from where the prelude says they start, and Go's constants (tables
+// too).
 func TestNamedSlots(t *testing.T) {
 	m := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
@@ -41,7 +43,7 @@ func TestNamedSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"zs:{t}:n", "u1", "7", "hi", "8", "zs:{t}:a", "zs:{t}:b", "x", "2"}; !slices.Equal(got, want) {
+	if want := []string{"zs:{t}:n", "u1", "7", "hi", "8", "3", "yv", "zs:{t}:a", "zs:{t}:b", "x", "2"}; !slices.Equal(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 	if first, _, _ := strings.Cut(echo.Source(), "\n"); strings.Contains(first, "--") || strings.Count(echo.Source(), "\n") != 7 {

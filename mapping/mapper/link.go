@@ -104,6 +104,29 @@ func newEntryFacts(snap *directory.Snapshot, profiles *profiler) *entryFacts {
 	return f
 }
 
+// covered reports whether the lookup index k can leave out the value v
+// of the entry u is linked to: a lookup key records do not carry (the
+// directory's mail) whose value is u's own Zoom email is answered with u
+// by the Zoom email index, which every lookup of a key with an '@'
+// reads (zsync.Store.ProbeKey; the read model leaves such values out the
+// same way). With the usual email=mail rule that is every linked user:
+// the index would repeat the Zoom email index (~117 B a user).
+func covered(k int, v string, u *mapping.User) bool {
+	return mapstore.Profile[indexed[k]].Record == "" && strings.Contains(v, "@") && v == strings.ToLower(u.Email) && ascii(v)
+}
+
+// ascii reports whether s is ASCII only: the apply script lower-cases an
+// email byte by byte, so only then does its index hold what Go's
+// strings.ToLower makes of it.
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // addIndex records that ref ("account/key") is linked to an entry whose
 // lookup key has the value k ("" is not indexed); several users under one
 // value are kept, comma separated and sorted (the lookup answers 409), so
@@ -252,7 +275,7 @@ func (mp *Mapper) link(ctx context.Context, us *zoomUsers, fresh *freshSnapshot)
 			case mapping.Matched:
 				refs[i] = users[i].Account + "/" + users[i].Key
 				for k := range indexed {
-					if v := facts.key(o.Entry, k); v != "" {
+					if v := facts.key(o.Entry, k); v != "" && !covered(k, v, &users[i]) {
 						local[k].Add(v, refs[i])
 					}
 				}
@@ -277,8 +300,8 @@ func (mp *Mapper) link(ctx context.Context, us *zoomUsers, fresh *freshSnapshot)
 		indices[mapstore.Profile[j].Name] = mapstore.LookupIndex{Digest: digests[k], Build: func() map[string]string {
 			ix := make(map[string]string, digests[k].Len())
 			for i, ref := range refs {
-				if ref != "" {
-					addIndex(ix, facts.key(res.Of[i].Entry, k), ref)
+				if v := facts.key(res.Of[i].Entry, k); ref != "" && !covered(k, v, &users[i]) {
+					addIndex(ix, v, ref)
 				}
 			}
 			return ix

@@ -321,10 +321,11 @@ func fnvBase36(s string) string {
 // TestLookupIndicesFollowTheDirectory: the lookup indices are only built
 // when their digest changed; a changed uid or employee number, and a
 // value two linked entries share, reach them, and an unchanged run leaves
-// them as they were.
+// them as they were; a directory mail the Zoom email index answers is
+// left out.
 func TestLookupIndicesFollowTheDirectory(t *testing.T) {
 	ctx := context.Background()
-	_, fake, mp, _ := peopleAndMapper(t, 20)
+	store, fake, mp, _ := peopleAndMapper(t, 20)
 	rdb := mp.rdb
 	index := func(name, value string) string {
 		t.Helper()
@@ -345,6 +346,14 @@ func TestLookupIndicesFollowTheDirectory(t *testing.T) {
 	ref3, ref4 := "A/"+p3.UID+"-zoom", "A/"+p4.UID+"-zoom"
 	if got := index("uid", strings.ToLower(p3.UID)); got != ref3 {
 		t.Fatalf("uid index of %s: %q, want %q", p3.UID, got, ref3)
+	}
+	// A directory mail equal to the linked user's Zoom email is left out:
+	// the Zoom email index answers it with the same user.
+	if got := index("mail", strings.ToLower(p3.Mail)); got != "" {
+		t.Fatalf("mail index of %s: %q, want it left out", p3.Mail, got)
+	}
+	if keys, err := store.LookupEmail(ctx, "A", p3.Mail); err != nil || !slices.Equal(keys, []string{p3.UID + "-zoom"}) {
+		t.Fatalf("the Zoom email index of %s: %v, %v", p3.Mail, keys, err)
 	}
 	sum := func() string { return rdb.HGet(ctx, "zs:{map}:meta", "sum:ix:uid").Val() }
 	before := sum()

@@ -1,10 +1,13 @@
 package mapstore
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"time"
@@ -82,7 +85,7 @@ func SaveSnapshot(ctx context.Context, rdb redis.UniversalClient, snap *director
 	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		i := 0
 		for chunk := range slices.Chunk(snap.Entries, snapshotPage) {
-			b, err := json.Marshal(chunk)
+			b, err := packChunk(chunk)
 			if err != nil {
 				return errs.E(op, errs.Permanent, err)
 			}
@@ -111,6 +114,44 @@ func SaveSnapshot(ctx context.Context, rdb redis.UniversalClient, snap *director
 		})
 	}
 	return meta, nil
+}
+
+// A stored chunk is its entries' JSON array, gzip-compressed: the
+// snapshot is held in Redis for every person of the directory, and its
+// JSON (~260 B a person, the attribute names and DN suffix repeated in
+// every entry) compresses about sixfold. A chunk written before
+// compression (plain JSON, starting with '[') still reads.
+const maxChunkJSON = 64 << 20 // a chunk's JSON at most (snapshotPage entries are a few hundred KB)
+
+func packChunk(chunk []directory.Entry) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // the level is valid: no error
+	if err := json.NewEncoder(zw).Encode(chunk); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func unpackChunk(b []byte) ([]directory.Entry, error) {
+	var chunk []directory.Entry
+	if len(b) > 0 && b[0] == '[' {
+		return chunk, json.Unmarshal(b, &chunk)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	js, err := io.ReadAll(io.LimitReader(zr, maxChunkJSON+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(js) > maxChunkJSON {
+		return nil, fmt.Errorf("a chunk of more than %d bytes of JSON", maxChunkJSON)
+	}
+	return chunk, json.Unmarshal(js, &chunk)
 }
 
 func setMeta(ctx context.Context, rdb redis.UniversalClient, meta SnapshotMeta) error {
@@ -173,9 +214,9 @@ func LoadSnapshot(ctx context.Context, rdb redis.UniversalClient) (*directory.Sn
 			// A newer snapshot replaced this one while we read it.
 			return nil, meta, errs.E("mapstore.LoadSnapshot", errs.Transient, fmt.Errorf("snapshot %d chunk %d: %w", meta.Generation, i, err))
 		}
-		var chunk []directory.Entry
-		if err := json.Unmarshal(b, &chunk); err != nil {
-			return nil, meta, errs.E("mapstore.LoadSnapshot", errs.Permanent, err)
+		chunk, err := unpackChunk(b)
+		if err != nil {
+			return nil, meta, errs.E("mapstore.LoadSnapshot", errs.Permanent, fmt.Errorf("snapshot %d chunk %d: %w", meta.Generation, i, err))
 		}
 		snap.Entries = append(snap.Entries, chunk...)
 	}

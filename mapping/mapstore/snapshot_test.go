@@ -2,6 +2,7 @@ package mapstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -85,6 +86,46 @@ func TestSnapshotStore(t *testing.T) {
 		after, _ := LoadSnapshotMeta(ctx, rdb)
 		if after.Generation != next.Generation || after.Entries != 2500 || !slices.Equal(after.Attributes, attrs) {
 			t.Fatalf("after refusals: %+v", after)
+		}
+	})
+}
+
+// TestSnapshotChunksCompressed: chunks are stored compressed, and a
+// snapshot whose chunks were stored as plain JSON (by versions before)
+// still loads.
+func TestSnapshotChunksCompressed(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		snap := &directory.Snapshot{Flavor: directory.OpenLDAP, Attributes: []string{"uid", "mail"}}
+		for i := range 1500 {
+			snap.Entries = append(snap.Entries, directory.NewEntry(fmt.Sprintf("uid=p%d,ou=people,dc=example,dc=com", i),
+				fmt.Sprintf("%08x-0000-0000-0000-000000000000", i), i%7 == 0, [][]string{{fmt.Sprintf("p%d", i)}, {fmt.Sprintf("p%d@example.com", i)}}))
+		}
+		meta, err := SaveSnapshot(ctx, rdb, snap, t0, 0.1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, _ := json.Marshal(snap.Entries[:snapshotPage])
+		stored, _ := rdb.Get(ctx, dirChunkKey(meta.Generation, 0)).Bytes()
+		if len(stored)*3 > len(plain) {
+			t.Fatalf("a chunk of %d B, its JSON %d B", len(stored), len(plain))
+		}
+		for _, form := range []string{"compressed", "plain JSON"} {
+			if form == "plain JSON" {
+				rest, _ := json.Marshal(snap.Entries[snapshotPage:])
+				rdb.Set(ctx, dirChunkKey(meta.Generation, 0), plain, 0)
+				rdb.Set(ctx, dirChunkKey(meta.Generation, 1), rest, 0)
+			}
+			loaded, _, err := LoadSnapshot(ctx, rdb)
+			if err != nil || len(loaded.Entries) != len(snap.Entries) {
+				t.Fatalf("%s: %v", form, err)
+			}
+			for _, i := range []int{0, 7, 1499} {
+				got, want := &loaded.Entries[i], &snap.Entries[i]
+				if got.DN != want.DN || got.ID != want.ID || got.Disabled != want.Disabled || loaded.First(got, "mail") != snap.First(want, "mail") {
+					t.Fatalf("%s: entry %d %+v, want %+v", form, i, got, want)
+				}
+			}
 		}
 	})
 }
