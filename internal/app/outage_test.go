@@ -30,18 +30,26 @@ type pushReceiver struct {
 
 const pushSecret = "push-secret-0123456789"
 
+// verifiedPush reads a push a webhook target received: its body, if the
+// signature (pushSecret) holds and it decodes.
+func verifiedPush(req *http.Request) (target.WebhookBody, bool) {
+	body, _ := io.ReadAll(req.Body)
+	var b target.WebhookBody
+	ok := target.Verify(pushSecret, req.Header, body, time.Now(), time.Minute) == nil && json.Unmarshal(body, &b) == nil
+	return b, ok
+}
+
 func newPushReceiver(t *testing.T) *pushReceiver {
 	r := &pushReceiver{got: map[string][]target.WebhookBody{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
+		b, ok := verifiedPush(req)
 		if r.down.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
-		var b target.WebhookBody
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if target.Verify(pushSecret, req.Header, body, time.Now(), time.Minute) != nil || json.Unmarshal(body, &b) != nil {
+		if !ok {
 			r.bad++
 			w.WriteHeader(http.StatusUnauthorized)
 			return

@@ -2,9 +2,7 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -211,11 +209,10 @@ type lastPushReceiver struct {
 func newLastPushReceiver(t *testing.T) *lastPushReceiver {
 	r := &lastPushReceiver{last: map[string]target.WebhookBody{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		var b target.WebhookBody
+		b, ok := verifiedPush(req)
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if target.Verify(pushSecret, req.Header, body, time.Now(), time.Minute) != nil || json.Unmarshal(body, &b) != nil {
+		if !ok {
 			r.bad++
 			w.WriteHeader(http.StatusUnauthorized)
 			return
