@@ -148,11 +148,13 @@ func followInFake(t *testing.T, acct *zoomfake.Account, u *mixUser, kind mixKind
 		}
 		var fu zoomfake.User
 		fu, err = acct.UpdateUser(u.id, func(fu *zoomfake.User) { fu.Status = status })
-		// A reactivated user's presence is read again over REST: the mix
-		// expects what Zoom will say, which for a user the load has not
-		// touched yet is the fake's own, and has no Mobile_signed_in
-		// (REST answers Available).
-		if u.active && err == nil {
+		// A reactivated user's presence is read again over REST. For a
+		// user the load has not given a presence yet, the mix expects what
+		// Zoom will say: the fake's own, where REST has no
+		// Mobile_signed_in (it answers Available). A user the load gave
+		// one keeps it: the fake says the same, and a REST Available
+		// confirms a Mobile_signed_in zoomsync heard of.
+		if u.active && err == nil && u.presence == "" {
 			u.presence = fu.Presence
 			if u.presence == "Mobile_signed_in" {
 				u.presence = "Available"
