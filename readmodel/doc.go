@@ -8,9 +8,12 @@
 // It is fed like a client-go informer: a full load from Redis at start
 // (the list), then the apply path's presence channel (the watch), whose
 // users are re-read in batches; a full reload after any gap in the
-// subscription (a reconnect loses messages), when the mapping publishes a
-// new version, and when the periodic drift check finds users whose stored
-// versions differ from the model's.
+// subscription (a reconnect loses messages), when the mapping announces a
+// new version (or, should the announcement be missed, when the version
+// polled every Options.MappingEvery differs), and when the periodic drift
+// check finds users whose stored versions differ from the model's.
+// MappingVersion says which mapping the model holds; a replica with a
+// directory is not ready before it holds one.
 //
 // Invariants:
 //   - A reader never sees a half-applied change: a batch of re-read users

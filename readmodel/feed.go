@@ -66,11 +66,12 @@ func (m *Model) enqueue(refs []zsync.UserRef) {
 // reloads instead (memory stays bounded whatever the channel carries).
 const maxPending = 100_000
 
-// listen follows the presence channel. Any gap (an error, a
-// resubscription after a reconnect) asks for a full load: messages sent
-// while unsubscribed are lost.
+// listen follows the presence channel and the mapping's announcements
+// (mapstore.PublishedChannel: a version the model does not hold asks for
+// a load). Any gap (an error, a resubscription after a reconnect) asks
+// for a full load: messages sent while unsubscribed are lost.
 func (m *Model) listen(ctx context.Context) {
-	sub := m.rdb.Subscribe(ctx, zsync.PresenceChannel)
+	sub := m.rdb.Subscribe(ctx, zsync.PresenceChannel, mapstore.PublishedChannel)
 	defer sub.Close()
 	stop := context.AfterFunc(ctx, func() { _ = sub.Close() }) // a blocked receive does not watch ctx
 	defer stop()
@@ -100,7 +101,7 @@ func (m *Model) listen(ctx context.Context) {
 		}
 		switch v := msg.(type) {
 		case *redis.Subscription:
-			if v.Kind != "subscribe" {
+			if v.Kind != "subscribe" || v.Channel != zsync.PresenceChannel {
 				continue
 			}
 			retry.Reset()
@@ -111,6 +112,12 @@ func (m *Model) listen(ctx context.Context) {
 			first, broken = false, false
 			m.requestReload(reason)
 		case *redis.Message:
+			if v.Channel == mapstore.PublishedChannel {
+				if v.Payload != m.MappingVersion() { // coalesced with a load in progress
+					m.requestReload("mapping")
+				}
+				continue
+			}
 			m.enqueue(zsync.ParseChanges(v.Payload))
 		}
 	}
@@ -204,6 +211,12 @@ func (m *Model) reread(ctx context.Context, refs []zsync.UserRef) error {
 // re-read after the swap.
 func (m *Model) Load(ctx context.Context, reason string) error {
 	start := m.opts.Clock.Now()
+	// The mapping's version is read before the users: the load then
+	// holds its links or newer ones, never older.
+	version, err := mappingVersion(ctx, m.rdb)
+	if err != nil {
+		return err
+	}
 	t, extra, err := m.build(ctx)
 	if err != nil {
 		return err
@@ -211,6 +224,9 @@ func (m *Model) Load(ctx context.Context, reason string) error {
 	m.mu.Lock()
 	m.t, m.extra = t, extra
 	m.mu.Unlock()
+	if version != "" {
+		m.mapping.Store(&version)
+	}
 	m.ready.Store(true)
 	d := m.opts.Clock.Since(start)
 	m.opts.Logger.Debug("read model loaded", slog.Int("users", t.live), slog.Duration("took", d), slog.String("reason", reason))
@@ -330,18 +346,20 @@ func (t *table) covers(value string, ref zsync.UserRef) bool {
 	return n == 1 && ok
 }
 
-// watchMapping reloads when the mapping publishes a new version (a run
-// rewrites links, which the presence channel does not announce).
+// mappingVersion is the published mapping's version (its computed_at),
+// "" when none is published.
+func mappingVersion(ctx context.Context, rdb redis.UniversalClient) (string, error) {
+	_, meta, err := mapstore.ReportPage(ctx, rdb, "", 0, 0)
+	return meta["computed_at"], err
+}
+
+// watchMapping reloads when the mapping publishes a version other than
+// the one the model holds (a run rewrites links, which the presence
+// channel does not announce).
 func (m *Model) watchMapping(ctx context.Context) {
-	last := ""
 	for {
-		_, meta, err := mapstore.ReportPage(ctx, m.rdb, "", 0, 0)
-		if err == nil {
-			v := meta["computed_at"]
-			if last != "" && v != last {
-				m.requestReload("mapping")
-			}
-			last = v
+		if v, err := mappingVersion(ctx, m.rdb); err == nil && v != "" && m.Ready() && v != m.MappingVersion() {
+			m.requestReload("mapping")
 		}
 		select {
 		case <-ctx.Done():

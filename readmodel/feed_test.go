@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zoomsync/zoomsync/internal/testserver"
+	"github.com/zoomsync/zoomsync/mapping/mapstore"
 	"github.com/zoomsync/zoomsync/presence"
 	zsync "github.com/zoomsync/zoomsync/sync"
 )
@@ -89,7 +90,8 @@ func TestModelFollowsRedis(t *testing.T) {
 	var loaded [2]loads
 	for i := range models {
 		loaded[i] = make(loads, 16)
-		models[i] = New(redis.NewClient(r.Options()), store, Options{Accounts: []string{"A"}, Observer: loaded[i], DriftEvery: time.Hour})
+		models[i] = New(redis.NewClient(r.Options()), store, Options{Accounts: []string{"A"}, Observer: loaded[i], DriftEvery: time.Hour,
+			MappingEvery: time.Hour}) // a publication is announced
 		var stop func()
 		changes[i], stop = models[i].Subscribe(1000)
 		defer stop()
@@ -138,6 +140,35 @@ func TestModelFollowsRedis(t *testing.T) {
 			if got := one(t, models[i], "u5"); got.DisplayName != "Quietly Renamed" {
 				t.Fatalf("model %d after the gap: %+v", i, got)
 			}
+		}
+	})
+	t.Run("a published mapping is loaded", func(t *testing.T) {
+		// The directory's mail is a lookup key records do not carry: only
+		// a load after the publication can answer it.
+		if v := m.MappingVersion(); v != "" {
+			t.Fatalf("mapping version %q before any publication", v)
+		}
+		var d mapstore.IndexDigest
+		d.Add("dir.nine@corp.example.com", "A/u9")
+		at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+		if err := mapstore.Publish(ctx, rdb, mapstore.View{Computed: at, Complete: true, Indices: map[string]mapstore.LookupIndex{
+			"mail": {Digest: d, Build: func() map[string]string { return map[string]string{"dir.nine@corp.example.com": "A/u9"} }}}}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range models {
+			waitLoad(t, loaded[i], "mapping")
+			if got := one(t, models[i], "Dir.Nine@corp.example.com"); got.Key != "u9" {
+				t.Fatalf("model %d: %+v", i, got)
+			}
+			if v := models[i].MappingVersion(); v != at.Format(time.RFC3339Nano) {
+				t.Fatalf("model %d holds mapping %q, want %s", i, v, at.Format(time.RFC3339Nano))
+			}
+		}
+		// The same version again is not a reason to reload.
+		select {
+		case reason := <-loaded[0]:
+			t.Fatalf("a %s load without a new publication", reason)
+		case <-time.After(100 * time.Millisecond):
 		}
 	})
 	t.Run("drift is found", func(t *testing.T) {

@@ -49,6 +49,10 @@ type Model struct {
 	t     *table
 	extra []map[string][]zsync.UserRef // per Profile lookup key without a record field: values the other keys do not cover
 	ready atomic.Bool
+	// mapping is the published mapping's version (its computed_at) read
+	// before the last full load began: the load holds that mapping's
+	// links, or newer ones. Empty until a load saw a published mapping.
+	mapping atomic.Pointer[string]
 
 	pmu     sync.Mutex
 	pending map[zsync.UserRef]struct{}
@@ -80,6 +84,18 @@ func New(rdb redis.UniversalClient, store *zsync.Store, opts Options) *Model {
 // Ready reports whether the first full load completed: before it, every
 // lookup falls back to Redis.
 func (m *Model) Ready() bool { return m.ready.Load() }
+
+// MappingVersion is the version (computed_at) of the published mapping
+// the model's last full load holds, or "" when no load has seen one. A
+// replica whose directory mapping is configured is not ready until it
+// is set: before, lookups would show users without their directory
+// links.
+func (m *Model) MappingVersion() string {
+	if v := m.mapping.Load(); v != nil {
+		return *v
+	}
+	return ""
+}
 
 // Len is the number of users held.
 func (m *Model) Len() int {

@@ -49,23 +49,9 @@ func apiServer(t *testing.T) (base string, acct *zoomfake.Account) {
 		t.Fatal(<-done)
 	}
 	t.Cleanup(func() { cancel(); <-done })
-	eventually(t, "links", func() bool {
-		req, _ := http.NewRequest(http.MethodGet, base+"/v1/mapping/report", nil)
-		req.Header.Set("Authorization", "Bearer "+pollToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var rep reportCounts
-		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&rep) == nil && rep.Counts["matched"] >= 50
-	})
-	// Lookups are answered by the read model, which follows Redis a moment
-	// behind the report: wait until it holds person 7's link (the second
-	// owner of key 10006, after user 6's extension).
-	eventually(t, "read model has person 7's link", func() bool {
-		return pollStatus(base+"/v1/presence/"+people.At(7).UID) == 200
-	})
+	// Ready: pulled, mapped, and the read model (which answers lookups)
+	// holds the mapping's links.
+	eventually(t, "ready", func() bool { return pollStatus(base+"/readyz") == http.StatusOK })
 	return base, acct
 }
 

@@ -158,7 +158,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	users := readmodel.New(rdb, store, readmodel.Options{Accounts: ids, Clock: clock, Logger: log, Observer: readModelObserver{m.readModel, log}})
 	m.readModel.watch(users.Len)
-	ready.model = users.Ready
+	ready.model, ready.modelMapping = users.Ready, users.MappingVersion
 	api := helpdesk.New(rdb, store, helpdesk.Options{Model: users, Accounts: ids, Tokens: cfg.API.Tokens, RateLimit: cfg.API.RateLimit,
 		StreamMax: cfg.API.StreamMax, StreamMaxPerToken: cfg.API.StreamMaxPerToken, Limits: limits, Targets: cfg.Targets.Configs,
 		Mapping: mp != nil, Resyncs: resyncs, Clock: clock, Logger: log, Observer: m})

@@ -106,7 +106,7 @@ func readyz(t *testing.T, base string) (int, string) {
 // after the first full pull, saying it waits for the directory mapping,
 // and 200 once a mapping is published.
 func TestReadyzWaitsForTheFirstMapping(t *testing.T) {
-	base, _, dir, _ := directoryLater(t)
+	base, _, dir, acct := directoryLater(t)
 	eventually(t, "the first pull done, waiting for the mapping", func() bool {
 		code, reason := readyz(t, base)
 		if code == http.StatusOK {
@@ -119,6 +119,13 @@ func TestReadyzWaitsForTheFirstMapping(t *testing.T) {
 	var rep reportCounts
 	if getJSON(t, base+"/v1/mapping/report", &rep) != http.StatusOK || rep.Counts["matched"] == 0 {
 		t.Fatalf("ready without links: %+v", rep)
+	}
+	// Ready means the lookups (answered by the read model) show the links.
+	for _, u := range acct.Users() {
+		var p helpdesk.Presence
+		if code := getJSON(t, base+"/v1/presence/"+u.ID, &p); code != http.StatusOK || p.Directory == nil {
+			t.Fatalf("ready, but %s: %d %+v", u.Email, code, p)
+		}
 	}
 }
 
@@ -184,7 +191,10 @@ func TestDirectoryDataReachesTargets(t *testing.T) {
 	if again.Status != first.Status || again.Previous != first.Previous || again.Since != first.Since || again.Seq <= first.Seq {
 		t.Fatalf("push after the mapping %+v, first %+v: want the same status, previous status and since, a newer seq", again, first)
 	}
-	// The helpdesk sees no change: same status and since, no history entry.
+	// The helpdesk sees no change: same status and since, no history
+	// entry. (Its lookups are answered by the read model, which holds the
+	// link once the replica is ready.)
+	eventually(t, "ready", func() bool { code, _ := readyz(t, base); return code == http.StatusOK })
 	var view helpdesk.Presence
 	if getJSON(t, base+"/v1/presence/"+user.ID, &view) != http.StatusOK || view.Status != "available" || view.Since == nil || view.Directory == nil {
 		t.Fatalf("presence %+v", view)

@@ -148,8 +148,9 @@ func TestServeMapsADPeople(t *testing.T) {
 	}
 	// Helpdesk lookups by AD's keys: sAMAccountName and employeeID.
 	p := testserver.ADPersonAt(42)
-	// Lookups are answered by the read model, a moment behind the report.
-	eventually(t, "the read model has person 42's link", func() bool { return getJSON(t, base+"/v1/presence/"+p.SAM, nil) == 200 })
+	// Lookups are answered by the read model, which a ready replica's
+	// holds the mapping's links.
+	eventually(t, "ready", func() bool { return status(base+"/readyz") == 200 })
 	for _, key := range []string{p.SAM, p.EmployeeNumber} {
 		var pv helpdesk.Presence
 		if code := getJSON(t, base+"/v1/presence/"+key, &pv); code != 200 || pv.Directory == nil || pv.Directory.DN != p.DN {

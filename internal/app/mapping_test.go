@@ -99,8 +99,9 @@ employeeNumber: 900005
 
 	p42 := testserver.PersonAt(42)
 	id42 := zoomfake.UserIDFor(acctID, 42)
-	// Lookups are answered by the read model, a moment behind the report.
-	eventually(t, "the read model has person 42's link", func() bool { return getJSON(t, base+"/v1/presence/"+p42.UID, nil) == 200 })
+	// Lookups are answered by the read model, which a ready replica's
+	// holds the mapping's links.
+	eventually(t, "ready", func() bool { return status(base+"/readyz") == http.StatusOK })
 	t.Run("lookups", func(t *testing.T) {
 		cases := []struct {
 			key  string
@@ -145,8 +146,12 @@ employeeNumber: 900005
 			}
 			return getJSON(t, base+"/v1/mapping/report", &r) == 200 && r.Computed.After(sent)
 		})
-		if code := getJSON(t, base+"/v1/presence/"+p42.UID, &got); code != 200 || got.Email != newMail || got.Directory == nil {
-			t.Fatalf("by uid after the email change: %d %+v", code, got)
+		// The read model reloads within seconds of the publication.
+		eventually(t, "the read model has the new email", func() bool {
+			return getJSON(t, base+"/v1/presence/"+p42.UID, &got) == 200 && got.Email == newMail
+		})
+		if got.Directory == nil || got.Directory.UID != p42.UID {
+			t.Fatalf("by uid after the email change: %+v", got)
 		}
 		if getJSON(t, base+"/v1/mapping/report", &rep); rep.Counts["matched"] != 299 || rep.Counts["unmatched_users"] != 0 {
 			t.Fatalf("after the email change: %v", rep.Counts)

@@ -27,10 +27,14 @@ type readiness struct {
 	sockets func(*http.Request) []webSocketStatus
 	// model, if set, reports whether this replica's read model has
 	// loaded (before, every lookup reads Redis: slower, not wrong).
-	model  func() bool
-	mu     sync.Mutex
-	pulled map[string]bool
-	mapped bool
+	model func() bool
+	// modelMapping, if set, is the version of the directory mapping the
+	// read model holds ("" for none): with a directory configured, a
+	// replica is not ready before its lookups show directory links.
+	modelMapping func() string
+	mu           sync.Mutex
+	pulled       map[string]bool
+	mapped       bool
 }
 
 func newReadiness(rdb redis.UniversalClient, accounts map[string]*account, mapping bool) *readiness {
@@ -103,6 +107,10 @@ func (r *readiness) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	if r.model != nil && !r.model() {
 		helpdesk.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": "read model not loaded"})
+		return
+	}
+	if r.mapping && r.modelMapping != nil && r.modelMapping() == "" {
+		helpdesk.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": "read model has not loaded the directory mapping"})
 		return
 	}
 	if r.sockets != nil {

@@ -18,6 +18,10 @@ import (
 // computed, whether it was complete, its counts and its parts' digests.
 const mapMetaKey = "zs:{map}:meta"
 
+// PublishedChannel announces each publication (the message is its
+// computed_at, the version readmodel.Model.MappingVersion reports).
+const PublishedChannel = "zs:{map}:published"
+
 // IndexKey is the hash mapping a lookup key's values (IndexValue) to the
 // linked users ("account/userKey", comma-separated and sorted when
 // several).
@@ -145,6 +149,9 @@ func Publish(ctx context.Context, rdb redis.UniversalClient, v View) error {
 	if err != nil {
 		return redisconn.Classify(op, err)
 	}
+	// Announced so that read models reload at once; one that misses the
+	// announcement finds the new version by polling the metadata.
+	_ = rdb.Publish(ctx, PublishedChannel, meta["computed_at"]).Err()
 	return nil
 }
 
