@@ -35,6 +35,12 @@ type readiness struct {
 	mu           sync.Mutex
 	pulled       map[string]bool
 	mapped       bool
+	// mappedAt is the version of the first complete mapping this replica
+	// saw; the read model must hold it or a later one. Once it has
+	// (modelHeld), a later publication does not make the replica unready
+	// while the model reloads.
+	mappedAt  time.Time
+	modelHeld bool
 }
 
 func newReadiness(rdb redis.UniversalClient, accounts map[string]*account, mapping bool) *readiness {
@@ -92,24 +98,24 @@ func (r *readiness) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	if r.mapping && !r.isMapped() {
 		// Any replica's complete mapping counts (the mapping runs on one).
-		done, err := mapstore.Complete(ctx, r.rdb)
+		v, err := mapstore.CompleteVersion(ctx, r.rdb)
 		if err != nil {
 			helpdesk.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": "redis does not answer"})
 			return
 		}
-		if !done {
+		if v == "" {
 			helpdesk.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": "first directory mapping not complete"})
 			return
 		}
 		r.mu.Lock()
-		r.mapped = true
+		r.mapped, r.mappedAt = true, mapstore.VersionTime(v)
 		r.mu.Unlock()
 	}
 	if r.model != nil && !r.model() {
 		helpdesk.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": "read model not loaded"})
 		return
 	}
-	if r.mapping && r.modelMapping != nil && r.modelMapping() == "" {
+	if r.mapping && r.modelMapping != nil && !r.modelHoldsMapping() {
 		helpdesk.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": "read model has not loaded the directory mapping"})
 		return
 	}
@@ -118,6 +124,18 @@ func (r *readiness) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	helpdesk.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// modelHoldsMapping reports whether the read model holds the first
+// complete mapping or a later one.
+func (r *readiness) modelHoldsMapping() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.modelHeld {
+		v := r.modelMapping()
+		r.modelHeld = v != "" && !mapstore.VersionTime(v).Before(r.mappedAt)
+	}
+	return r.modelHeld
 }
 
 func (r *readiness) isMapped() bool {

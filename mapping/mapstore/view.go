@@ -177,13 +177,30 @@ func ReportPage(ctx context.Context, rdb redis.UniversalClient, category string,
 // published. One published by a version that did not record it counts as
 // complete.
 func Complete(ctx context.Context, rdb redis.UniversalClient) (bool, error) {
+	v, err := CompleteVersion(ctx, rdb)
+	return v != "", err
+}
+
+// CompleteVersion is the version (computed_at) of the published mapping
+// if it is complete (as Complete says), else "".
+func CompleteVersion(ctx context.Context, rdb redis.UniversalClient) (string, error) {
 	v, err := rdb.HMGet(ctx, mapMetaKey, "computed_at", "complete").Result()
 	if err != nil {
-		return false, redisconn.Classify("mapstore.Complete", err)
+		return "", redisconn.Classify("mapstore.CompleteVersion", err)
 	}
 	computed, _ := v[0].(string)
 	complete, recorded := v[1].(string)
-	return computed != "" && (complete == "1" || !recorded), nil
+	if computed != "" && (complete == "1" || !recorded) {
+		return computed, nil
+	}
+	return "", nil
+}
+
+// VersionTime is the time a mapping version (computed_at) names; the
+// zero time for "" or a value that is not one.
+func VersionTime(v string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, v)
+	return t
 }
 
 // ParseCount reads a count written by Publish.
