@@ -49,6 +49,7 @@ func newEnv(t *testing.T, fo graphfake.Options, nUsers int) *env {
 	t.Helper()
 	e := &env{clock: clockwork.NewFakeClockAt(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))}
 	fo.Clock, fo.Wrap = e.clock, contract.Handler
+	fakesStarted.Add(1)
 	fake, err := graphfake.Start(fo)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package graphapi
 import (
 	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
 
 	"github.com/zoomsync/zoomsync/graphapi/graphfake/graphcontract"
@@ -11,6 +12,11 @@ import (
 // contract checks every request these tests send to a fake Graph, and
 // every answer it gives, against testdata/graph-openapi.
 var contract *graphcontract.Checker
+
+// fakesStarted counts the fakes tests started: when some were and the
+// checker saw nothing, the fakes are not wired to it. (A run of only
+// benchmarks, or of tests that start none, checks nothing and is fine.)
+var fakesStarted atomic.Int32
 
 func TestMain(m *testing.M) {
 	var err error
@@ -25,7 +31,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "  "+d)
 		}
 		code = 1
-	} else if contract.Checked() == 0 {
+	} else if fakesStarted.Load() > 0 && contract.Checked() == 0 {
 		fmt.Fprintln(os.Stderr, "graphcontract: nothing was checked")
 		code = 1
 	}
